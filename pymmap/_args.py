@@ -1,0 +1,101 @@
+"""Internal: argument conversion with the C module's types and messages.
+
+The C ``mmap`` module parses its arguments with ``PyArg_ParseTuple`` format
+codes: ``i`` (a C ``int``), ``n`` (a ``Py_ssize_t``), ``L`` (a 64-bit
+``off_t``), ``b`` (an unsigned char) and ``y*`` (any bytes-like object).
+These helpers reproduce each code's checks, exception types and messages,
+so that pymmap rejects bad arguments exactly as the stdlib does.  They are
+called once, at the entrance of each method (house style: normalise first,
+then work with plain ints).
+"""
+
+import sys
+from operator import index
+from typing import Any, Optional, Union
+
+__all__ = ["c_int", "ssize", "off_t", "ubyte", "optional_ssize", "buffer", "Buffer"]
+
+_INT_MAX = 2**31 - 1
+_INT_MIN = -(2**31)
+_SSIZE_MAX = sys.maxsize
+_SSIZE_MIN = -sys.maxsize - 1
+_OFF_MAX = 2**63 - 1
+_OFF_MIN = -(2**63)
+
+#: What pymmap accepts where the C module takes ``y*``.
+Buffer = Union[bytes, bytearray, memoryview, Any]
+
+
+def _integer(value: Any) -> int:
+    """Internal: ``value.__index__()``, refusing floats the way the C module does."""
+    if isinstance(value, float):
+        # Before 3.10 the C parser's message differs; the type never did.
+        raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer")
+    return index(value)
+
+
+def c_int(value: Any) -> int:
+    """Convert like format ``i``: an int that fits a C ``int``."""
+    result = _integer(value)
+    if result > _INT_MAX:
+        raise OverflowError("signed integer is greater than maximum")
+    if result < _INT_MIN:
+        raise OverflowError("signed integer is less than minimum")
+    return result
+
+
+def ssize(value: Any) -> int:
+    """Convert like format ``n``: an int that fits a ``Py_ssize_t``."""
+    result = _integer(value)
+    if not _SSIZE_MIN <= result <= _SSIZE_MAX:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return result
+
+
+def off_t(value: Any) -> int:
+    """Convert like format ``L``, used for 64-bit file offsets."""
+    result = _integer(value)
+    if not _OFF_MIN <= result <= _OFF_MAX:
+        raise OverflowError("Python int too large to convert to C long long")
+    return result
+
+
+def ubyte(value: Any) -> int:
+    """Convert like format ``b``: an int from 0 to 255."""
+    result = _integer(value)
+    if result < 0:
+        raise OverflowError("unsigned byte integer is less than minimum")
+    if result > 255:
+        raise OverflowError("unsigned byte integer is greater than maximum")
+    return result
+
+
+def optional_ssize(value: Any) -> Optional[int]:
+    """Convert ``None`` or an int, as ``read()`` does."""
+    if value is None:
+        return None
+    if not hasattr(type(value), "__index__"):
+        raise TypeError(f"argument should be integer or None, not '{type(value).__name__}'")
+    return ssize(value)
+
+
+def buffer(value: Any) -> Union[bytes, memoryview]:
+    """Return ``value`` as something with a flat byte layout (format ``y*``).
+
+    ``bytes`` passes through untouched; any other bytes-like object becomes a
+    one-dimensional memoryview of unsigned bytes.  ``str`` and other
+    non-buffers raise ``TypeError`` with the C module's message.
+    """
+    if value.__class__ is bytes:
+        return value  # type: ignore[no-any-return]
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise TypeError(
+            f"a bytes-like object is required, not '{type(value).__name__}'"
+        ) from None
+    if view.format != "B" or view.ndim != 1:
+        if not view.c_contiguous:
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
+        view = view.cast("B")
+    return view

@@ -1,0 +1,377 @@
+"""The POSIX backend: libc's memory-mapping calls, bound with ctypes.
+
+Everything here is a declaration or a thin wrapper.  Each C function is
+declared once, with ``argtypes`` and ``restype``, on one handle to the C
+library opened with ``use_errno=True``, so that ``ctypes.get_errno()`` reads
+the ``errno`` the call left behind.  Each wrapper that makes a system call goes
+through :func:`_syscall`, the single place where a failure becomes
+``OSError(errno, strerror)`` and where the syscall trace (``pymmap.trace``)
+sees every call.
+
+Addresses are plain ``int`` values (``c_void_p``), lengths are ``size_t`` and
+file offsets are 64-bit ``off_t`` (``mmap64`` on 32-bit Linux, where libc's
+plain ``mmap`` takes a 32-bit offset).
+
+The search helpers at the end (``memmem``, ``memchr``, ``memrchr``) are not
+system calls; they are the C library's fast byte searches, used on the hot path
+without tracing.
+"""
+
+import ctypes
+import ctypes.util
+import errno as _errno
+import os
+import stat
+import sys
+from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
+from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
+
+from . import tables
+
+__all__ = [
+    "CONSTANTS",
+    "PAGESIZE",
+    "ALLOCATIONGRANULARITY",
+    "MAP_FAILED",
+    "HAS_REMAP",
+    "HAS_MEMFD",
+    "HAS_ANON_NAME",
+    "map",
+    "unmap",
+    "sync",
+    "remap",
+    "advise",
+    "protect",
+    "lock",
+    "unlock",
+    "residency",
+    "set_anon_name",
+    "memfd",
+    "file_size",
+    "truncate",
+    "dup",
+    "close_fd",
+    "is_regular_file",
+    "placeholder",
+    "copy",
+    "move",
+    "find",
+    "find_byte",
+    "rfind_byte",
+    "set_tracer",
+]
+
+_TABLE_NAME = tables.select()
+_TABLE = tables.TABLES[_TABLE_NAME]
+
+#: The public constants of this platform (``PROT_*``, ``MAP_*``, ``MADV_*``, ``MS_*``).
+CONSTANTS: Dict[str, int] = {k: v for k, v in _TABLE.items() if not k.startswith("_")}
+
+_MAP_FIXED = _TABLE["_MAP_FIXED"]
+_MAP_PRIVATE = _TABLE["MAP_PRIVATE"]
+_MAP_ANONYMOUS = _TABLE["MAP_ANONYMOUS"]
+_PROT_READ = _TABLE["PROT_READ"]
+_PROT_WRITE = _TABLE["PROT_WRITE"]
+
+#: ``mmap`` returns ``(void *) -1`` on failure; as a ``c_void_p`` value that is
+#: the all-ones address, never -1.
+MAP_FAILED: int = c_void_p(-1).value  # type: ignore[assignment]
+
+
+def _load_libc() -> ctypes.CDLL:
+    """Internal: open the C library once, with errno capture.
+
+    ``CDLL(None)`` is the running program's own symbol table, which includes
+    libc on Linux and the BSDs and costs no search; ``find_library('c')`` is
+    the documented fallback.
+    """
+    handle = ctypes.CDLL(None, use_errno=True)
+    if hasattr(handle, "mmap"):
+        return handle
+    name = ctypes.util.find_library("c")  # pragma: no cover - non-glibc fallback
+    if name is None:  # pragma: no cover
+        raise ImportError("pymmap cannot find the C library")
+    return ctypes.CDLL(name, use_errno=True)  # pragma: no cover
+
+
+_libc = _load_libc()
+
+
+def _declare(name: str, restype: Any, argtypes: Tuple[Any, ...]) -> Any:
+    """Internal: look up one C function and declare its prototype, or None if absent."""
+    try:
+        fn = getattr(_libc, name)
+    except AttributeError:
+        return None
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
+
+
+# void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+_mmap = _declare(
+    "mmap64" if ctypes.sizeof(c_void_p) == 4 else "mmap",
+    c_void_p,
+    (c_void_p, c_size_t, c_int, c_int, c_int, c_int64),
+)
+# int munmap(void *addr, size_t length);
+_munmap = _declare("munmap", c_int, (c_void_p, c_size_t))
+# int msync(void *addr, size_t length, int flags);
+_msync = _declare("msync", c_int, (c_void_p, c_size_t, c_int))
+# void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...);
+# (Linux only; the optional fifth argument is never used here.)
+_mremap = _declare("mremap", c_void_p, (c_void_p, c_size_t, c_size_t, c_int))
+# int madvise(void *addr, size_t length, int advice);
+_madvise = _declare("madvise", c_int, (c_void_p, c_size_t, c_int))
+# int mprotect(void *addr, size_t len, int prot);
+_mprotect = _declare("mprotect", c_int, (c_void_p, c_size_t, c_int))
+# int mlock(const void *addr, size_t len);  int munlock(const void *addr, size_t len);
+_mlock = _declare("mlock", c_int, (c_void_p, c_size_t))
+_munlock = _declare("munlock", c_int, (c_void_p, c_size_t))
+# int mincore(void *addr, size_t length, unsigned char *vec);
+_mincore = _declare("mincore", c_int, (c_void_p, c_size_t, ctypes.POINTER(c_ubyte)))
+# long sysconf(int name);
+_sysconf = _declare("sysconf", ctypes.c_long, (c_int,))
+# int memfd_create(const char *name, unsigned int flags);  (Linux, glibc 2.27+)
+_memfd_create = _declare("memfd_create", c_int, (c_char_p, c_uint))
+# int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
+#           unsigned long arg5);  (Linux)
+_prctl = _declare("prctl", c_int, (c_int, c_ulong, c_ulong, c_ulong, c_ulong))
+# void *memmem(const void *haystack, size_t haystacklen,
+#              const void *needle, size_t needlelen);
+_memmem = _declare("memmem", c_void_p, (c_void_p, c_size_t, c_char_p, c_size_t))
+# void *memchr(const void *s, int c, size_t n);  void *memrchr(...)  (GNU, BSD)
+_memchr = _declare("memchr", c_void_p, (c_void_p, c_int, c_size_t))
+_memrchr = _declare("memrchr", c_void_p, (c_void_p, c_int, c_size_t))
+
+HAS_REMAP = _mremap is not None
+HAS_MEMFD = _memfd_create is not None
+HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
+
+_PR_SET_VMA = 0x53564D41  # <linux/prctl.h>
+_PR_SET_VMA_ANON_NAME = 0
+_MFD_CLOEXEC = 0x0001  # <linux/memfd.h>
+
+# --- the single call path ----------------------------------------------------
+
+#: The active syscall tracer, or None.  Set through :func:`set_tracer`.
+_tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]] = None
+
+
+def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]]) -> None:
+    """Install ``tracer(name, args, result, err)``, called after every system call.
+
+    ``err`` is 0 on success, else the errno.  ``None`` turns tracing off.
+    """
+    global _tracer
+    _tracer = tracer
+
+
+def _raise_errno(err: int) -> NoReturn:
+    """Internal: the one place where an errno becomes an exception."""
+    raise OSError(err, os.strerror(err))
+
+
+def _syscall(name: str, fn: Any, args: Tuple[Any, ...], failed: Any) -> Any:
+    """Internal: call ``fn(*args)``; raise ``OSError`` if it returns ``failed``.
+
+    Calls interrupted by a signal (``EINTR``) are retried, as PEP 475 does for
+    the ``os`` module.
+    """
+    while True:
+        result = fn(*args)
+        if result != failed:
+            if _tracer is not None:
+                _tracer(name, args, result, 0)
+            return result
+        err = ctypes.get_errno()
+        if _tracer is not None:
+            _tracer(name, args, result, err)
+        if err != _errno.EINTR:
+            _raise_errno(err)
+
+
+def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
+    """Internal: the same single path for calls the ``os`` module already wraps."""
+    try:
+        result = fn(*args)
+    except OSError as exc:
+        if _tracer is not None:
+            _tracer(name, args, -1, exc.errno or 0)
+        raise
+    if _tracer is not None:
+        _tracer(name, args, 0 if result is None else result, 0)
+    return result
+
+
+def _unsupported(name: str) -> NoReturn:
+    """Internal: a call this platform's C library does not have."""
+    raise OSError(_errno.ENOSYS, f"{name}() is not available on {sys.platform}")
+
+
+# --- memory mapping ------------------------------------------------------------
+
+
+def _page_size() -> int:
+    """Internal: ``sysconf(_SC_PAGESIZE)``, the size of one page of virtual memory."""
+    size = _sysconf(_TABLE["_SC_PAGESIZE"])
+    if size <= 0:  # pragma: no cover - sysconf never fails for this name
+        raise ImportError("sysconf(_SC_PAGESIZE) failed")
+    return int(size)
+
+
+#: The size of a virtual-memory page: the unit in which the kernel maps memory.
+PAGESIZE: int = _page_size()
+#: On POSIX, mapping offsets must be multiples of the page size.
+ALLOCATIONGRANULARITY: int = PAGESIZE
+
+
+def map(length: int, prot: int, flags: int, fd: int, offset: int,
+        address: Optional[int] = None) -> int:
+    """Wrapper around mmap(2); return the address of the new mapping."""
+    return int(_syscall("mmap", _mmap, (address, length, prot, flags, fd, offset), MAP_FAILED))
+
+
+def unmap(address: int, length: int) -> None:
+    """Wrapper around munmap(2)."""
+    _syscall("munmap", _munmap, (address, length), -1)
+
+
+def placeholder(address: int, length: int) -> None:
+    """Replace a mapping, in place, by private zero-filled memory.
+
+    One ``mmap(2)`` call with ``MAP_FIXED`` swaps what lies behind
+    ``[address, address + length)`` atomically: the file (or shared memory) is
+    released at once, but the addresses stay valid, so a reader that still
+    holds them sees zeros instead of dying with SIGSEGV.
+    """
+    map(length, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED,
+        -1, 0, address)
+
+
+def sync(address: int, length: int, flags: int) -> None:
+    """Wrapper around msync(2): write dirty pages of a shared file mapping back."""
+    _syscall("msync", _msync, (address, length, flags), -1)
+
+
+def remap(address: int, old_length: int, new_length: int, may_move: bool = True) -> int:
+    """Wrapper around mremap(2) (Linux): grow or shrink a mapping; return its address."""
+    if _mremap is None:
+        _unsupported("mremap")
+    flags = _TABLE["_MREMAP_MAYMOVE"] if may_move else 0
+    return int(_syscall("mremap", _mremap, (address, old_length, new_length, flags), MAP_FAILED))
+
+
+def advise(address: int, length: int, advice: int) -> None:
+    """Wrapper around madvise(2)."""
+    _syscall("madvise", _madvise, (address, length, advice), -1)
+
+
+def protect(address: int, length: int, prot: int) -> None:
+    """Wrapper around mprotect(2)."""
+    _syscall("mprotect", _mprotect, (address, length, prot), -1)
+
+
+def lock(address: int, length: int) -> None:
+    """Wrapper around mlock(2): keep the pages in RAM."""
+    _syscall("mlock", _mlock, (address, length), -1)
+
+
+def unlock(address: int, length: int) -> None:
+    """Wrapper around munlock(2)."""
+    _syscall("munlock", _munlock, (address, length), -1)
+
+
+_RESIDENT_BIT = bytes(i & 1 for i in range(256))
+
+
+def residency(address: int, length: int) -> bytes:
+    """Wrapper around mincore(2): one byte per page, 1 if it is in RAM, else 0.
+
+    ``address`` must be page-aligned.
+    """
+    pages = (length + PAGESIZE - 1) // PAGESIZE
+    vec = (c_ubyte * max(pages, 1))()
+    _syscall("mincore", _mincore, (address, length, vec), -1)
+    # Only the lowest bit is defined; the others are reserved.
+    return bytes(vec)[:pages].translate(_RESIDENT_BIT)
+
+
+def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
+    """Name an anonymous mapping, as shown in /proc/self/maps (Linux 5.17+).
+
+    Wrapper around ``prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ...)``.
+    """
+    if not HAS_ANON_NAME:
+        _unsupported("prctl(PR_SET_VMA)")
+    buf = ctypes.create_string_buffer(name) if name is not None else None
+    pointer = ctypes.addressof(buf) if buf is not None else 0
+    _syscall("prctl", _prctl, (_PR_SET_VMA, _PR_SET_VMA_ANON_NAME, address, length, pointer), -1)
+
+
+def memfd(name: bytes) -> int:
+    """Wrapper around memfd_create(2): a file descriptor to fresh anonymous memory."""
+    if _memfd_create is None:
+        _unsupported("memfd_create")
+    return int(_syscall("memfd_create", _memfd_create, (name, _MFD_CLOEXEC), -1))
+
+
+# --- file descriptors (the os module already wraps these) -----------------------
+
+
+def file_size(fd: int) -> int:
+    """Return the size of the file behind ``fd`` (fstat(2))."""
+    return int(_os_call("fstat", os.fstat, (fd,)).st_size)
+
+
+def is_regular_file(fd: int) -> Optional[int]:
+    """Return the size of ``fd`` if it is a regular file, else None; never raises."""
+    try:
+        st = os.fstat(fd)
+    except (OSError, OverflowError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def truncate(fd: int, length: int) -> None:
+    """Set the size of the file behind ``fd`` (ftruncate(2))."""
+    _os_call("ftruncate", os.ftruncate, (fd, length))
+
+
+def dup(fd: int) -> int:
+    """Duplicate ``fd`` (dup(2)); the copy is not inherited by child programs."""
+    return int(_os_call("dup", os.dup, (fd,)))
+
+
+def close_fd(fd: int) -> None:
+    """Close ``fd`` (close(2))."""
+    _os_call("close", os.close, (fd,))
+
+
+# --- copies and searches: not system calls, no tracing, on the hot path ---------
+
+#: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
+copy = ctypes.string_at
+#: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
+move = ctypes.memmove
+
+
+def find(address: int, length: int, needle: bytes) -> int:
+    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1."""
+    hit = _memmem(address, length, needle, len(needle))
+    return -1 if hit is None else hit - address
+
+
+def find_byte(address: int, length: int, byte: int) -> int:
+    """Return the offset of the first ``byte`` in the range, or -1 (memchr(3))."""
+    hit = _memchr(address, byte, length)
+    return -1 if hit is None else hit - address
+
+
+def rfind_byte(address: int, length: int, byte: int) -> int:
+    """Return the offset of the last ``byte`` in the range, or -1 (memrchr(3))."""
+    if _memrchr is None:  # pragma: no cover - macOS has no memrchr
+        data = ctypes.string_at(address, length)
+        return data.rfind(bytes((byte,)))
+    hit = _memrchr(address, byte, length)
+    return -1 if hit is None else hit - address

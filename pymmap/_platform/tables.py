@@ -1,0 +1,295 @@
+"""Constant tables: the numbers behind ``PROT_*``, ``MAP_*``, ``MADV_*`` and ``MS_*``.
+
+The C ``mmap`` module gets these numbers from the system headers when it is
+compiled.  A pure-Python library has no compiler, so it carries the headers'
+values itself, one table per platform, and picks the right table once at
+import time (:func:`select`).
+
+Most Linux architectures share ``<asm-generic/mman-common.h>`` and
+``<asm-generic/mman.h>``.  A few older ones (Alpha, MIPS, PA-RISC, PowerPC,
+SPARC) number some flags differently in their own
+``arch/<arch>/include/uapi/asm/mman.h``; their tables below start from the
+generic one and override what differs.  The BSD family and macOS have their own
+``<sys/mman.h>``.
+
+Each table also records, under names starting with ``_``, what the rest of the
+platform layer needs from the C headers but does not export: the ``sysconf``
+name of the page size, the ``mremap`` flag (Linux only) and ``MAP_FIXED``.
+"""
+
+import platform
+import sys
+from typing import Dict, Mapping
+
+__all__ = [
+    "LINUX_GENERIC",
+    "LINUX_X86",
+    "LINUX_ALPHA",
+    "LINUX_MIPS",
+    "LINUX_PARISC",
+    "LINUX_POWERPC",
+    "LINUX_SPARC",
+    "DARWIN",
+    "FREEBSD",
+    "TABLES",
+    "linux_table_for",
+    "select",
+]
+
+Table = Mapping[str, int]
+
+# --- Linux, <asm-generic/mman-common.h>, <asm-generic/mman.h>, <linux/mman.h> ---
+# Used by x86, x86-64, ARM, AArch64, RISC-V, LoongArch, s390x and others.
+LINUX_GENERIC: Dict[str, int] = {
+    "PROT_NONE": 0x0,
+    "PROT_READ": 0x1,
+    "PROT_WRITE": 0x2,
+    "PROT_EXEC": 0x4,
+    "MAP_SHARED": 0x01,
+    "MAP_PRIVATE": 0x02,
+    "MAP_SHARED_VALIDATE": 0x03,
+    "MAP_ANONYMOUS": 0x20,
+    "MAP_ANON": 0x20,
+    "MAP_GROWSDOWN": 0x0100,
+    "MAP_DENYWRITE": 0x0800,
+    "MAP_EXECUTABLE": 0x1000,
+    "MAP_LOCKED": 0x2000,
+    "MAP_NORESERVE": 0x4000,
+    "MAP_POPULATE": 0x8000,
+    "MAP_NONBLOCK": 0x10000,
+    "MAP_STACK": 0x20000,
+    "MAP_HUGETLB": 0x40000,
+    "MAP_SYNC": 0x80000,
+    "MADV_NORMAL": 0,
+    "MADV_RANDOM": 1,
+    "MADV_SEQUENTIAL": 2,
+    "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4,
+    "MADV_FREE": 8,
+    "MADV_REMOVE": 9,
+    "MADV_DONTFORK": 10,
+    "MADV_DOFORK": 11,
+    "MADV_MERGEABLE": 12,
+    "MADV_UNMERGEABLE": 13,
+    "MADV_HUGEPAGE": 14,
+    "MADV_NOHUGEPAGE": 15,
+    "MADV_DONTDUMP": 16,
+    "MADV_DODUMP": 17,
+    "MADV_WIPEONFORK": 18,
+    "MADV_KEEPONFORK": 19,
+    "MADV_COLD": 20,
+    "MADV_PAGEOUT": 21,
+    "MADV_POPULATE_READ": 22,
+    "MADV_POPULATE_WRITE": 23,
+    "MADV_HWPOISON": 100,
+    "MADV_SOFT_OFFLINE": 101,
+    "MS_ASYNC": 1,
+    "MS_INVALIDATE": 2,
+    "MS_SYNC": 4,
+    # Not exported as public constants (see PUBLIC_PREFIXES), used internally.
+    "_MAP_FIXED": 0x10,
+    "_MREMAP_MAYMOVE": 1,
+    "_SC_PAGESIZE": 30,
+}
+
+# x86 and x86-64 add MAP_32BIT (<asm/mman.h> of arch/x86).
+LINUX_X86: Dict[str, int] = dict(LINUX_GENERIC, MAP_32BIT=0x40)
+
+# arch/alpha/include/uapi/asm/mman.h
+LINUX_ALPHA: Dict[str, int] = dict(
+    LINUX_GENERIC,
+    MAP_ANONYMOUS=0x10,
+    MAP_ANON=0x10,
+    _MAP_FIXED=0x100,
+    MAP_GROWSDOWN=0x01000,
+    MAP_DENYWRITE=0x02000,
+    MAP_EXECUTABLE=0x04000,
+    MAP_LOCKED=0x08000,
+    MAP_NORESERVE=0x10000,
+    MAP_POPULATE=0x20000,
+    MAP_NONBLOCK=0x40000,
+    MAP_STACK=0x80000,
+    MAP_HUGETLB=0x100000,
+    MS_ASYNC=1,
+    MS_SYNC=2,
+    MS_INVALIDATE=4,
+    MADV_DONTNEED=6,
+)
+del LINUX_ALPHA["MAP_SYNC"]
+
+# arch/mips/include/uapi/asm/mman.h
+LINUX_MIPS: Dict[str, int] = dict(
+    LINUX_GENERIC,
+    MAP_NORESERVE=0x0400,
+    MAP_ANONYMOUS=0x0800,
+    MAP_ANON=0x0800,
+    MAP_GROWSDOWN=0x1000,
+    MAP_DENYWRITE=0x2000,
+    MAP_EXECUTABLE=0x4000,
+    MAP_LOCKED=0x8000,
+    MAP_POPULATE=0x10000,
+    MAP_NONBLOCK=0x20000,
+    MAP_STACK=0x40000,
+    MAP_HUGETLB=0x80000,
+)
+del LINUX_MIPS["MAP_SYNC"]
+
+# arch/parisc/include/uapi/asm/mman.h
+LINUX_PARISC: Dict[str, int] = dict(
+    LINUX_GENERIC,
+    _MAP_FIXED=0x04,
+    MAP_ANONYMOUS=0x10,
+    MAP_ANON=0x10,
+    MAP_DENYWRITE=0x0800,
+    MAP_EXECUTABLE=0x1000,
+    MAP_LOCKED=0x2000,
+    MAP_NORESERVE=0x4000,
+    MAP_GROWSDOWN=0x8000,
+    MAP_POPULATE=0x10000,
+    MAP_NONBLOCK=0x20000,
+    MAP_STACK=0x40000,
+    MAP_HUGETLB=0x80000,
+    MS_SYNC=1,
+    MS_ASYNC=2,
+    MS_INVALIDATE=4,
+    MADV_MERGEABLE=65,
+    MADV_UNMERGEABLE=66,
+    MADV_HUGEPAGE=67,
+    MADV_NOHUGEPAGE=68,
+    MADV_DONTDUMP=69,
+    MADV_DODUMP=70,
+    MADV_WIPEONFORK=71,
+    MADV_KEEPONFORK=72,
+)
+del LINUX_PARISC["MAP_SYNC"]
+
+# arch/powerpc/include/uapi/asm/mman.h
+LINUX_POWERPC: Dict[str, int] = dict(
+    LINUX_GENERIC,
+    MAP_NORESERVE=0x40,
+    MAP_LOCKED=0x80,
+)
+
+# arch/sparc/include/uapi/asm/mman.h
+LINUX_SPARC: Dict[str, int] = dict(
+    LINUX_GENERIC,
+    MAP_NORESERVE=0x40,
+    MAP_LOCKED=0x100,
+    MAP_GROWSDOWN=0x0200,
+)
+
+# macOS, <sys/mman.h> of the macOS SDK.  No mremap, no MAP_POPULATE.
+DARWIN: Dict[str, int] = {
+    "PROT_NONE": 0x0,
+    "PROT_READ": 0x1,
+    "PROT_WRITE": 0x2,
+    "PROT_EXEC": 0x4,
+    "MAP_SHARED": 0x0001,
+    "MAP_PRIVATE": 0x0002,
+    "MAP_NORESERVE": 0x0040,
+    "MAP_NOEXTEND": 0x0100,
+    "MAP_HASSEMAPHORE": 0x0200,
+    "MAP_NOCACHE": 0x0400,
+    "MAP_JIT": 0x0800,
+    "MAP_ANON": 0x1000,
+    "MAP_ANONYMOUS": 0x1000,
+    "MADV_NORMAL": 0,
+    "MADV_RANDOM": 1,
+    "MADV_SEQUENTIAL": 2,
+    "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4,
+    "MADV_FREE": 5,
+    "MADV_ZERO_WIRED_PAGES": 6,
+    "MADV_FREE_REUSABLE": 7,
+    "MADV_FREE_REUSE": 8,
+    "MADV_CAN_REUSE": 9,
+    "MADV_PAGEOUT": 10,
+    "MS_ASYNC": 0x0001,
+    "MS_INVALIDATE": 0x0002,
+    "MS_SYNC": 0x0010,
+    "_MAP_FIXED": 0x0010,
+    "_SC_PAGESIZE": 29,
+}
+
+# FreeBSD, <sys/mman.h>.  No mremap; MS_SYNC is 0.
+FREEBSD: Dict[str, int] = {
+    "PROT_NONE": 0x0,
+    "PROT_READ": 0x1,
+    "PROT_WRITE": 0x2,
+    "PROT_EXEC": 0x4,
+    "MAP_SHARED": 0x0001,
+    "MAP_PRIVATE": 0x0002,
+    "MAP_HASSEMAPHORE": 0x0200,
+    "MAP_STACK": 0x0400,
+    "MAP_NOSYNC": 0x0800,
+    "MAP_ANON": 0x1000,
+    "MAP_ANONYMOUS": 0x1000,
+    "MAP_GUARD": 0x2000,
+    "MAP_EXCL": 0x4000,
+    "MAP_NOCORE": 0x20000,
+    "MAP_PREFAULT_READ": 0x40000,
+    "MAP_ALIGNED_SUPER": 1 << 24,
+    "MADV_NORMAL": 0,
+    "MADV_RANDOM": 1,
+    "MADV_SEQUENTIAL": 2,
+    "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4,
+    "MADV_FREE": 5,
+    "MADV_NOSYNC": 6,
+    "MADV_AUTOSYNC": 7,
+    "MADV_NOCORE": 8,
+    "MADV_CORE": 9,
+    "MADV_PROTECT": 10,
+    "MS_SYNC": 0x0000,
+    "MS_ASYNC": 0x0001,
+    "MS_INVALIDATE": 0x0002,
+    "_MAP_FIXED": 0x0010,
+    "_SC_PAGESIZE": 47,
+}
+
+TABLES: Dict[str, Dict[str, int]] = {
+    "linux-generic": LINUX_GENERIC,
+    "linux-x86": LINUX_X86,
+    "linux-alpha": LINUX_ALPHA,
+    "linux-mips": LINUX_MIPS,
+    "linux-parisc": LINUX_PARISC,
+    "linux-powerpc": LINUX_POWERPC,
+    "linux-sparc": LINUX_SPARC,
+    "darwin": DARWIN,
+    "freebsd": FREEBSD,
+}
+
+# Machine names as ``platform.machine()`` (that is, ``uname -m``) spells them.
+_LINUX_MACHINES = (
+    (("x86_64", "amd64", "i386", "i486", "i586", "i686"), "linux-x86"),
+    (("alpha",), "linux-alpha"),
+    (("mips", "mips64", "mipsel", "mips64el"), "linux-mips"),
+    (("parisc", "parisc64"), "linux-parisc"),
+    (("ppc", "ppc64", "ppc64le", "ppcle"), "linux-powerpc"),
+    (("sparc", "sparc64"), "linux-sparc"),
+)
+
+
+def linux_table_for(machine: str) -> str:
+    """Return the name of the Linux table for a ``uname -m`` machine name."""
+    machine = machine.lower()
+    for names, table in _LINUX_MACHINES:
+        if machine in names:
+            return table
+    return "linux-generic"
+
+
+def select(system: str = sys.platform, machine: str = "") -> str:
+    """Return the name of the table for ``system`` (a ``sys.platform`` value).
+
+    Raises ImportError for a platform pymmap has no table for, naming it.
+    """
+    if system.startswith("linux"):
+        table = linux_table_for(machine or platform.machine())
+        # 32-bit x86 uses the same numbers; only off_t differs (see posix.py).
+        return table
+    if system == "darwin":
+        return "darwin"
+    if system.startswith("freebsd"):
+        return "freebsd"
+    raise ImportError(f"pymmap has no constant table for platform {system!r}")

@@ -1,0 +1,667 @@
+"""The ``pymmap.mmap`` class: the stdlib's ``mmap.mmap``, written in Python.
+
+This is the facade of pymmap's three layers.  It keeps what the C module
+keeps — the access mode, the current position, the descriptor it duplicated
+— and turns Python's sequence and file protocols into byte operations on a
+:class:`~pymmap.region.MappedRegion`, which owns the mapping itself.
+
+Every method follows the same shape, the C module's order of work:
+
+1. convert the arguments (``_args``; an argument's ``__index__`` may run
+   arbitrary code, even close the map),
+2. check the state (:meth:`mmap._check_valid`, :meth:`mmap._check_writable`),
+3. do the work on plain ints.
+
+Where pymmap deliberately differs from the C module, a comment says so.
+"""
+
+import sys
+from typing import Any, Iterator, NoReturn, Optional, Tuple
+
+from . import _args
+from ._platform import backend
+from .region import MappedRegion
+
+__all__ = [
+    "mmap",
+    "ACCESS_DEFAULT",
+    "ACCESS_READ",
+    "ACCESS_WRITE",
+    "ACCESS_COPY",
+]
+
+ACCESS_DEFAULT = 0
+ACCESS_READ = 1
+ACCESS_WRITE = 2
+ACCESS_COPY = 3
+_ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
+
+_PROT_READ = backend.CONSTANTS["PROT_READ"]
+_PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
+_MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
+_MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
+_MS_SYNC = backend.CONSTANTS["MS_SYNC"]
+
+_PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
+
+_MISSING: Any = object()  # "argument not given", where None is not a valid value
+
+_audit = getattr(sys, "audit", None)
+
+
+def _closed() -> ValueError:
+    """Internal: the one error for every use of a closed map."""
+    return ValueError("mmap closed or invalid")
+
+
+def _readonly() -> TypeError:
+    """Internal: the one error for every write to a read-only map."""
+    return TypeError("mmap can't modify a readonly memory map.")
+
+
+class mmap:
+    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
+         access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+
+    Map ``length`` bytes of the file open as ``fileno``, starting at
+    ``offset``; ``length=0`` maps the whole file from ``offset``.  With
+    ``fileno=-1``, map ``length`` bytes of anonymous memory instead.
+
+    ``access`` is a simpler way to say what ``flags`` and ``prot`` say:
+    ``ACCESS_READ`` (read-only), ``ACCESS_WRITE`` (write-through to the file)
+    or ``ACCESS_COPY`` (private copy-on-write: the file never changes).
+
+    The object behaves like a mutable bytes buffer (indexing, slicing, ``in``)
+    and like a file (``read``, ``write``, ``seek``, ``readline``) at once.
+    """
+
+    __slots__ = (
+        "_region",
+        "_view",
+        "_array",
+        "_size",
+        "_pos",
+        "_access",
+        "_fd",
+        "_offset",
+        "_trackfd",
+        "_exports",
+        "__weakref__",
+    )
+
+    def __new__(
+        cls,
+        fileno: int,
+        length: int,
+        flags: int = _MAP_SHARED,
+        prot: int = _PROT_WRITE | _PROT_READ,
+        access: int = ACCESS_DEFAULT,
+        offset: int = 0,
+        *,
+        trackfd: bool = True,
+    ) -> "mmap":
+        fileno = _args.c_int(fileno)
+        length = _args.ssize(length)
+        flags = _args.c_int(flags)
+        prot = _args.c_int(prot)
+        access = _args.c_int(access)
+        offset = _args.off_t(offset)
+        trackfd = bool(trackfd)
+
+        if length < 0:
+            raise OverflowError("memory mapped length must be positive")
+        if offset < 0:
+            raise OverflowError("memory mapped offset must be positive")
+        if access != ACCESS_DEFAULT and (
+            flags != _MAP_SHARED or prot != (_PROT_WRITE | _PROT_READ)
+        ):
+            raise ValueError("mmap can't specify both access and flags, prot.")
+        if access == ACCESS_READ:
+            flags, prot = _MAP_SHARED, _PROT_READ
+        elif access == ACCESS_WRITE:
+            flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
+        elif access == ACCESS_COPY:
+            flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
+        elif access == ACCESS_DEFAULT:
+            # Without PROT_WRITE the map is read-only, whatever flags say.
+            if not prot & _PROT_WRITE:
+                access = ACCESS_READ
+            elif not prot & _PROT_READ:
+                access = ACCESS_WRITE
+        else:
+            raise ValueError("mmap invalid access parameter.")
+
+        if _audit is not None:
+            _audit("mmap.__new__", fileno, length, access, offset)
+
+        if fileno != -1:
+            file_size = backend.is_regular_file(fileno)
+            if file_size is not None:
+                if length == 0:
+                    if file_size == 0:
+                        raise ValueError("cannot mmap an empty file")
+                    if offset >= file_size:
+                        raise ValueError("mmap offset is greater than file size")
+                    length = file_size - offset
+                    if length > sys.maxsize:  # pragma: no cover - 32-bit only
+                        raise ValueError("mmap length is too large")
+                elif offset > file_size or file_size - offset < length:
+                    raise ValueError("mmap length is greater than file size")
+
+        self = object.__new__(cls)
+        self._region = None
+        self._view = None
+        self._array = None
+        self._size = length
+        self._pos = 0
+        self._access = access
+        self._offset = offset
+        self._trackfd = trackfd
+        self._exports = 0
+        # The map keeps its own copy of the descriptor, so that size() and
+        # resize() still work after the caller closes the file.
+        self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
+        try:
+            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags)
+        except BaseException:
+            self._close_fd()
+            raise
+        self._attach(region)
+        return self
+
+    def _attach(self, region: MappedRegion) -> None:
+        """Internal: cache the region's views for the hot paths."""
+        self._region = region
+        self._view = region.view
+        self._array = region.array
+        self._size = region.length
+
+    def _detach(self) -> MappedRegion:
+        """Internal: drop the cached views (the region checks for other holders)."""
+        region = self._region
+        assert region is not None
+        self._view = None
+        self._array = None
+        return region
+
+    # --- state checks: one helper per precondition -------------------------
+
+    def _check_valid(self) -> None:
+        """Internal: raise ValueError if the map is closed."""
+        if self._view is None:
+            raise _closed()
+
+    def _check_writable(self) -> None:
+        """Internal: raise if the map is closed or read-only."""
+        if self._view is None:
+            raise _closed()
+        if self._access == ACCESS_READ:
+            raise _readonly()
+
+    def _check_resizable(self) -> None:
+        """Internal: raise if the map cannot be resized."""
+        if self._view is None:
+            raise _closed()
+        if self._exports > 0:
+            raise BufferError("mmap can't resize with extant buffers exported.")
+        if self._access == ACCESS_READ or self._access == ACCESS_COPY:
+            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+
+    # --- lifetime -----------------------------------------------------------
+
+    def _close_fd(self) -> None:
+        """Internal: close the duplicated descriptor, once."""
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1
+            backend.close_fd(fd)
+
+    def close(self) -> None:
+        """Close the map: release the memory and the duplicated descriptor.
+
+        Closing twice is allowed.  While a buffer exported by the map (a
+        ``memoryview``) is alive, ``close()`` raises ``BufferError``.
+        """
+        if self._exports > 0:
+            raise BufferError("cannot close exported pointers exist")
+        try:
+            self._close_fd()
+        finally:
+            if self._region is not None:
+                self._detach().close()
+
+    @property
+    def closed(self) -> bool:
+        """True if the map is closed."""
+        return self._view is None
+
+    def __del__(self) -> None:
+        # The region's own finalizer unmaps the memory; the descriptor is ours.
+        if getattr(self, "_fd", -1) >= 0:
+            self._close_fd()
+
+    def __enter__(self) -> "mmap":
+        self._check_valid()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError(f"cannot pickle {self._type_name()!r} object")
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(f"cannot pickle {self._type_name()!r} object")
+
+    def _type_name(self) -> str:
+        """Internal: the name the C module prints (``tp_name``)."""
+        return "mmap.mmap" if type(self) is mmap else type(self).__name__
+
+    def __repr__(self) -> str:
+        name = self._type_name()
+        if self._view is None:
+            return f"<{name} closed=True>"
+        return (
+            f"<{name} closed=False, access={_ACCESS_NAMES[self._access]}, "
+            f"length={self._size}, pos={self._pos}, offset={self._offset}>"
+        )
+
+    # --- the buffer protocol (PEP 688, Python 3.12+) ---------------------------
+
+    if sys.version_info >= (3, 12):
+
+        def __buffer__(self, flags: int) -> memoryview:
+            """Export the map's memory, as ``memoryview(m)`` and ``re.search(p, m)`` ask.
+
+            While an export is alive, ``close()`` and ``resize()`` raise
+            ``BufferError``: the memory must stay where the view points.
+            """
+            array = self._array
+            if array is None:
+                raise _closed()
+            readonly = self._access == ACCESS_READ
+            if readonly and flags & _PYBUF_WRITABLE:
+                raise BufferError("Object is not writable.")
+            export = memoryview(array).cast("B")
+            if readonly:
+                export = export.toreadonly()
+            self._exports += 1
+            return export
+
+        def __release_buffer__(self, view: memoryview) -> None:
+            self._exports -= 1
+            view.release()
+
+    # --- the sequence protocol ------------------------------------------------
+
+    def __len__(self) -> int:
+        if self._view is None:
+            raise _closed()
+        return self._size
+
+    def __getitem__(self, item: Any) -> Any:
+        view = self._view
+        if view is None:
+            raise _closed()
+        # `view` (a local reference) keeps the memory mapped during the call,
+        # even if an argument's __index__ closes the map; hence the re-check.
+        if item.__class__ is slice:
+            result = self._array[item]  # type: ignore[index]
+            if self._view is None:
+                raise _closed()
+            return result
+        if item.__class__ is not int:
+            if not hasattr(type(item), "__index__"):
+                raise TypeError("mmap indices must be integers")
+            item = _index_or_indexerror(item)
+            if self._view is None:
+                raise _closed()
+        try:
+            return view[item]
+        except IndexError:
+            raise IndexError("mmap index out of range") from None
+
+    def __setitem__(self, item: Any, value: Any) -> None:
+        view = self._view
+        if view is None:
+            raise _closed()
+        if self._access == ACCESS_READ:
+            raise _readonly()
+        if item.__class__ is slice:
+            start, stop, step = item.indices(self._size)
+            data = _args.buffer(value)
+            if self._view is None:
+                raise _closed()
+            if step == 1:
+                if len(data) != (stop - start if stop > start else 0):
+                    raise IndexError("mmap slice assignment is wrong size")
+                view[start:stop] = data
+                return
+            count = len(range(start, stop, step))
+            if len(data) != count:
+                raise IndexError("mmap slice assignment is wrong size")
+            if count:
+                # After slice.indices() a stop of -1 means "past the front".
+                view[start:(None if stop < 0 else stop):step] = data
+            return
+        if item.__class__ is not int:
+            if not hasattr(type(item), "__index__"):
+                raise TypeError("mmap indices must be integer")
+            item = _index_or_indexerror(item)
+        size = self._size
+        if item < 0:
+            item += size
+        if not 0 <= item < size:
+            raise IndexError("mmap index out of range")
+        if not hasattr(type(value), "__index__"):
+            raise TypeError("mmap item value must be an int")
+        value = _args._integer(value)
+        if not 0 <= value <= 255:
+            raise ValueError("mmap item value must be in range(0, 256)")
+        if self._view is None:
+            raise _closed()
+        view[item] = value
+
+    def __delitem__(self, item: Any) -> None:
+        self._check_writable()
+        if item.__class__ is slice:
+            raise TypeError("mmap object doesn't support slice deletion")
+        if not hasattr(type(item), "__index__"):
+            raise TypeError("mmap indices must be integer")
+        i = _index_or_indexerror(item)
+        if not -self._size <= i < self._size:
+            raise IndexError("mmap index out of range")
+        raise TypeError("mmap doesn't support item deletion")
+
+    def _item(self, i: int) -> bytes:
+        """Internal: byte ``i`` as a 1-byte ``bytes``, as iteration yields it."""
+        array = self._array
+        if array is None:
+            raise _closed()
+        if not 0 <= i < self._size:
+            raise IndexError("mmap index out of range")
+        return array[i]  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[bytes]:
+        # The C module has no __iter__; Python iterates it through sq_item,
+        # which yields 1-byte bytes objects (unlike m[i], which gives ints).
+        i = 0
+        while True:
+            try:
+                item = self._item(i)
+            except IndexError:
+                return
+            yield item
+            i += 1
+
+    def __reversed__(self) -> Iterator[bytes]:
+        i = len(self) - 1
+        while i >= 0:
+            try:
+                item = self._item(i)
+            except IndexError:
+                return
+            yield item
+            i -= 1
+
+    def __contains__(self, value: Any) -> bool:
+        # Like the C module, `x in m` compares x with each 1-byte item: only
+        # a single byte (as bytes, bytearray, ...) can ever be found.
+        region = self._region
+        if self._view is None or region is None:
+            raise _closed()
+        if isinstance(value, (bytes, bytearray)):
+            if len(value) != 1:
+                return False
+            return region.find_byte(value[0], 0, self._size) >= 0
+        return any(value == item for item in self)
+
+    # --- the file protocol ------------------------------------------------------
+
+    def tell(self) -> int:
+        """Return the current position."""
+        self._check_valid()
+        return self._pos
+
+    def seekable(self) -> bool:
+        """Return True: a map can always seek."""
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Move the position to ``pos`` (``whence`` 0), relative to it (1) or to the end (2).
+
+        Returns the new position (CPython 3.13 and later; earlier versions
+        returned None).
+        """
+        pos = _args.ssize(pos)
+        whence = _args.c_int(whence)
+        self._check_valid()
+        if whence == 0:
+            where = pos
+        elif whence == 1:
+            where = self._pos + pos
+        elif whence == 2:
+            where = self._size + pos
+        else:
+            raise ValueError("unknown seek type")
+        if where > sys.maxsize:
+            raise OverflowError("seek out of range")
+        if not 0 <= where <= self._size:
+            raise ValueError("seek out of range")
+        self._pos = where
+        return where
+
+    def read(self, n: Optional[int] = None) -> bytes:
+        """Read up to ``n`` bytes from the position; all the rest if ``n`` is omitted, None or negative."""
+        count = _args.optional_ssize(n)
+        array = self._array
+        if array is None:
+            raise _closed()
+        pos = self._pos
+        remaining = self._size - pos if pos < self._size else 0
+        if count is None or count < 0 or count > remaining:
+            count = remaining
+        self._pos = pos + count
+        return array[pos:pos + count]  # type: ignore[no-any-return]
+
+    def read_byte(self) -> int:
+        """Return the byte at the position, as an int, and advance by one."""
+        view = self._view
+        if view is None:
+            raise _closed()
+        pos = self._pos
+        if pos >= self._size:
+            raise ValueError("read byte out of range")
+        self._pos = pos + 1
+        return view[pos]  # type: ignore[no-any-return]
+
+    def readline(self) -> bytes:
+        """Read up to and including the next ``\\n`` (or to the end of the map)."""
+        array = self._array
+        region = self._region
+        if array is None or region is None:
+            raise _closed()
+        pos = self._pos
+        size = self._size
+        if pos >= size:
+            return b""
+        # Most lines are short: look in a small copy first, and search the
+        # map in place (memchr) only when the line is longer than that.
+        head = array[pos:pos + 256]
+        eol = head.find(b"\n")
+        if eol >= 0:
+            self._pos = pos + eol + 1
+            return head[:eol + 1]  # type: ignore[no-any-return]
+        eol = region.find_byte(10, pos + len(head), size)
+        end = size if eol < 0 else eol + 1
+        self._pos = end
+        return array[pos:end]  # type: ignore[no-any-return]
+
+    def write(self, data: Any) -> int:
+        """Write the bytes-like ``data`` at the position; return the number of bytes written."""
+        buf = _args.buffer(data)
+        view = self._view
+        if view is None:
+            raise _closed()
+        if self._access == ACCESS_READ:
+            raise _readonly()
+        pos = self._pos
+        n = len(buf)
+        if pos > self._size or self._size - pos < n:
+            raise ValueError("data out of range")
+        view[pos:pos + n] = buf
+        self._pos = pos + n
+        return n
+
+    def write_byte(self, byte: int) -> None:
+        """Write one byte (an int from 0 to 255) at the position and advance by one."""
+        value = _args.ubyte(byte)
+        view = self._view
+        if view is None:
+            raise _closed()
+        if self._access == ACCESS_READ:
+            raise _readonly()
+        pos = self._pos
+        if pos >= self._size:
+            raise ValueError("write byte out of range")
+        view[pos] = value
+        self._pos = pos + 1
+
+    # --- searching ---------------------------------------------------------------
+
+    def _search_bounds(self, start: Any, end: Any) -> Tuple[int, int]:
+        """Internal: convert and clamp find()'s optional bounds, slice-style."""
+        start = self._pos if start is _MISSING else _args.ssize(start)
+        end = self._size if end is _MISSING else _args.ssize(end)
+        self._check_valid()
+        size = self._size
+        if start < 0:
+            start = max(start + size, 0)
+        elif start > size:
+            start = size
+        if end < 0:
+            end = max(end + size, 0)
+        elif end > size:
+            end = size
+        return start, end
+
+    def find(self, sub: Any, start: Any = _MISSING, end: Any = _MISSING) -> int:
+        """Return the lowest index of ``sub`` in ``[start, end)``, or -1.
+
+        ``start`` defaults to the current position (not 0), and ``end`` to the
+        end of the map; negative values count from the end.
+        """
+        needle = bytes(_args.buffer(sub))
+        start, end = self._search_bounds(start, end)
+        region = self._region
+        assert region is not None
+        if not needle:
+            # The C module answers `start` even when end < start.
+            return start
+        return region.find(needle, start, end)
+
+    def rfind(self, sub: Any, start: Any = _MISSING, end: Any = _MISSING) -> int:
+        """Return the highest index of ``sub`` in ``[start, end)``, or -1."""
+        needle = bytes(_args.buffer(sub))
+        start, end = self._search_bounds(start, end)
+        region = self._region
+        assert region is not None
+        if not needle:
+            return end  # what the C module answers, even when end < start
+        return region.rfind(needle, start, end)
+
+    # --- whole-map operations ----------------------------------------------------
+
+    def flush(self, offset: int = 0, size: Any = _MISSING) -> None:
+        """Write changes back to the file (``msync(2)`` with ``MS_SYNC``).
+
+        ``offset`` must be a multiple of the page size.  Does nothing for
+        ``ACCESS_READ`` and ``ACCESS_COPY`` maps, which never change the file.
+        """
+        offset = _args.ssize(offset)
+        size = self._size if size is _MISSING else _args.ssize(size)
+        self._check_valid()
+        if size < 0 or offset < 0 or self._size - offset < size:
+            raise ValueError("flush values out of range")
+        if self._access == ACCESS_READ or self._access == ACCESS_COPY:
+            return None
+        region = self._region
+        assert region is not None
+        region.sync(offset, size, _MS_SYNC)
+        return None
+
+    def move(self, dest: int, src: int, count: int) -> None:
+        """Copy ``count`` bytes from offset ``src`` to offset ``dest``; the ranges may overlap."""
+        dest = _args.ssize(dest)
+        src = _args.ssize(src)
+        count = _args.ssize(count)
+        self._check_writable()
+        size = self._size
+        if dest < 0 or src < 0 or count < 0 or size - dest < count or size - src < count:
+            raise ValueError("source, destination, or count out of range")
+        region = self._region
+        assert region is not None
+        region.move(dest, src, count)
+
+    def size(self) -> int:
+        """Return the size of the mapped file (which may differ from ``len()``).
+
+        For an anonymous map, return its length (as CPython 3.15 does;
+        earlier versions raised ``OSError``).  With ``trackfd=False`` there is
+        no descriptor to ask, and ``OSError`` (EBADF) is raised.
+        """
+        self._check_valid()
+        if self._fd == -1:
+            region = self._region
+            assert region is not None
+            if region.fd == -1 and self._trackfd:
+                return self._size
+        return backend.file_size(self._fd)
+
+    def resize(self, newsize: int) -> None:
+        """Change the size of the map, and of the file behind it.
+
+        The file is set to ``offset + newsize`` bytes (``ftruncate(2)``) and
+        the mapping follows it (``mremap(2)``); the position is kept, even if
+        it is now past the end.
+        """
+        newsize = _args.ssize(newsize)
+        self._check_resizable()
+        if newsize < 0 or sys.maxsize - newsize < self._offset:
+            raise ValueError("new size out of range")
+        region = self._region
+        assert region is not None
+        if not self._trackfd:
+            # Without its own descriptor the map cannot change the file's size.
+            raise ValueError("mmap can't resize with trackfd=False.")
+        self._detach()
+        try:
+            region.resize(newsize, self._fd)
+        finally:
+            self._attach(region)
+
+    def madvise(self, option: int, start: int = 0, length: Any = _MISSING) -> None:
+        """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``)."""
+        option = _args.c_int(option)
+        start = _args.ssize(start)
+        length = self._size - start if length is _MISSING else _args.ssize(length)
+        self._check_valid()
+        if start < 0 or start >= self._size:
+            raise ValueError("madvise start out of bounds")
+        if length < 0:
+            raise ValueError("madvise length invalid")
+        if sys.maxsize - start < length:
+            raise OverflowError("madvise length too large")
+        if start + length > self._size:
+            length = self._size - start
+        region = self._region
+        assert region is not None
+        region.advise(option, start, length)
+
+
+def _index_or_indexerror(item: Any) -> int:
+    """Internal: ``item.__index__()``; an int too large for an index is an IndexError."""
+    value = _args._integer(item)
+    if not -sys.maxsize - 1 <= value <= sys.maxsize:
+        raise IndexError(f"cannot fit '{type(item).__name__}' into an index-sized integer")
+    return value

@@ -1,0 +1,311 @@
+"""``MappedRegion``: one memory mapping, owned from ``mmap(2)`` to ``munmap(2)``.
+
+A *mapping* is a range of this process's virtual addresses that the kernel
+has agreed to back with something else: the pages of a file (a *file
+mapping*) or fresh zero-filled memory (an *anonymous mapping*).  No data is
+copied when the mapping is made.  The first time the program touches one of
+its pages, the CPU finds no translation for the address and traps into the
+kernel (a *page fault*); the kernel finds the page — in the page cache, or
+by reading it from disk — and maps it in, and the instruction runs again.
+That is why reading a mapped file looks like reading memory: it is memory.
+
+:class:`MappedRegion` is the only object in pymmap that holds a raw address.
+It exposes the mapping as ctypes and memoryview objects, and offers the few
+operations that need the address itself (searching with ``memmem``,
+flushing, advising, resizing).  Everything above it, such as the
+``pymmap.mmap`` facade, asks it for bytes.
+"""
+
+import ctypes
+import sys
+import weakref
+from typing import Any, Callable, Optional, Tuple
+
+from ._platform import backend
+
+__all__ = ["MappedRegion"]
+
+_PROT_READ = backend.CONSTANTS["PROT_READ"]
+_PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
+_MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
+_MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
+_MAP_ANONYMOUS = backend.CONSTANTS["MAP_ANONYMOUS"]
+
+# CPython counts references, so it can tell whether anyone besides the region
+# still holds its views.  PyPy cannot, and pymmap then assumes someone might.
+_getrefcount: Optional[Callable[[Any], int]] = getattr(sys, "getrefcount", None)
+
+
+def _closed_error() -> ValueError:
+    """Internal: the error every operation on a released region raises."""
+    return ValueError("mmap closed or invalid")
+
+
+class MappedRegion:
+    """One mapping of a file or of anonymous memory, made with ``mmap(2)``.
+
+    ``MappedRegion(length, fd=-1, offset=0, prot=PROT_READ|PROT_WRITE,
+    flags=MAP_SHARED)`` asks the kernel for ``length`` bytes of address space
+    backed by the file ``fd`` from byte ``offset`` on (``offset`` must be a
+    multiple of the page size), or, with ``fd=-1``, by zero-filled anonymous
+    memory (``MAP_ANONYMOUS`` is added to ``flags``).
+
+    ``MAP_SHARED`` makes stores visible to every process mapping the same
+    file or memory, and eventually to the file on disk; ``MAP_PRIVATE`` gives
+    this process a *copy-on-write* view: the first store to a page copies it,
+    and the file never changes.  ``prot`` says what the CPU may do with the
+    pages (``PROT_READ``, ``PROT_WRITE``); a store to a page without
+    ``PROT_WRITE`` would be killed with SIGSEGV, which is why :attr:`view` is
+    read-only for such regions.
+
+    Attributes:
+        address: the first byte of the mapping, as an int.
+        length: its size in bytes.
+        prot, flags, fd, offset: the arguments it was made with.
+        array: a ``ctypes.c_char * length`` array aliasing the mapping.
+        view: a ``memoryview`` (format ``'B'``) of :attr:`array`.
+
+    The region is released exactly once: by :meth:`close`, or when it is
+    garbage-collected, or at interpreter exit.  After release, ``array``
+    and ``view`` are ``None`` and every method raises ``ValueError``.
+    """
+
+    __slots__ = (
+        "address",
+        "length",
+        "prot",
+        "flags",
+        "fd",
+        "offset",
+        "array",
+        "view",
+        "_finalizer",
+        "_refs",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        length: int,
+        fd: int = -1,
+        offset: int = 0,
+        prot: int = _PROT_READ | _PROT_WRITE,
+        flags: int = _MAP_SHARED,
+    ) -> None:
+        if fd == -1:
+            flags |= _MAP_ANONYMOUS
+        self.length = length
+        self.prot = prot
+        self.flags = flags
+        self.fd = fd
+        self.offset = offset
+        self.array: Optional[ctypes.Array[ctypes.c_char]] = None
+        self.view: Optional[memoryview] = None
+        # The kernel picks the address (NULL hint) and returns it, or fails
+        # with errno: EBADF for a bad fd, EACCES for a file opened without
+        # the access asked for, EINVAL for a zero length or unaligned offset.
+        self.address = backend.map(length, prot, flags, fd, offset)
+        self._attach()
+
+    def _attach(self) -> None:
+        """Internal: build the ctypes array and memoryview over ``address``.
+
+        The unmapping is tied to the array's lifetime through a finalizer, so
+        the address range can never be returned to the kernel while any view
+        of it is still alive in this process.
+        """
+        array = (ctypes.c_char * self.length).from_address(self.address)
+        view = memoryview(array).cast("B")
+        if not self.prot & _PROT_WRITE:
+            view = view.toreadonly()
+        self.array = array
+        self.view = view
+        self._finalizer = weakref.finalize(array, backend.unmap, self.address, self.length)
+        del array, view  # the baseline below must count only the region's own references
+        self._refs = self._refcounts()
+
+    def _refcounts(self) -> Tuple[int, int]:
+        """Internal: how many references the array and view have right now."""
+        if _getrefcount is None:
+            return (-1, -1)
+        return (_getrefcount(self.array), _getrefcount(self.view))
+
+    def in_use(self) -> bool:
+        """Return True if something besides this region still holds its views.
+
+        Another thread in the middle of an operation, or a memoryview handed
+        out, keeps a reference to :attr:`view` or :attr:`array`.  On PyPy,
+        which has no reference counts, this always answers True.
+        """
+        if _getrefcount is None:
+            return True
+        return self._refcounts() != self._refs
+
+    @property
+    def closed(self) -> bool:
+        """True once the region has been released."""
+        return self.array is None
+
+    def close(self) -> None:
+        """Release the mapping (``munmap(2)``).  Calling it again does nothing.
+
+        If another holder still has a view of the memory (say, a thread in
+        the middle of a copy), the pages are first swapped for private
+        zero-filled ones with a single ``mmap(MAP_FIXED)``: the file is let go
+        at once, the holder reads zeros instead of crashing, and the address
+        range itself is unmapped when the last view dies.
+        """
+        if self.array is None:
+            return
+        busy = self.in_use()
+        view = self.view
+        self.array = None
+        self.view = None
+        if busy:
+            backend.placeholder(self.address, self.length)
+        else:
+            assert view is not None
+            view.release()
+            self._finalizer()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.array is None else f"address=0x{self.address:x}"
+        return f"<pymmap.MappedRegion {state} length={self.length}>"
+
+    # --- operations that need the address ----------------------------------
+    # Callers check bounds; these only check that the region is still mapped.
+
+    def _base(self) -> int:
+        """Internal: the address, after checking that the region is mapped."""
+        if self.array is None:
+            raise _closed_error()
+        return self.address
+
+    def read(self, start: int, stop: int) -> bytes:
+        """Return a copy of bytes ``[start, stop)``."""
+        array = self.array
+        if array is None:
+            raise _closed_error()
+        return array[start:stop]
+
+    def write(self, start: int, data: Any) -> None:
+        """Copy the bytes-like ``data`` into the mapping at ``start``."""
+        view = self.view
+        if view is None:
+            raise _closed_error()
+        view[start:start + len(data)] = data
+
+    def find(self, needle: bytes, start: int, stop: int) -> int:
+        """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
+
+        Searches in place with the C library's ``memmem(3)``: nothing is copied.
+        """
+        array = self.array  # held so the memory stays mapped during the call
+        if array is None:
+            raise _closed_error()
+        if stop - start < len(needle):
+            return -1
+        if len(needle) == 1:
+            hit = backend.find_byte(self.address + start, stop - start, needle[0])
+        else:
+            hit = backend.find(self.address + start, stop - start, needle)
+        return -1 if hit < 0 else start + hit
+
+    def rfind(self, needle: bytes, start: int, stop: int) -> int:
+        """Return the index of the last ``needle`` in ``[start, stop)``, or -1.
+
+        Single bytes use ``memrchr(3)``.  Longer needles are searched backwards
+        one bounded chunk at a time, so no copy of the whole range is made.
+        """
+        array = self.array
+        if array is None:
+            raise _closed_error()
+        n = len(needle)
+        if stop - start < n:
+            return -1
+        if n == 1:
+            hit = backend.rfind_byte(self.address + start, stop - start, needle[0])
+            return -1 if hit < 0 else start + hit
+        if n == 0:
+            return stop
+        chunk = max(1 << 16, 4 * n)
+        hi = stop
+        while hi - start >= n:
+            lo = max(start, hi - chunk)
+            hit = array[lo:hi].rfind(needle)
+            if hit >= 0:
+                return lo + hit
+            if lo == start:
+                break
+            hi = lo + n - 1  # overlap so a match across the boundary is seen
+        return -1
+
+    def find_byte(self, byte: int, start: int, stop: int) -> int:
+        """Return the index of the first ``byte`` in ``[start, stop)``, or -1 (``memchr``)."""
+        array = self.array
+        if array is None:
+            raise _closed_error()
+        if stop <= start:
+            return -1
+        hit = backend.find_byte(self.address + start, stop - start, byte)
+        return -1 if hit < 0 else start + hit
+
+    def move(self, dest: int, src: int, count: int) -> None:
+        """Copy ``count`` bytes from ``src`` to ``dest``; the ranges may overlap."""
+        view = self.view
+        if view is None:
+            raise _closed_error()
+        if view.readonly:
+            raise TypeError("mmap can't modify a readonly memory map.")
+        # memoryview slice assignment handles overlap like memmove(3), and
+        # holds the GIL while it copies.
+        view[dest:dest + count] = view[src:src + count]
+
+    def sync(self, start: int, length: int, flags: int) -> None:
+        """Write dirty pages back to the file (``msync(2)``)."""
+        base = self._base()
+        backend.sync(base + start, length, flags)
+
+    def advise(self, advice: int, start: int, length: int) -> None:
+        """Tell the kernel how the range will be used (``madvise(2)``)."""
+        base = self._base()
+        backend.advise(base + start, length, advice)
+
+    def resize(self, new_length: int, fd: int = -1) -> None:
+        """Grow or shrink the mapping to ``new_length`` bytes.
+
+        For a file mapping, ``fd`` is set to the new size first
+        (``ftruncate(2)``), so the new pages have file behind them.  The
+        mapping itself is resized with ``mremap(2)``, which may move it to a
+        new address.  A shared anonymous mapping cannot grow that way (its
+        memory object keeps its first size, and the new pages would raise
+        SIGBUS), so it is replaced by a fresh, larger one and its bytes copied.
+        """
+        self._base()
+        if self.in_use():
+            raise BufferError("cannot resize a mapping while it is in use")
+        anonymous_shared = self.fd == -1 and not self.flags & _MAP_PRIVATE
+        if fd != -1:
+            backend.truncate(fd, self.offset + new_length)
+        if anonymous_shared and new_length > self.length or not backend.HAS_REMAP:
+            new_address = backend.map(new_length, self.prot, self.flags, self.fd, self.offset)
+            keep = min(self.length, new_length)
+            if self.fd == -1:
+                backend.move(new_address, self.address, keep)
+            self._release_for_move()
+            backend.unmap(self.address, self.length)
+        else:
+            new_address = backend.remap(self.address, self.length, new_length)
+            self._release_for_move()
+        self.address = new_address
+        self.length = new_length
+        self._attach()
+
+    def _release_for_move(self) -> None:
+        """Internal: drop the views of the old address range without unmapping it."""
+        self._finalizer.detach()
+        view = self.view
+        assert view is not None
+        self.view = None
+        self.array = None
+        view.release()

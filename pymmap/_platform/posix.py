@@ -205,8 +205,8 @@ def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
 
 
 def _unsupported(name: str) -> NoReturn:
-    """Internal: a call this platform's C library does not have."""
-    raise OSError(_errno.ENOSYS, f"{name}() is not available on {sys.platform}")
+    """Internal: a call this platform's C library does not have (ENOSYS, naming it)."""
+    raise OSError(_errno.ENOSYS, os.strerror(_errno.ENOSYS), name)
 
 
 # --- memory mapping ------------------------------------------------------------

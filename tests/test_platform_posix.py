@@ -1,0 +1,236 @@
+"""The POSIX platform layer: constants, page size, and every errno path it binds."""
+
+import ctypes
+import errno
+import mmap as std_mmap  # the oracle; the library itself never imports it
+import os
+import sys
+
+import pytest
+
+import pymmap
+from pymmap._platform import backend, tables
+
+PAGE = backend.PAGESIZE
+C = backend.CONSTANTS
+
+STDLIB_CONSTANTS = sorted(
+    name
+    for name in dir(std_mmap)
+    if name.isupper() and isinstance(getattr(std_mmap, name), int)
+)
+
+
+@pytest.mark.parametrize("name", STDLIB_CONSTANTS)
+def test_constant_matches_stdlib(name):
+    assert getattr(pymmap, name) == getattr(std_mmap, name)
+
+
+def test_page_size_comes_from_sysconf():
+    assert backend.PAGESIZE == os.sysconf("SC_PAGESIZE")
+    assert backend.ALLOCATIONGRANULARITY == backend.PAGESIZE
+
+
+def test_the_table_is_chosen_for_this_machine():
+    import platform
+
+    assert tables.select() == tables.linux_table_for(platform.machine())
+    assert backend.CONSTANTS == {
+        k: v for k, v in tables.TABLES[tables.select()].items() if not k.startswith("_")
+    }
+
+
+def test_library_does_not_import_stdlib_mmap(tmp_path):
+    import subprocess
+
+    code = "import sys, pymmap; pymmap.mmap(-1, 10).close(); print('mmap' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.check_output([sys.executable, "-c", code], cwd=str(tmp_path),
+                                  env=dict(os.environ, PYTHONPATH=root))
+    assert out.strip() == b"False"
+
+
+def _errno_of(call, *args):
+    with pytest.raises(OSError) as info:
+        call(*args)
+    assert info.value.strerror == os.strerror(info.value.errno)
+    return info.value.errno
+
+
+@pytest.fixture
+def anon():
+    """A private anonymous page mapping made by the backend directly."""
+    addr = backend.map(2 * PAGE, C["PROT_READ"] | C["PROT_WRITE"],
+                       C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+    yield addr
+    backend.unmap(addr, 2 * PAGE)
+
+
+def _unmapped_address():
+    """An address range that is certainly not mapped: map it, then unmap it."""
+    addr = backend.map(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+    backend.unmap(addr, PAGE)
+    return addr
+
+
+class TestMapErrors:
+    def test_bad_fd_is_ebadf(self):
+        assert _errno_of(backend.map, PAGE, C["PROT_READ"], C["MAP_SHARED"], 12345, 0) == errno.EBADF
+
+    def test_unaligned_offset_is_einval(self, open_file):
+        f = open_file(b"x" * 2 * PAGE)
+        assert _errno_of(backend.map, PAGE, C["PROT_READ"], C["MAP_SHARED"], f.fileno(), 1) == errno.EINVAL
+
+    def test_zero_length_is_einval(self):
+        assert _errno_of(backend.map, 0, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0) == errno.EINVAL
+
+    def test_writable_shared_map_of_read_only_file_is_eacces(self, open_file):
+        f = open_file(b"x" * PAGE, "rb")
+        err = _errno_of(backend.map, PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
+        assert err == errno.EACCES
+
+    def test_oserror_subclass_follows_errno(self, open_file):
+        f = open_file(b"x" * PAGE, "rb")
+        with pytest.raises(PermissionError):
+            backend.map(PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
+
+
+class TestOtherCallErrors:
+    def test_munmap_unaligned_is_einval(self, anon):
+        assert _errno_of(backend.unmap, anon + 1, PAGE) == errno.EINVAL
+
+    def test_msync_unaligned_is_einval(self, anon):
+        assert _errno_of(backend.sync, anon + 1, PAGE, C["MS_SYNC"]) == errno.EINVAL
+
+    def test_msync_unmapped_is_enomem(self):
+        assert _errno_of(backend.sync, _unmapped_address(), PAGE, C["MS_SYNC"]) == errno.ENOMEM
+
+    def test_mremap_unaligned_is_einval(self, anon):
+        assert _errno_of(backend.remap, anon + 1, PAGE, 2 * PAGE) == errno.EINVAL
+
+    def test_mremap_in_place_without_room_is_enomem(self):
+        # Map three pages, keep the outer two: the middle one cannot grow
+        # in place over its neighbour.
+        flags = C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"]
+        addr = backend.map(3 * PAGE, C["PROT_READ"], flags, -1, 0)
+        try:
+            assert _errno_of(backend.remap, addr, PAGE, 2 * PAGE, False) == errno.ENOMEM
+        finally:
+            backend.unmap(addr, 3 * PAGE)
+
+    def test_madvise_bad_advice_is_einval(self, anon):
+        assert _errno_of(backend.advise, anon, PAGE, 12345) == errno.EINVAL
+
+    def test_mprotect_unaligned_is_einval(self, anon):
+        assert _errno_of(backend.protect, anon + 1, PAGE, C["PROT_READ"]) == errno.EINVAL
+
+    def test_mprotect_unmapped_is_enomem(self):
+        assert _errno_of(backend.protect, _unmapped_address(), PAGE, C["PROT_READ"]) == errno.ENOMEM
+
+    def test_mlock_unmapped_is_enomem(self):
+        assert _errno_of(backend.lock, _unmapped_address(), PAGE) == errno.ENOMEM
+
+    def test_munlock_unmapped_is_enomem(self):
+        assert _errno_of(backend.unlock, _unmapped_address(), PAGE) == errno.ENOMEM
+
+    def test_mincore_unaligned_is_einval(self, anon):
+        assert _errno_of(backend.residency, anon + 1, PAGE) == errno.EINVAL
+
+    def test_mincore_unmapped_is_enomem(self):
+        assert _errno_of(backend.residency, _unmapped_address(), PAGE) == errno.ENOMEM
+
+    def test_anon_name_on_unmapped_is_enomem_or_einval(self):
+        if not backend.HAS_ANON_NAME:
+            pytest.skip("prctl(PR_SET_VMA) needs Linux")
+        err = _errno_of(backend.set_anon_name, _unmapped_address(), PAGE, b"x")
+        assert err in (errno.ENOMEM, errno.EINVAL)
+
+    def test_memfd_bad_name_is_einval(self):
+        assert _errno_of(backend.memfd, b"x" * 300) == errno.EINVAL
+
+    def test_fd_calls(self, open_file):
+        assert _errno_of(backend.file_size, -1) == errno.EBADF
+        assert _errno_of(backend.dup, -1) == errno.EBADF
+        assert _errno_of(backend.close_fd, -1) == errno.EBADF
+        f = open_file(b"abc", "rb")
+        assert _errno_of(backend.truncate, f.fileno(), 10) in (errno.EINVAL, errno.EBADF)
+
+    def test_unsupported_call_is_enosys(self, monkeypatch):
+        monkeypatch.setattr(backend, "_mremap", None)
+        assert _errno_of(backend.remap, 0, PAGE, PAGE) == errno.ENOSYS
+
+
+class TestCalls:
+    def test_residency_and_advice(self, anon):
+        ctypes.memset(anon, 1, 2 * PAGE)
+        assert backend.residency(anon, 2 * PAGE) == b"\x01\x01"
+        backend.advise(anon, 2 * PAGE, C["MADV_DONTNEED"])
+        assert backend.residency(anon, 2 * PAGE) == b"\x00\x00"
+
+    def test_lock_protect_and_name(self, anon):
+        backend.lock(anon, PAGE)
+        backend.unlock(anon, PAGE)
+        backend.protect(anon, PAGE, C["PROT_READ"])
+        if backend.HAS_ANON_NAME:
+            try:
+                backend.set_anon_name(anon, PAGE, b"pymmap-test")
+            except OSError as exc:  # kernels before 5.17, or without CONFIG_ANON_VMA_NAME
+                assert exc.errno == errno.EINVAL
+            else:
+                with open("/proc/self/maps") as maps:
+                    assert "[anon:pymmap-test]" in maps.read()
+
+    def test_memfd_gives_a_file(self):
+        fd = backend.memfd(b"pymmap-test")
+        try:
+            backend.truncate(fd, PAGE)
+            assert backend.file_size(fd) == PAGE
+            assert backend.is_regular_file(fd) == PAGE
+        finally:
+            backend.close_fd(fd)
+        assert backend.is_regular_file(fd) is None
+
+    def test_searches(self, anon):
+        data = b"..abc..abc..\n.."
+        ctypes.memmove(anon, data, len(data))
+        assert backend.find(anon, len(data), b"abc") == 2
+        assert backend.find(anon, len(data), b"xyz") == -1
+        assert backend.find_byte(anon, len(data), ord("\n")) == 12
+        assert backend.find_byte(anon, len(data), ord("z")) == -1
+        assert backend.rfind_byte(anon, len(data), ord("a")) == 7
+        assert backend.rfind_byte(anon, len(data), ord("z")) == -1
+        assert backend.copy(anon + 2, 3) == b"abc"
+
+    def test_placeholder_swaps_in_zeros(self, anon):
+        ctypes.memset(anon, 7, PAGE)
+        backend.placeholder(anon, PAGE)
+        assert ctypes.string_at(anon, 4) == b"\0\0\0\0"
+
+
+class TestTracerHook:
+    def test_tracer_sees_success_and_failure(self):
+        seen = []
+        backend.set_tracer(lambda *record: seen.append(record))
+        try:
+            addr = backend.map(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+            backend.unmap(addr, PAGE)
+            with pytest.raises(OSError):
+                backend.file_size(-1)
+        finally:
+            backend.set_tracer(None)
+        names = [(name, err) for name, _args, _result, err in seen]
+        assert names == [("mmap", 0), ("munmap", 0), ("fstat", errno.EBADF)]
+        assert seen[0][2] == addr
+
+    def test_eintr_is_retried(self, monkeypatch):
+        calls = []
+
+        def flaky(*args):
+            calls.append(args)
+            if len(calls) == 1:
+                ctypes.set_errno(errno.EINTR)
+                return -1
+            return 0
+
+        backend._syscall("flaky", flaky, (1,), -1)
+        assert len(calls) == 2

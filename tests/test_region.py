@@ -1,0 +1,225 @@
+"""MappedRegion: one mapping, from mmap(2) to munmap(2)."""
+
+import gc
+import os
+import subprocess
+import sys
+
+import pytest
+
+import pymmap
+from pymmap import MappedRegion
+from pymmap._platform import backend
+
+PAGE = pymmap.PAGESIZE
+RW = pymmap.PROT_READ | pymmap.PROT_WRITE
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _maps_lines_for(address):
+    with open("/proc/self/maps") as maps:
+        return [line for line in maps if int(line.split("-")[0], 16) <= address < int(line.split("-")[1].split()[0], 16)]
+
+
+def test_anonymous_region_reads_back_what_the_array_wrote():
+    r = MappedRegion(PAGE)
+    assert r.fd == -1 and r.flags & pymmap.MAP_ANONYMOUS
+    assert r.array[:4] == b"\0\0\0\0"  # anonymous memory starts zeroed
+    r.array[0:5] = b"hello"
+    assert r.read(0, 5) == b"hello"
+    assert r.view[1] == ord("e")
+    r.write(5, bytearray(b"!!"))
+    assert bytes(r.array[:7]) == b"hello!!"
+    r.close()
+
+
+def test_file_region_writes_reach_the_file_after_sync(open_file):
+    f = open_file(b"x" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno())
+    assert r.read(0, 3) == b"xxx"
+    r.write(0, b"abc")
+    r.sync(0, PAGE, pymmap.MS_SYNC)
+    f.seek(0)
+    assert f.read(4) == b"abcx"
+    r.close()
+
+
+def test_private_region_never_changes_the_file(open_file):
+    f = open_file(b"x" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno(), flags=pymmap.MAP_PRIVATE)
+    r.write(0, b"abc")
+    assert r.read(0, 4) == b"abcx"
+    f.seek(0)
+    assert f.read(4) == b"xxxx"
+    r.close()
+
+
+def test_offset_region_sees_the_file_from_the_offset(open_file):
+    f = open_file(b"a" * PAGE + b"b" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno(), offset=PAGE, prot=pymmap.PROT_READ)
+    assert r.read(0, 2) == b"bb"
+    assert r.view.readonly  # no PROT_WRITE: writes through the view raise instead of crashing
+    with pytest.raises(TypeError):
+        r.write(0, b"x")
+    with pytest.raises(TypeError):
+        r.move(0, 1, 1)
+    r.close()
+
+
+def test_closed_region_refuses_access_with_valueerror():
+    r = MappedRegion(PAGE)
+    r.close()
+    assert r.closed and r.array is None and r.view is None
+    for call in (lambda: r.read(0, 1), lambda: r.write(0, b"x"), lambda: r.find(b"x", 0, 1),
+                 lambda: r.rfind(b"xy", 0, 2), lambda: r.find_byte(1, 0, 1), lambda: r.move(0, 1, 1),
+                 lambda: r.sync(0, PAGE, pymmap.MS_SYNC), lambda: r.advise(0, 0, PAGE),
+                 lambda: r.resize(2 * PAGE)):
+        with pytest.raises(ValueError, match="mmap closed or invalid"):
+            call()
+    r.close()  # a second close does nothing
+    assert "closed" in repr(r)
+
+
+def test_close_unmaps_at_once():
+    r = MappedRegion(PAGE)
+    address = r.address
+    assert _maps_lines_for(address)
+    r.close()
+    assert not _maps_lines_for(address)
+
+
+def test_garbage_collection_unmaps():
+    r = MappedRegion(PAGE)
+    address = r.address
+    assert "address=0x" in repr(r)
+    del r
+    gc.collect()
+    assert not _maps_lines_for(address)
+
+
+def test_a_held_view_keeps_addresses_valid_after_close(open_file):
+    f = open_file(b"y" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno())
+    view = r.view  # as if another thread were in the middle of a copy
+    assert r.in_use()
+    address = r.address
+    r.close()
+    # The file is released, but the addresses still hold (zeroed) memory.
+    assert view[0] == 0
+    assert _maps_lines_for(address)
+    assert not any(os.path.basename(f.name) in line for line in _maps_lines_for(address))
+    del view
+    gc.collect()
+    assert not _maps_lines_for(address)
+
+
+def test_in_use_is_false_when_only_the_region_holds_its_views():
+    r = MappedRegion(PAGE)
+    assert not r.in_use()
+    array = r.array
+    assert r.in_use()
+    del array
+    assert not r.in_use()
+    r.close()
+
+
+def test_resize_a_file_region(open_file):
+    f = open_file(b"z" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno())
+    r.resize(3 * PAGE, f.fileno())
+    assert r.length == 3 * PAGE and len(r.array) == 3 * PAGE
+    assert os.fstat(f.fileno()).st_size == 3 * PAGE
+    assert r.read(PAGE - 1, PAGE + 1) == b"z\0"
+    r.resize(10, f.fileno())
+    assert os.fstat(f.fileno()).st_size == 10
+    assert r.read(0, 10) == b"z" * 10
+    r.close()
+
+
+@pytest.mark.parametrize("flags", [pymmap.MAP_SHARED, pymmap.MAP_PRIVATE])
+def test_resize_anonymous_regions_keeps_bytes_and_zero_fills(flags):
+    r = MappedRegion(PAGE, flags=flags)
+    r.write(0, b"keep")
+    r.write(PAGE - 1, b"!")
+    r.resize(3 * PAGE)
+    assert r.read(0, 4) == b"keep"
+    assert r.read(PAGE - 1, PAGE + 2) == b"!\0\0"
+    assert r.read(3 * PAGE - 1, 3 * PAGE) == b"\0"  # the new pages are really there
+    r.resize(2)
+    assert r.read(0, 2) == b"ke"
+    r.close()
+
+
+def test_resize_refuses_while_in_use():
+    r = MappedRegion(PAGE)
+    view = r.view
+    with pytest.raises(BufferError):
+        r.resize(2 * PAGE)
+    del view
+    r.resize(2 * PAGE)
+    r.close()
+
+
+def test_searches_and_moves():
+    r = MappedRegion(PAGE)
+    r.write(0, b"abcabc\nxyz")
+    assert r.find(b"bc", 0, 10) == 1
+    assert r.find(b"bc", 2, 10) == 4
+    assert r.find(b"c", 3, 10) == 5
+    assert r.find(b"abc", 5, 7) == -1
+    assert r.rfind(b"bc", 0, 10) == 4
+    assert r.rfind(b"a", 0, 10) == 3
+    assert r.rfind(b"", 0, 10) == 10
+    assert r.rfind(b"abcabc\nxyz!", 0, 10) == -1
+    assert r.find_byte(ord("\n"), 0, 10) == 6
+    assert r.find_byte(ord("\n"), 7, 7) == -1
+    r.move(1, 0, 6)
+    assert r.read(0, 8) == b"aabcabcx"
+    r.advise(pymmap.MADV_NORMAL, 0, PAGE)
+    r.close()
+
+
+def test_rfind_across_chunk_boundaries():
+    size = 5 * 65536
+    r = MappedRegion(size)
+    r.write(65536 - 2, b"NEEDLE")  # straddles a chunk boundary
+    r.write(2 * 65536 - 1, b"NE")
+    assert r.rfind(b"NEEDLE", 0, size) == 65536 - 2
+    assert r.rfind(b"NEEDLE", 0, 65536 + 4) == 65536 - 2  # ends exactly at the bound
+    assert r.rfind(b"NEEDLE", 0, 65536 + 3) == -1
+    assert r.rfind(b"NEEDLE", 0, size) == r.find(b"NEEDLE", 0, size)
+    assert r.rfind(b"NEEDLE", 65536 - 1, size) == -1
+    r.close()
+
+
+def test_errors_come_from_the_kernel(open_file):
+    with pytest.raises(OSError) as info:
+        MappedRegion(PAGE, fd=987654)
+    assert info.value.errno == 9  # EBADF
+    f = open_file(b"x" * PAGE)
+    with pytest.raises(OSError) as info:
+        MappedRegion(PAGE, fd=f.fileno(), offset=1)
+    assert info.value.errno == 22  # EINVAL
+
+
+def test_without_mremap_file_regions_are_mapped_again(open_file, monkeypatch):
+    monkeypatch.setattr(backend, "HAS_REMAP", False)
+    f = open_file(b"q" * PAGE)
+    r = MappedRegion(PAGE, fd=f.fileno())
+    r.resize(2 * PAGE, f.fileno())
+    assert r.read(0, 2) == b"qq" and r.read(PAGE, PAGE + 1) == b"\0"
+    r.close()
+
+
+def test_regions_left_open_are_released_at_exit_without_errors(tmp_path):
+    code = (
+        "import pymmap\n"
+        "keep = [pymmap.MappedRegion(pymmap.PAGESIZE) for _ in range(3)]\n"
+        "view = keep[0].view\n"
+        "keep[0].close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.returncode == 0
+    assert proc.stderr == b""

@@ -155,8 +155,11 @@ class MappedRegion:
         at once, the holder reads zeros instead of crashing, and the address
         range itself is unmapped when the last view dies.
         """
-        if self.array is None:
-            return
+        if self.array is not None:
+            self._retire()
+
+    def _retire(self) -> None:
+        """Internal: give the current address range back, now or when its last view dies."""
         busy = self.in_use()
         view = self.view
         self.array = None
@@ -274,38 +277,41 @@ class MappedRegion:
     def resize(self, new_length: int, fd: int = -1) -> None:
         """Grow or shrink the mapping to ``new_length`` bytes.
 
-        For a file mapping, ``fd`` is set to the new size first
-        (``ftruncate(2)``), so the new pages have file behind them.  The
-        mapping itself is resized with ``mremap(2)``, which may move it to a
-        new address.  A shared anonymous mapping cannot grow that way (its
-        memory object keeps its first size, and the new pages would raise
-        SIGBUS), so it is replaced by a fresh, larger one and its bytes copied.
+        For a file mapping, ``fd`` (a descriptor of the file) is set to the
+        new size first (``ftruncate(2)``), so the new pages have file behind
+        them.  The mapping itself is resized with ``mremap(2)``, which may
+        move it to a new address.
+
+        Two cases cannot use ``mremap``.  A shared anonymous mapping cannot
+        grow with it: its memory object keeps its first size, and touching
+        the new pages would raise SIGBUS.  And while another holder may still
+        be using the old addresses (see :meth:`in_use`), they must not move.
+        Then a fresh mapping of the new size is made, anonymous and private
+        bytes are copied into it, and the old range is retired as by
+        :meth:`close`.
         """
         self._base()
-        if self.in_use():
-            raise BufferError("cannot resize a mapping while it is in use")
-        anonymous_shared = self.fd == -1 and not self.flags & _MAP_PRIVATE
         if fd != -1:
             backend.truncate(fd, self.offset + new_length)
-        if anonymous_shared and new_length > self.length or not backend.HAS_REMAP:
-            new_address = backend.map(new_length, self.prot, self.flags, self.fd, self.offset)
-            keep = min(self.length, new_length)
-            if self.fd == -1:
-                backend.move(new_address, self.address, keep)
-            self._release_for_move()
-            backend.unmap(self.address, self.length)
-        else:
+        anonymous = self.fd == -1
+        private = bool(self.flags & _MAP_PRIVATE)
+        grows_shared_anonymous = anonymous and not private and new_length > self.length
+        if backend.HAS_REMAP and not grows_shared_anonymous and not self.in_use():
             new_address = backend.remap(self.address, self.length, new_length)
-            self._release_for_move()
+            # The kernel has moved (or cut) the old range: forget its views
+            # without unmapping anything.
+            self._finalizer.detach()
+            view = self.view
+            assert view is not None
+            self.array = None
+            self.view = None
+            view.release()
+        else:
+            new_address = backend.map(new_length, self.prot, self.flags,
+                                      fd if fd != -1 else self.fd, self.offset)
+            if anonymous or private:
+                backend.move(new_address, self.address, min(self.length, new_length))
+            self._retire()
         self.address = new_address
         self.length = new_length
         self._attach()
-
-    def _release_for_move(self) -> None:
-        """Internal: drop the views of the old address range without unmapping it."""
-        self._finalizer.detach()
-        view = self.view
-        assert view is not None
-        self.view = None
-        self.array = None
-        view.release()

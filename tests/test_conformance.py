@@ -1,9 +1,9 @@
 """CPython's own ``test.test_mmap``, run against pymmap.
 
-The directory ``tests/conformance_shim`` holds an ``mmap.py`` that replaces
-itself with pymmap in ``sys.modules``.  Put first on ``PYTHONPATH``, it makes
-``import mmap`` in the test module (and in any subprocess the test module
-starts) import pymmap.  The running interpreter's own copy of the test
+The directory ``tests/conformance_shim`` holds a ``sitecustomize.py`` that
+registers pymmap as ``sys.modules["mmap"]``.  Put first on ``PYTHONPATH``, it
+makes ``import mmap`` in the test module (and in any subprocess the test
+module starts) import pymmap.  The running interpreter's own copy of the test
 module is used, so each CPython version checks pymmap against the behaviour
 it expects.
 

@@ -67,7 +67,7 @@ _TABLE = tables.TABLES[_TABLE_NAME]
 #: The public constants of this platform (``PROT_*``, ``MAP_*``, ``MADV_*``, ``MS_*``).
 CONSTANTS: Dict[str, int] = {k: v for k, v in _TABLE.items() if not k.startswith("_")}
 
-_MAP_FIXED = _TABLE["_MAP_FIXED"]
+_MAP_FIXED = _TABLE["MAP_FIXED"]
 _MAP_PRIVATE = _TABLE["MAP_PRIVATE"]
 _MAP_ANONYMOUS = _TABLE["MAP_ANONYMOUS"]
 _PROT_READ = _TABLE["PROT_READ"]
@@ -258,7 +258,7 @@ def remap(address: int, old_length: int, new_length: int, may_move: bool = True)
     """Wrapper around mremap(2) (Linux): grow or shrink a mapping; return its address."""
     if _mremap is None:
         _unsupported("mremap")
-    flags = _TABLE["_MREMAP_MAYMOVE"] if may_move else 0
+    flags = _TABLE["MREMAP_MAYMOVE"] if may_move else 0
     return int(_syscall("mremap", _mremap, (address, old_length, new_length, flags), MAP_FAILED))
 
 

@@ -12,9 +12,9 @@ SPARC) number some flags differently in their own
 generic one and override what differs.  The BSD family and macOS have their own
 ``<sys/mman.h>``.
 
-Each table also records, under names starting with ``_``, what the rest of the
-platform layer needs from the C headers but does not export: the ``sysconf``
-name of the page size, the ``mremap`` flag (Linux only) and ``MAP_FIXED``.
+Each table also records, under names starting with ``_``, what the platform
+layer needs from the C headers but does not export: the ``sysconf`` name of
+the page size.
 """
 
 import platform
@@ -86,9 +86,9 @@ LINUX_GENERIC: Dict[str, int] = {
     "MS_ASYNC": 1,
     "MS_INVALIDATE": 2,
     "MS_SYNC": 4,
-    # Not exported as public constants (see PUBLIC_PREFIXES), used internally.
-    "_MAP_FIXED": 0x10,
-    "_MREMAP_MAYMOVE": 1,
+    "MAP_FIXED": 0x10,
+    # Not constants of the mmap module: what the platform layer needs besides.
+    "MREMAP_MAYMOVE": 1,
     "_SC_PAGESIZE": 30,
 }
 
@@ -100,7 +100,7 @@ LINUX_ALPHA: Dict[str, int] = dict(
     LINUX_GENERIC,
     MAP_ANONYMOUS=0x10,
     MAP_ANON=0x10,
-    _MAP_FIXED=0x100,
+    MAP_FIXED=0x100,
     MAP_GROWSDOWN=0x01000,
     MAP_DENYWRITE=0x02000,
     MAP_EXECUTABLE=0x04000,
@@ -137,7 +137,7 @@ del LINUX_MIPS["MAP_SYNC"]
 # arch/parisc/include/uapi/asm/mman.h
 LINUX_PARISC: Dict[str, int] = dict(
     LINUX_GENERIC,
-    _MAP_FIXED=0x04,
+    MAP_FIXED=0x04,
     MAP_ANONYMOUS=0x10,
     MAP_ANON=0x10,
     MAP_DENYWRITE=0x0800,
@@ -207,7 +207,7 @@ DARWIN: Dict[str, int] = {
     "MS_ASYNC": 0x0001,
     "MS_INVALIDATE": 0x0002,
     "MS_SYNC": 0x0010,
-    "_MAP_FIXED": 0x0010,
+    "MAP_FIXED": 0x0010,
     "_SC_PAGESIZE": 29,
 }
 
@@ -243,7 +243,7 @@ FREEBSD: Dict[str, int] = {
     "MS_SYNC": 0x0000,
     "MS_ASYNC": 0x0001,
     "MS_INVALIDATE": 0x0002,
-    "_MAP_FIXED": 0x0010,
+    "MAP_FIXED": 0x0010,
     "_SC_PAGESIZE": 47,
 }
 

@@ -19,6 +19,7 @@ from typing import Dict
 from ._platform import backend as _backend
 from .facade import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE, mmap
 from .region import MappedRegion
+from .trace import trace
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ globals().update(CONSTANTS)
 __all__ = [
     "mmap",
     "MappedRegion",
+    "trace",
     "error",
     "PAGESIZE",
     "ALLOCATIONGRANULARITY",

@@ -1,0 +1,56 @@
+"""The command line: ``python -m pymmap <command>``.
+
+Commands:
+
+* ``tour``: a narrated walk through memory mapping, showing each Python
+  line, its result and the system calls it made (see :mod:`pymmap.tour`).
+
+Each command is a subparser here and a ``_cmd_<name>`` function that imports
+its module only when it runs, so ``python -m pymmap --help`` stays fast.
+"""
+
+import argparse
+import sys
+from typing import List, Optional
+
+__all__ = ["main"]
+
+
+def _cmd_tour(args: argparse.Namespace) -> int:
+    """Internal: ``python -m pymmap tour``."""
+    from . import tour
+
+    return tour.run(show_trace=args.trace, step=args.step)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Internal: the argument parser, one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pymmap",
+        description="pymmap: Python's mmap module in pure Python, with teaching tools.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.required = True
+
+    tour = commands.add_parser(
+        "tour",
+        help="a narrated walk through memory mapping, with the system calls it makes",
+        description="Walk through the classic mmap examples, one step at a time, "
+        "showing each line's result and the system calls it made.",
+    )
+    tour.add_argument("--no-trace", dest="trace", action="store_false",
+                      help="do not show the system calls")
+    tour.add_argument("--step", action="store_true",
+                      help="pause for Enter between steps")
+    tour.set_defaults(handler=_cmd_tour)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command named in ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""``python -m pymmap tour``: a narrated walk through memory mapping.
+
+The tour replays the examples of the classic mmap texts (effbot's
+*Python Standard Library*, the Python documentation, PyMOTW) in Python 3,
+one step at a time.  Each Python line is shown as at the interactive prompt,
+followed by its result, the system calls it made (from :mod:`pymmap.trace`),
+and, for a line that creates a mapping, the mapping's entry in
+``/proc/self/maps``.  It works in a temporary directory and removes it at
+the end.
+
+The module has two parts: :class:`Console`, a tiny REPL that runs one
+snippet at a time and prints what happened, and the steps, plain functions
+run in order by :func:`run`.
+"""
+
+import os
+import sys
+import tempfile
+import textwrap
+from typing import IO, Any, Callable, Dict, List, Optional, Type
+
+from .trace import Syscall, trace
+
+__all__ = ["Console", "STEPS", "run", "SAMPLE"]
+
+#: effbot's ``samples/sample.txt``: a Knuth quotation, seven lines ending in
+#: CR LF, the last one indented with a tab: 302 bytes in all.
+SAMPLE = (
+    b"We will perhaps eventually be writing only small\r\n"
+    b"modules which are identified by name as they are\r\n"
+    b"used to build larger ones, so that devices like\r\n"
+    b"indentation, rather than delimiters, might become\r\n"
+    b"feasible for expressing local structure in the\r\n"
+    b"source language.\r\n"
+    b"\t-- Donald E. Knuth, December 1974\r\n"
+)
+
+_WIDTH = 72
+
+
+def maps_entry(address: int) -> Optional[str]:
+    """Return the line of ``/proc/self/maps`` that contains ``address``, or None.
+
+    Each line is one *VMA* (virtual memory area) of this process: the address
+    range, the permissions (``r``, ``w``, ``x``, then ``s`` for shared or
+    ``p`` for private), the file offset, the device, the inode and the file.
+    Systems without ``/proc`` (macOS, the BSDs by default) give None.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            lines = maps.readlines()
+    except OSError:
+        return None
+    for line in lines:
+        start, _, end = line.split(" ", 1)[0].partition("-")
+        if int(start, 16) <= address < int(end, 16):
+            return " ".join(line.split())
+    return None
+
+
+class Console:
+    """Run snippets of Python the way the interactive prompt does, and narrate.
+
+    :meth:`run` echoes a snippet with ``>>>`` and ``...`` prompts, runs it in
+    one shared namespace, and prints its value (for an expression), the
+    exception it raised, the system calls it made (lines starting with
+    ``|``), and ``/proc/self/maps`` for each mapping it created.  A snippet
+    that raises an exception it was not expected to raise is counted in
+    :attr:`failures`.
+    """
+
+    def __init__(self, out: IO[str], show_trace: bool = True) -> None:
+        self.out = out
+        self.show_trace = show_trace
+        self.namespace: Dict[str, Any] = {"__name__": "__tour__"}
+        self.failures: List[str] = []
+        self._pid = os.getpid()
+        self._after_code = False
+
+    def say(self, text: str) -> None:
+        """Print narration: paragraphs separated by blank lines, re-wrapped."""
+        if self._after_code:
+            self.out.write("\n")
+            self._after_code = False
+        for paragraph in textwrap.dedent(text).strip().split("\n\n"):
+            self.out.write(textwrap.fill(" ".join(paragraph.split()), _WIDTH) + "\n\n")
+
+    def heading(self, title: str) -> None:
+        """Print a step's title, underlined."""
+        self._after_code = False
+        self.out.write(f"\n{title}\n{'=' * len(title)}\n\n")
+
+    def run(self, source: str, raises: Optional[Type[BaseException]] = None) -> Any:
+        """Run ``source`` (an expression or statements) and print what happened.
+
+        ``raises`` names the exception the snippet is meant to demonstrate.
+        Returns the expression's value (None for statements or on error).
+        """
+        source = textwrap.dedent(source).strip()
+        lines = source.split("\n")
+        self.out.write(">>> " + lines[0] + "\n")
+        for line in lines[1:]:
+            self.out.write("... " + line + "\n")
+        # Nothing may sit in the buffer if the snippet forks: the child
+        # would print it a second time.
+        self.out.flush()
+        calls: List[Syscall] = []
+        value: Any = None
+        error: Optional[BaseException] = None
+        with trace(calls.append):
+            try:
+                value = self._evaluate(source)
+            except Exception as exc:
+                error = exc
+        if os.getpid() != self._pid:
+            # A forked child that forgot os._exit() must not run the tour again.
+            os._exit(0)
+        self._report(calls)
+        if error is not None:
+            self.out.write(f"{type(error).__name__}: {error}\n")
+            if raises is None or not isinstance(error, raises):
+                self.failures.append(f"{source!r} raised {error!r}")
+            # The traceback holds the frames the error passed through, and
+            # their locals; a map's memory they still reference could not be
+            # unmapped by close() (see MappedRegion.close).  Let them go.
+            error.__traceback__ = None
+        elif raises is not None:
+            self.failures.append(f"{source!r} did not raise {raises.__name__}")
+        elif value is not None:
+            self.out.write(repr(value) + "\n")
+        self.out.flush()
+        self._after_code = True
+        return value
+
+    def _evaluate(self, source: str) -> Any:
+        """Internal: evaluate an expression, or execute statements and return None."""
+        try:
+            code = compile(source, "<tour>", "eval")
+        except SyntaxError:
+            exec(compile(source, "<tour>", "exec"), self.namespace)
+            return None
+        return eval(code, self.namespace)
+
+    def _report(self, calls: List[Syscall]) -> None:
+        """Internal: print the snippet's system calls and its new mappings."""
+        for call in calls:
+            if self.show_trace:
+                self.out.write(f"  | {call}\n")
+            if call.name in ("mmap", "mremap") and not call.err:
+                entry = maps_entry(call.result)
+                if entry is not None:
+                    self.out.write(f"  maps: {entry}\n")
+
+
+# --- the steps -----------------------------------------------------------------------
+# Each step is a function taking the Console; its docstring is its title.
+
+
+def step_read(tour: Console) -> None:
+    """Map a file; read it like bytes and like a file"""
+    tour.say("""
+        The tour works in a fresh temporary directory.  SAMPLE holds effbot's
+        samples/sample.txt: a Knuth quotation, 302 bytes with DOS line
+        endings.  We write it to a file, open the file, and map it.
+
+        Lines starting with | are the system calls a line made, as strace(1)
+        would print them.  A "maps:" line is the new mapping's entry in
+        /proc/self/maps: its address range (always whole pages), its
+        permissions (r, w, x, then s for shared or p for private), the file
+        offset, device, inode and file name.
+    """)
+    tour.run("import os, pathlib, re, sys")
+    tour.run("import pymmap as mmap")
+    tour.run('pathlib.Path("sample.txt").write_bytes(SAMPLE)')
+    tour.run('f = open("sample.txt", "r+b")')
+    tour.run("m = mmap.mmap(f.fileno(), 0)")
+    tour.say("""
+        Length 0 means "the whole file".  dup() gives the map its own copy
+        of the descriptor, so size() and resize() keep working after f is
+        closed.  mmap() answered with the address where the file's bytes now
+        appear in our memory.  No data was read yet.
+    """)
+    tour.run("len(m)")
+    tour.run("m[:10]")
+    tour.run("m[38:58]")
+    tour.say("""
+        Slicing made no system call: the bytes are copied straight out of
+        memory.  The first touch of the page did trap into the kernel (a
+        page fault, which found the page in the page cache), but a fault is
+        not a system call; step 8 counts them.  The map is also a file, with
+        a position of its own:
+    """)
+    tour.run("m.read(10)")
+    tour.run("m.read(10)")
+    tour.run("m.tell()")
+    tour.run("m.readline()")
+
+
+def step_write(tour: Console) -> None:
+    """Change it by assigning to slices; flush() it to disk"""
+    tour.say("""
+        The map was made with MAP_SHARED (the default, ACCESS_WRITE): its
+        pages are the kernel's page cache pages of the file.  A store to
+        the map is a store to the file, visible at once to every process
+        that reads it.  A slice assignment must keep the size.
+    """)
+    tour.run('m[:7] = b"WE WILL"')
+    tour.run('m[0] = ord("w")')
+    tour.run('m[:3] = b"too long"', raises=IndexError)
+    tour.run('pathlib.Path("sample.txt").read_bytes()[:16]')
+    tour.say("""
+        The file already shows the change, although nothing wrote it.  The
+        page is only "dirty" in memory, though: flush() runs msync(2) to put
+        it on disk now instead of whenever the kernel gets to it.
+    """)
+    tour.run("m.flush()")
+
+
+def step_search(tour: Console) -> None:
+    """Search with find() and regular expressions"""
+    tour.say("""
+        find() searches the memory in place, with the C library's memmem(3);
+        no system call, no copy.  Like the C module, find() without a start
+        argument begins at the current position, not at 0.
+    """)
+    tour.run("m.seek(0)")
+    tour.run('m.find(b"small")')
+    tour.run("m.seek(50)")
+    tour.run('m.find(b"small")')
+    tour.run('m.find(b"small", 0)')
+    if sys.version_info >= (3, 12):
+        tour.say("""
+            Regular expressions accept the map itself: since Python 3.12
+            (PEP 688) a class written in Python can offer the buffer
+            protocol, and pymmap's mmap does.
+        """)
+        tour.run(r're.search(rb"D\w+ E\. Knuth", m)')
+    else:
+        tour.say(f"""
+            Regular expressions need the buffer protocol, which a class
+            written in Python can offer only from Python 3.12 on (PEP 688);
+            this is Python {sys.version_info[0]}.{sys.version_info[1]}.  m[:]
+            copies the map into a bytes object, which works everywhere.  (A
+            zero-copy way for older versions is planned.)
+        """)
+        tour.run(r're.search(rb"D\w+ E\. Knuth", m[:])')
+    tour.say("""
+        close() closes the map's own descriptor and unmaps the memory.
+    """)
+    tour.run("m.close()")
+    tour.run("f.close()")
+
+
+def step_access(tour: Console) -> None:
+    """ACCESS_READ, ACCESS_WRITE and ACCESS_COPY side by side"""
+    tour.say("""
+        The access argument picks the protection and the kind of mapping:
+        ACCESS_READ is PROT_READ with MAP_SHARED, ACCESS_WRITE is
+        PROT_READ|PROT_WRITE with MAP_SHARED, and ACCESS_COPY is
+        PROT_READ|PROT_WRITE with MAP_PRIVATE: copy-on-write, where the first
+        store to a page gives this process its own copy of it.  Three files,
+        same text, one map each:
+    """)
+    tour.run("""
+        for name in ("read.txt", "write.txt", "copy.txt"):
+            pathlib.Path(name).write_bytes(b"original text\\n")
+    """)
+    tour.run('fds = [os.open(name, os.O_RDWR) for name in ("read.txt", "write.txt", "copy.txt")]')
+    tour.run("r = mmap.mmap(fds[0], 0, access=mmap.ACCESS_READ)")
+    tour.run("w = mmap.mmap(fds[1], 0, access=mmap.ACCESS_WRITE)")
+    tour.run("c = mmap.mmap(fds[2], 0, access=mmap.ACCESS_COPY)")
+    tour.run('r[:8] = b"CHANGED!"', raises=TypeError)
+    tour.run('w[:8] = b"CHANGED!"')
+    tour.run('c[:8] = b"CHANGED!"')
+    tour.run("r[:], w[:], c[:]")
+    tour.run('[pathlib.Path(name).read_bytes() for name in ("read.txt", "write.txt", "copy.txt")]')
+    tour.say("""
+        In memory, w and c both changed; on disk, only write.txt did.  c's
+        change lives in a private copy of the page that no one else can see
+        and that is thrown away when the map closes, which is why flush()
+        has nothing to do for it (no msync below):
+    """)
+    tour.run("c.flush()")
+    tour.run("""
+        for each in (r, w, c):
+            each.close()
+    """)
+    tour.run("""
+        for fd in fds:
+            os.close(fd)
+    """)
+
+
+def step_fork(tour: Console) -> None:
+    """Anonymous memory, shared with a child process"""
+    tour.say("""
+        With -1 instead of a file descriptor, the map is anonymous memory,
+        filled with zeros.  MAP_SHARED anonymous memory (the default) stays
+        shared with the children this process forks; MAP_PRIVATE memory is
+        copied on write, like all other memory of the process.  This is the
+        Python documentation's fork example, with a private map beside it.
+    """)
+    tour.run("shared = mmap.mmap(-1, 13)")
+    tour.run("private = mmap.mmap(-1, 13, flags=mmap.MAP_PRIVATE)")
+    tour.say("""
+        The kernel backs shared anonymous memory with a deleted file in its
+        internal shmem file system, which is why /proc/self/maps names it
+        "/dev/zero (deleted)".  Private anonymous memory has no name.
+    """)
+    tour.run('shared.write(b"Hello world!")')
+    tour.run('private.write(b"Hello world!")')
+    tour.run("""
+        pid = os.fork()
+        if pid == 0:  # in the child: change both maps, then leave at once
+            shared[:5] = private[:5] = b"HELLO"
+            os._exit(0)
+    """)
+    tour.run("os.waitpid(pid, 0)[1]  # the child's exit status")
+    tour.run("shared[:]")
+    tour.run("private[:]")
+    tour.say("""
+        The child's store to the shared map reached the parent; its store to
+        the private map went to the child's own copy of the page.
+    """)
+    tour.run("shared.close()")
+    tour.run("private.close()")
+
+
+def step_resize(tour: Console) -> None:
+    """Resize a map, and the file behind it"""
+    tour.say("""
+        resize() changes the size of the file first (ftruncate(2)) and then
+        of the mapping (mremap(2) on Linux, which may move it to a new
+        address: MREMAP_MAYMOVE).  New bytes read as zeros.
+    """)
+    tour.run('f = open("grow.txt", "w+b")')
+    tour.run('f.write(b"0123456789")')
+    tour.run("f.flush()")
+    tour.run("m = mmap.mmap(f.fileno(), 0)")
+    tour.run("m.resize(2 * mmap.PAGESIZE)")
+    tour.run('len(m), m.size(), os.path.getsize("grow.txt")')
+    tour.run("m[:12]")
+    tour.run("m.resize(4)")
+    tour.run('os.path.getsize("grow.txt")')
+    tour.run("m.close()")
+    tour.run("f.close()")
+    tour.say("""
+        Shared anonymous memory cannot grow that way: the memory object
+        behind it keeps its first size, and touching the new pages would
+        kill the process with SIGBUS (CPython 3.9 to 3.13.0 crash exactly
+        like that).  pymmap makes a new, larger mapping instead, copies the
+        bytes over, and unmaps the old one:
+    """)
+    tour.run("a = mmap.mmap(-1, mmap.PAGESIZE)")
+    tour.run('a[:5] = b"kept!"')
+    tour.run("a.resize(3 * mmap.PAGESIZE)")
+    tour.run("a[:5], a[-1]")
+    tour.run("a.close()")
+
+
+def step_pages(tour: Console) -> None:
+    """Pages: the unit of mapping, and offset alignment"""
+    tour.say("""
+        The kernel maps memory in pages.  A mapping always covers whole
+        pages, and a file can only be mapped from an offset that is a
+        multiple of the page size (ALLOCATIONGRANULARITY, which on POSIX is
+        the page size).
+    """)
+    tour.run("mmap.PAGESIZE, mmap.ALLOCATIONGRANULARITY")
+    tour.run('pathlib.Path("pages.bin").write_bytes(b"A" * mmap.PAGESIZE + b"B" * mmap.PAGESIZE)')
+    tour.run('f = open("pages.bin", "r+b")')
+    tour.run("second = mmap.mmap(f.fileno(), 10, offset=mmap.PAGESIZE)")
+    tour.run("len(second), second[:]")
+    tour.say("""
+        We asked for 10 bytes at offset PAGESIZE; the maps line shows a
+        whole page, at file offset PAGESIZE (in hex).  pymmap only lets us
+        see the 10 bytes.  An offset that is not a multiple of the page size
+        is refused by the kernel (EINVAL):
+    """)
+    tour.run("mmap.mmap(f.fileno(), 10, offset=100)", raises=OSError)
+    tour.say("""
+        To reach an arbitrary byte, map from the start of its page and index
+        from there:
+    """)
+    tour.run("want = mmap.PAGESIZE + 100")
+    tour.run("start = want - want % mmap.ALLOCATIONGRANULARITY")
+    tour.run("near = mmap.mmap(f.fileno(), want - start + 10, offset=start)")
+    tour.run("start, near[want - start:]")
+    tour.run("near.close()")
+    tour.run("second.close()")
+    tour.run("f.close()")
+
+
+def step_faults(tour: Console) -> None:
+    """Page faults: memory arrives when it is first touched"""
+    tour.say("""
+        mmap() only reserves addresses.  The first access to each page
+        traps into the kernel (a page fault), which finds or makes the page
+        and maps it; the instruction then runs again.  getrusage(2) counts
+        the faults: ru_minflt for those served from memory, ru_majflt for
+        those that had to wait for the disk.
+    """)
+    tour.run("import resource")
+    tour.run("""
+        def touch_every_page(m, store):
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            for i in range(0, len(m), mmap.PAGESIZE):
+                if store:
+                    m[i] = 1
+                else:
+                    m[i]
+            now = resource.getrusage(resource.RUSAGE_SELF)
+            return now.ru_minflt - usage.ru_minflt, now.ru_majflt - usage.ru_majflt
+    """)
+    tour.run("pages = mmap.mmap(-1, 256 * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE)")
+    tour.run("touch_every_page(pages, store=True)")
+    tour.run("touch_every_page(pages, store=True)")
+    tour.say("""
+        About one minor fault per page the first time, none the second:
+        the pages are now mapped.  madvise(MADV_DONTNEED) hands them back to
+        the kernel; private anonymous pages then read as zeros, and fault
+        again when touched.
+    """)
+    tour.run("pages.madvise(mmap.MADV_DONTNEED)")
+    tour.run("pages[0]")
+    tour.run("touch_every_page(pages, store=True)")
+    tour.run("pages.close()")
+    tour.say("""
+        A file's pages that are already in the page cache cost no disk
+        read, so they are minor faults too; and on a read fault Linux maps
+        up to 16 neighbouring cached pages at once ("fault-around"), so
+        reading 256 pages usually takes far fewer faults than 256.
+    """)
+    tour.run('pathlib.Path("big.bin").write_bytes(bytes(256 * mmap.PAGESIZE))')
+    tour.run('f = open("big.bin", "rb")')
+    tour.run("big = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)")
+    tour.run("touch_every_page(big, store=False)")
+    tour.run("big.close()")
+    tour.run("f.close()")
+
+
+#: The tour's steps, in order.
+STEPS: List[Callable[[Console], None]] = [
+    step_read,
+    step_write,
+    step_search,
+    step_access,
+    step_fork,
+    step_resize,
+    step_pages,
+    step_faults,
+]
+
+
+def _pause(out: IO[str]) -> bool:
+    """Internal: wait for Enter; return False if the user wants no more pauses."""
+    out.write("-- press Enter for the next step (q to quit) --")
+    out.flush()
+    try:
+        answer = input()
+    except EOFError:
+        out.write("\n")
+        return False
+    if answer.strip().lower().startswith("q"):
+        raise KeyboardInterrupt
+    return True
+
+
+def run(out: Optional[IO[str]] = None, show_trace: bool = True, step: bool = False) -> int:
+    """Run the tour, printing to ``out`` (standard output); return the exit status.
+
+    ``show_trace=False`` hides the system calls; ``step=True`` waits for
+    Enter between steps.  The exit status is 1 if a snippet raised an
+    exception it was not meant to (a bug in pymmap or in the tour).
+    """
+    out = sys.stdout if out is None else out
+    tour = Console(out, show_trace=show_trace)
+    tour.namespace["SAMPLE"] = SAMPLE
+    home = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="pymmap-tour-") as workdir:
+        os.chdir(workdir)
+        try:
+            out.write(f"pymmap tour, in {workdir}\n")
+            for number, function in enumerate(STEPS, 1):
+                title = (function.__doc__ or function.__name__).strip()
+                tour.heading(f"Step {number} of {len(STEPS)}: {title}")
+                function(tour)
+                if step and number < len(STEPS):
+                    step = _pause(out)
+        except KeyboardInterrupt:
+            out.write("\n")
+        finally:
+            tour.namespace.clear()  # close what the steps left open
+            os.chdir(home)
+    tour.say("""
+        End of the tour.  To watch the system calls of your own program,
+        run it with PYMMAP_TRACE=1 in the environment, or wrap part of it in
+        "with pymmap.trace():".  The examples/ directory holds the classic
+        mmap examples, ported to Python 3 and pymmap.
+    """)
+    if tour.failures:
+        out.write("The tour went wrong; unexpected results:\n")
+        for failure in tour.failures:
+            out.write(f"  {failure}\n")
+        return 1
+    return 0

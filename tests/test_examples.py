@@ -1,0 +1,81 @@
+"""Run every program in ``examples/`` and compare its output with ``examples/expected/``.
+
+Each example runs in a subprocess, from an empty temporary directory, with
+the repository root on ``PYTHONPATH`` (nothing needs installing).  The
+comparison is exact, after the expected file's header of ``#`` lines.
+
+The same examples also run against the C ``mmap`` module, through a
+one-line ``pymmap`` shim that re-exports it: the stdlib is the oracle for
+what each example should print.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "examples"
+EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def expected_output(example: Path) -> str:
+    """The example's expected output, without the leading ``#`` comment lines."""
+    lines = (EXAMPLES_DIR / "expected" / (example.stem + ".txt")).read_text().splitlines(True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def run_example(example: Path, cwd: Path, pythonpath: str) -> subprocess.CompletedProcess:
+    """Run one example as its own program; return the finished process."""
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    env.pop("PYMMAP_TRACE", None)
+    return subprocess.run(
+        [sys.executable, str(example)],
+        cwd=str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=60,
+    )
+
+
+def test_every_example_has_expected_output():
+    names = {p.stem for p in EXAMPLES}
+    expected = {p.stem for p in (EXAMPLES_DIR / "expected").glob("*.txt")}
+    assert names == expected
+    assert len(names) >= 9
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_uses_pymmap(example):
+    source = example.read_text()
+    assert "import pymmap as mmap" in source
+    assert "\nimport mmap" not in source
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_output(example, tmp_path):
+    proc = run_example(example, tmp_path, str(ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout == expected_output(example)
+    assert list(tmp_path.iterdir()) == []  # the example worked in its own directory
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_output_matches_the_stdlib(example, tmp_path):
+    if example.stem == "effbot_mmap_example_1" and sys.version_info < (3, 13):
+        pytest.skip("before 3.13 the C module's repr shows an address")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "pymmap.py").write_text("from mmap import *  # the C module, as the oracle\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_example(example, work, str(shim))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected_output(example)

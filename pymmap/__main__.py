@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pymmap",
         description="pymmap: Python's mmap module in pure Python, with teaching tools.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands = parser.add_subparsers(dest="command", title="commands")
     commands.required = True
 
     tour = commands.add_parser(

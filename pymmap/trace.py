@@ -84,9 +84,10 @@ _names: Dict[str, List[Tuple[int, str]]] = {}
 def _names_for(prefix: str) -> List[Tuple[int, str]]:
     """Internal: this platform's ``(value, name)`` pairs for one constant prefix.
 
-    The public constants come from ``backend.CONSTANTS``.  Two that pymmap
-    uses but does not export, ``MAP_FIXED`` and ``MREMAP_MAYMOVE``, come from
-    the same constant table under their private names (``_MAP_FIXED``, ...).
+    The constants come from ``backend.CONSTANTS``.  ``MAP_FIXED`` and
+    ``MREMAP_MAYMOVE``, which the platform layer uses, are looked up in its
+    constant table under their private names too (``_MAP_FIXED``), for
+    tables that keep them out of the public constants.
     """
     if not _names:
         table = tables.TABLES[tables.select()]

@@ -1,0 +1,122 @@
+"""``python -m pymmap tour``: runs from a fresh clone, quickly, and shows the system calls.
+
+The tour runs in a subprocess, from the repository root, with no
+``PYTHONPATH`` and no installation: ``python -m pymmap`` must find the
+package in the current directory, as it does in a fresh clone.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSCALL_LINE = re.compile(r"^  \| \w+\(.*\) = ", re.M)
+
+
+def run_tour(*args, stdin=""):
+    """Run the tour with ``args``; return (process, seconds it took)."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("PYMMAP_TRACE", None)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pymmap", "tour", *args],
+        cwd=str(ROOT),
+        env=env,
+        input=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+        timeout=120,
+    )
+    return proc, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def tour():
+    proc, seconds = run_tour()
+    return proc, seconds
+
+
+def test_tour_succeeds_quickly(tour):
+    proc, seconds = tour
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert proc.stderr == ""
+    assert seconds < 20
+    assert "The tour went wrong" not in proc.stdout
+
+
+def test_tour_prints_every_step(tour):
+    out = tour[0].stdout
+    steps = re.findall(r"^Step (\d+) of (\d+): ", out, re.M)
+    assert len(steps) >= 7
+    total = int(steps[0][1])
+    assert [int(n) for n, _ in steps] == list(range(1, total + 1))
+    assert "End of the tour." in out
+
+
+def test_tour_shows_lines_results_and_system_calls(tour):
+    out = tour[0].stdout
+    assert ">>> m = mmap.mmap(f.fileno(), 0)\n" in out
+    assert "b'We will pe'" in out
+    calls = SYSCALL_LINE.findall(out)
+    assert len(calls) > 20
+    for expected in (
+        r"mmap\(NULL, 302, PROT_READ\|PROT_WRITE, MAP_SHARED, \d+, 0\) = 0x[0-9a-f]+",
+        r"msync\(0x[0-9a-f]+, 302, MS_SYNC\) = 0",
+        r"munmap\(0x[0-9a-f]+, \d+\) = 0",
+        r"mmap\(NULL, \d+, PROT_READ\|PROT_WRITE, MAP_PRIVATE, \d+, 0\)",
+        r"MAP_SHARED\|MAP_ANONYMOUS",
+        r"ftruncate\(\d+, \d+\) = 0",
+        r"madvise\(0x[0-9a-f]+, \d+, MADV_DONTNEED\) = 0",
+        r"= -1 EINVAL \(Invalid argument\)",
+    ):
+        assert re.search(r"^  \| .*" + expected, out, re.M), expected
+
+
+def test_tour_shows_the_fork_and_the_access_modes(tour):
+    out = tour[0].stdout
+    assert "b'HELLO world!\\x00'" in out  # the child's store reached the parent
+    assert "[b'original text\\n', b'CHANGED! text\\n', b'original text\\n']" in out
+    assert "TypeError: mmap can't modify a readonly memory map." in out
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="no /proc")
+def test_tour_shows_proc_maps(tour):
+    out = tour[0].stdout
+    assert re.search(r"^  maps: [0-9a-f]+-[0-9a-f]+ rw-s .*sample\.txt$", out, re.M)
+    assert re.search(r"^  maps: [0-9a-f]+-[0-9a-f]+ rw-p ", out, re.M)
+
+
+def test_no_trace_prints_no_system_calls():
+    proc, _ = run_tour("--no-trace")
+    assert proc.returncode == 0
+    assert SYSCALL_LINE.findall(proc.stdout) == []
+    assert "Step 1 of " in proc.stdout
+
+
+def test_step_without_a_terminal_runs_to_the_end():
+    proc, _ = run_tour("--step", stdin="")
+    assert proc.returncode == 0
+    assert proc.stdout.count("press Enter") == 1  # end of input: no more pauses
+    assert "End of the tour." in proc.stdout
+
+
+def test_step_q_quits():
+    proc, _ = run_tour("--step", stdin="q\n")
+    assert proc.returncode == 0
+    assert "Step 2 of " not in proc.stdout
+
+
+def test_cli_requires_a_command():
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([sys.executable, "-m", "pymmap"], cwd=str(ROOT), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode == 2
+    assert "tour" in proc.stderr

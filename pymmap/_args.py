@@ -9,11 +9,12 @@ called once, at the entrance of each method (house style: normalise first,
 then work with plain ints).
 """
 
+import struct
 import sys
 from operator import index
 from typing import Any, Optional, Union
 
-__all__ = ["c_int", "ssize", "off_t", "ubyte", "optional_ssize", "buffer", "Buffer"]
+__all__ = ["c_int", "ssize", "index_size", "off_t", "ubyte", "optional_ssize", "buffer", "Buffer"]
 
 _INT_MAX = 2**31 - 1
 _INT_MIN = -(2**31)
@@ -21,6 +22,12 @@ _SSIZE_MAX = sys.maxsize
 _SSIZE_MIN = -sys.maxsize - 1
 _OFF_MAX = 2**63 - 1
 _OFF_MIN = -(2**63)
+_LONG_MAX = 2 ** (8 * struct.calcsize("l") - 1) - 1
+_LONG_MIN = -_LONG_MAX - 1
+# CPython parses a 64-bit off_t with format ``l`` where a C long holds it
+# (LP64 systems) and with ``L`` (long long) elsewhere; the overflow message
+# names the C type.
+_OFF_T_C_NAME = "long" if _LONG_MAX >= _OFF_MAX else "long long"
 
 #: What pymmap accepts where the C module takes ``y*``.
 Buffer = Union[bytes, bytearray, memoryview, Any]
@@ -34,9 +41,17 @@ def _integer(value: Any) -> int:
     return index(value)
 
 
+def _c_long(value: Any) -> int:
+    """Internal: ``PyLong_AsLong``, the first step of formats ``i`` and ``b``."""
+    result = _integer(value)
+    if not _LONG_MIN <= result <= _LONG_MAX:
+        raise OverflowError("Python int too large to convert to C long")
+    return result
+
+
 def c_int(value: Any) -> int:
     """Convert like format ``i``: an int that fits a C ``int``."""
-    result = _integer(value)
+    result = _c_long(value)
     if result > _INT_MAX:
         raise OverflowError("signed integer is greater than maximum")
     if result < _INT_MIN:
@@ -52,17 +67,29 @@ def ssize(value: Any) -> int:
     return result
 
 
+def index_size(value: Any, error: type) -> int:
+    """Convert like ``PyNumber_AsSsize_t(value, error)``: an index that fits a ``Py_ssize_t``.
+
+    Indexing and ``read()`` convert this way; an int out of range raises
+    ``error`` (IndexError, TypeError or OverflowError, as the caller says).
+    """
+    result = _integer(value)
+    if not _SSIZE_MIN <= result <= _SSIZE_MAX:
+        raise error(f"cannot fit '{type(value).__name__}' into an index-sized integer")
+    return result
+
+
 def off_t(value: Any) -> int:
-    """Convert like format ``L``, used for 64-bit file offsets."""
+    """Convert like format ``l`` or ``L`` (whichever is 64 bits), used for file offsets."""
     result = _integer(value)
     if not _OFF_MIN <= result <= _OFF_MAX:
-        raise OverflowError("Python int too large to convert to C long long")
+        raise OverflowError(f"Python int too large to convert to C {_OFF_T_C_NAME}")
     return result
 
 
 def ubyte(value: Any) -> int:
     """Convert like format ``b``: an int from 0 to 255."""
-    result = _integer(value)
+    result = _c_long(value)
     if result < 0:
         raise OverflowError("unsigned byte integer is less than minimum")
     if result > 255:
@@ -76,7 +103,7 @@ def optional_ssize(value: Any) -> Optional[int]:
         return None
     if not hasattr(type(value), "__index__"):
         raise TypeError(f"argument should be integer or None, not '{type(value).__name__}'")
-    return ssize(value)
+    return index_size(value, OverflowError)
 
 
 def buffer(value: Any) -> Union[bytes, memoryview]:
@@ -94,8 +121,8 @@ def buffer(value: Any) -> Union[bytes, memoryview]:
         raise TypeError(
             f"a bytes-like object is required, not '{type(value).__name__}'"
         ) from None
+    if not view.c_contiguous:  # e.g. memoryview(b)[::2]
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
     if view.format != "B" or view.ndim != 1:
-        if not view.c_contiguous:
-            raise BufferError("memoryview: underlying buffer is not C-contiguous")
         view = view.cast("B")
     return view

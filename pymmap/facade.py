@@ -44,7 +44,6 @@ _MS_SYNC = backend.CONSTANTS["MS_SYNC"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
-_MISSING: Any = object()  # "argument not given", where None is not a valid value
 
 _audit = getattr(sys, "audit", None)
 
@@ -204,6 +203,9 @@ class mmap:
             raise _closed()
         if self._exports > 0:
             raise BufferError("mmap can't resize with extant buffers exported.")
+        if not self._trackfd:
+            # Without its own descriptor the map cannot change the file's size.
+            raise ValueError("mmap can't resize with trackfd=False.")
         if self._access == ACCESS_READ or self._access == ACCESS_COPY:
             raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
 
@@ -248,6 +250,9 @@ class mmap:
         self.close()
 
     def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        if isinstance(protocol, int) and protocol < 2:
+            # Protocols 0 and 1 go through copyreg, which says the class's __name__.
+            raise TypeError(f"cannot pickle {type(self).__name__!r} object")
         raise TypeError(f"cannot pickle {self._type_name()!r} object")
 
     def __reduce__(self) -> NoReturn:
@@ -319,7 +324,9 @@ class mmap:
         try:
             return view[item]
         except IndexError:
-            raise IndexError("mmap index out of range") from None
+            pass
+        _index_or_indexerror(item)  # a plain int too large to be an index says so
+        raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
         view = self._view
@@ -349,13 +356,14 @@ class mmap:
                 raise TypeError("mmap indices must be integer")
             item = _index_or_indexerror(item)
         size = self._size
+        if not -size <= item < size:
+            _index_or_indexerror(item)  # a plain int too large to be an index says so
+            raise IndexError("mmap index out of range")
         if item < 0:
             item += size
-        if not 0 <= item < size:
-            raise IndexError("mmap index out of range")
         if not hasattr(type(value), "__index__"):
             raise TypeError("mmap item value must be an int")
-        value = _args._integer(value)
+        value = _args.index_size(value, TypeError)
         if not 0 <= value <= 255:
             raise ValueError("mmap item value must be in range(0, 256)")
         if self._view is None:
@@ -365,6 +373,7 @@ class mmap:
     def __delitem__(self, item: Any) -> None:
         self._check_writable()
         if item.__class__ is slice:
+            item.indices(self._size)  # a bad slice (say, step 0) is reported first
             raise TypeError("mmap object doesn't support slice deletion")
         if not hasattr(type(item), "__index__"):
             raise TypeError("mmap indices must be integer")
@@ -444,9 +453,7 @@ class mmap:
             where = self._size + pos
         else:
             raise ValueError("unknown seek type")
-        if where > sys.maxsize:
-            raise OverflowError("seek out of range")
-        if not 0 <= where <= self._size:
+        if not 0 <= where <= self._size:  # even past sys.maxsize: ValueError, as in C
             raise ValueError("seek out of range")
         self._pos = where
         return where
@@ -530,9 +537,17 @@ class mmap:
     # --- searching ---------------------------------------------------------------
 
     def _search_bounds(self, start: Any, end: Any) -> Tuple[int, int]:
-        """Internal: convert and clamp find()'s optional bounds, slice-style."""
-        start = self._pos if start is _MISSING else _args.ssize(start)
-        end = self._size if end is _MISSING else _args.ssize(end)
+        """Internal: convert and clamp find()'s optional bounds, slice-style.
+
+        Without ``start`` (or with None) the search runs from the position to
+        the end of the map, and ``end`` is not even looked at: the C module's
+        rule.
+        """
+        if start is None:
+            start, end = self._pos, self._size
+        else:
+            start = _args.ssize(start)
+            end = self._size if end is None else _args.ssize(end)
         self._check_valid()
         size = self._size
         if start < 0:
@@ -545,42 +560,52 @@ class mmap:
             end = size
         return start, end
 
-    def find(self, sub: Any, start: Any = _MISSING, end: Any = _MISSING) -> int:
+    def find(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the lowest index of ``sub`` in ``[start, end)``, or -1.
 
         ``start`` defaults to the current position (not 0), and ``end`` to the
-        end of the map; negative values count from the end.
+        end of the map; negative values count from the end.  An empty ``sub``
+        is found at ``start`` (if ``start <= end``).
         """
         needle = bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
         region = self._region
         assert region is not None
         if not needle:
-            # The C module answers `start` even when end < start.
-            return start
+            # CPython 3.13+; before, `start` came back even when end < start.
+            return start if start <= end else -1
         return region.find(needle, start, end)
 
-    def rfind(self, sub: Any, start: Any = _MISSING, end: Any = _MISSING) -> int:
-        """Return the highest index of ``sub`` in ``[start, end)``, or -1."""
+    def rfind(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
+        """Return the highest index of ``sub`` in ``[start, end)``, or -1.
+
+        The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
+        """
         needle = bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
         region = self._region
         assert region is not None
         if not needle:
-            return end  # what the C module answers, even when end < start
+            return end if start <= end else -1  # as find() does
         return region.rfind(needle, start, end)
 
     # --- whole-map operations ----------------------------------------------------
 
-    def flush(self, offset: int = 0, size: Any = _MISSING) -> None:
+    def flush(self, offset: int = 0, size: int = -1) -> None:
         """Write changes back to the file (``msync(2)`` with ``MS_SYNC``).
 
-        ``offset`` must be a multiple of the page size.  Does nothing for
-        ``ACCESS_READ`` and ``ACCESS_COPY`` maps, which never change the file.
+        Flushes ``size`` bytes from ``offset``, or (the default, ``size=-1``)
+        everything from ``offset`` to the end.  ``offset`` must be a multiple
+        of the page size.  Does nothing for ``ACCESS_READ`` and
+        ``ACCESS_COPY`` maps, which never change the file.
         """
         offset = _args.ssize(offset)
-        size = self._size if size is _MISSING else _args.ssize(size)
+        size = _args.ssize(size)
         self._check_valid()
+        if size == -1:
+            # The newest CPython (gh-138092); before, the default size was the
+            # whole length, so flush(offset) alone raised ValueError.
+            size = self._size - offset
         if size < 0 or offset < 0 or self._size - offset < size:
             raise ValueError("flush values out of range")
         if self._access == ACCESS_READ or self._access == ACCESS_COPY:
@@ -608,14 +633,12 @@ class mmap:
 
         For an anonymous map, return its length (as CPython 3.15 does;
         earlier versions raised ``OSError``).  With ``trackfd=False`` there is
-        no descriptor to ask, and ``OSError`` (EBADF) is raised.
+        no descriptor to ask, and ``OSError`` (EBADF) is raised, as in 3.13,
+        whose test suite checks it (CPython 3.15 raises ``ValueError``).
         """
         self._check_valid()
-        if self._fd == -1:
-            region = self._region
-            assert region is not None
-            if region.fd == -1 and self._trackfd:
-                return self._size
+        if self._fd == -1 and self._trackfd:
+            return self._size
         return backend.file_size(self._fd)
 
     def resize(self, newsize: int) -> None:
@@ -631,20 +654,20 @@ class mmap:
             raise ValueError("new size out of range")
         region = self._region
         assert region is not None
-        if not self._trackfd:
-            # Without its own descriptor the map cannot change the file's size.
-            raise ValueError("mmap can't resize with trackfd=False.")
         self._detach()
         try:
             region.resize(newsize, self._fd)
         finally:
             self._attach(region)
 
-    def madvise(self, option: int, start: int = 0, length: Any = _MISSING) -> None:
-        """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``)."""
+    def madvise(self, option: int, start: int = 0, length: Optional[int] = None) -> None:
+        """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``).
+
+        ``length`` defaults to (and None means) the rest of the map.
+        """
         option = _args.c_int(option)
         start = _args.ssize(start)
-        length = self._size - start if length is _MISSING else _args.ssize(length)
+        length = self._size if length is None else _args.ssize(length)
         self._check_valid()
         if start < 0 or start >= self._size:
             raise ValueError("madvise start out of bounds")

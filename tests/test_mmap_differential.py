@@ -1020,3 +1020,77 @@ def test_trackfd_false(tmp_path, mode, anonymous):
 @pytest.mark.parametrize("value", [True, False, 0, 1, None, "", "x", [], 2.5])
 def test_trackfd_values(tmp_path, value):
     differential(lambda mod, m, step: step(lambda: m[:3]), tmp_path, data=DATA, trackfd=value)
+
+
+# --- offset maps ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["default", "read", "copy"])
+def test_methods_on_an_offset_map(tmp_path, mode):
+    # Positions, indices and search results are relative to the map, not the file.
+    data = bytes(i % 251 for i in range(2 * PAGESIZE)) + b"line one\nline two\n" + b"end"
+
+    def scenario(mod, m, step):
+        step(len, m)
+        step(m.size)
+        step(lambda: m[0])
+        step(lambda: m[-3:])
+        step(m.find, b"line")
+        step(m.rfind, b"line")
+        step(m.seek, PAGESIZE, since=(3, 13), expect=PAGESIZE)
+        step(m.readline)
+        step(m.readline)
+        step(m.read)
+        step(m.seek, 0, since=(3, 13), expect=0)
+        step(m.write, b"offset write")
+        step(m.move, 100, 0, 12)
+        step(lambda: m[100:112])
+        step(m.flush)
+        step(m.flush, PAGESIZE, 10)
+        step(repr, m, since=(3, 9))
+
+    run(scenario, tmp_path, mode=mode, data=data, offset=PAGESIZE)
+
+
+# --- the buffer protocol (a Python class can export a buffer from 3.12 on) -------------------
+
+
+@pytest.mark.skipif(PY < (3, 12), reason="PEP 688: memoryview(m) on a Python class needs 3.12")
+@pytest.mark.parametrize("mode", ["default", "read", "copy"])
+@both_backings
+def test_buffer_exports(tmp_path, mode, anonymous):
+    def scenario(mod, m, step):
+        view = memoryview(m)
+        step(lambda: (view.readonly, view.nbytes, view.format, view[0], view[-3:].tobytes()))
+        step(operator.setitem, view, 0, 65)
+        step(lambda: m[0])
+        step(m.close)  # an export is alive
+        step(m.resize, 10)
+        step(lambda: m.closed)
+        part = view[2:5]
+        view.release()
+        step(m.close)  # the slice still holds the export
+        part.release()
+        step(lambda: bytes(m)[:5])
+        step(lambda: memoryview(m).tobytes() == m[:])
+        step(m.close)
+        step(memoryview, m)
+
+    run(scenario, tmp_path, anonymous, mode)
+
+
+@pytest.mark.skipif(PY < (3, 12), reason="PEP 688: memoryview(m) on a Python class needs 3.12")
+def test_buffer_consumers(tmp_path):
+    import re
+    import struct
+
+    def scenario(mod, m, step):
+        step(lambda: re.search(rb"w\w+", m).group())
+        step(struct.unpack_from, "<I", m, 4)
+        step(struct.pack_into, "<I", m, 0, 0x41424344)
+        step(lambda: m[:4])
+        step(lambda: bytearray(m)[:6])
+        step(lambda: b"hello" in bytes(m))
+        step(lambda: DATA.find(m[:5]))
+
+    run(scenario, tmp_path)

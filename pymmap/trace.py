@@ -78,7 +78,7 @@ class Syscall(NamedTuple):
 _ALIASES = frozenset({"MAP_ANON"})
 
 #: name prefix -> [(value, name)], built on first use from the platform's table.
-_names: Dict[str, List[Tuple[int, str]]] = {}
+_names: Optional[Dict[str, List[Tuple[int, str]]]] = None
 
 
 def _names_for(prefix: str) -> List[Tuple[int, str]]:
@@ -89,17 +89,18 @@ def _names_for(prefix: str) -> List[Tuple[int, str]]:
     constant table under their private names too (``_MAP_FIXED``), for
     tables that keep them out of the public constants.
     """
-    if not _names:
+    global _names
+    if _names is None:
         table = tables.TABLES[tables.select()]
         constants = dict(backend.CONSTANTS)
         for private in ("_MAP_FIXED", "_MREMAP_MAYMOVE"):
             if private in table:
                 constants[private[1:]] = table[private]
+        groups: Dict[str, List[Tuple[int, str]]] = {}
         for name, value in constants.items():
-            if name in _ALIASES:
-                continue
-            group = name.split("_", 1)[0] + "_"
-            _names.setdefault(group, []).append((value, name))
+            if name not in _ALIASES:
+                groups.setdefault(name.split("_", 1)[0] + "_", []).append((value, name))
+        _names = groups  # published whole: another thread never sees it half built
     return _names.get(prefix, [])
 
 

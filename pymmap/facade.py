@@ -15,7 +15,11 @@ Every method follows the same shape, the C module's order of work:
 Where pymmap deliberately differs from the C module, a comment says so.
 """
 
+import errno
+import gc
+import os
 import sys
+import threading
 from typing import Any, Iterator, NoReturn, Optional, Tuple
 
 from . import _args
@@ -46,6 +50,7 @@ _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 
 _audit = getattr(sys, "audit", None)
+_collects_lazily = not hasattr(sys, "getrefcount")  # PyPy
 
 
 def _closed() -> ValueError:
@@ -85,6 +90,7 @@ class mmap:
         "_offset",
         "_trackfd",
         "_exports",
+        "_lock",
         "__weakref__",
     )
 
@@ -127,6 +133,10 @@ class mmap:
                 access = ACCESS_READ
             elif not prot & _PROT_READ:
                 access = ACCESS_WRITE
+            # Deliberate difference: the C module maps prot=0 (PROT_NONE), or
+            # PROT_EXEC alone, as asked, and the first read of the map kills
+            # the process with SIGSEGV.  pymmap always lets the CPU read it.
+            prot |= _PROT_READ
         else:
             raise ValueError("mmap invalid access parameter.")
 
@@ -157,6 +167,7 @@ class mmap:
         self._offset = offset
         self._trackfd = trackfd
         self._exports = 0
+        self._lock = threading.Lock()  # serialises close() and resize()
         # The map keeps its own copy of the descriptor, so that size() and
         # resize() still work after the caller closes the file.
         self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
@@ -169,7 +180,14 @@ class mmap:
         return self
 
     def _attach(self, region: MappedRegion) -> None:
-        """Internal: cache the region's views for the hot paths."""
+        """Internal: cache the region's views for the hot paths.
+
+        A method that works on the memory first copies ``_array`` and
+        ``_view`` into local variables.  Those references keep the mapping
+        in place until the method returns, even if another thread (or an
+        argument's ``__index__``) closes the map meanwhile.  Both are needed:
+        on PyPy a memoryview does not keep its ctypes array alive.
+        """
         self._region = region
         self._view = region.view
         self._array = region.array
@@ -201,8 +219,7 @@ class mmap:
         """Internal: raise if the map cannot be resized."""
         if self._view is None:
             raise _closed()
-        if self._exports > 0:
-            raise BufferError("mmap can't resize with extant buffers exported.")
+        self._check_no_exports("mmap can't resize with extant buffers exported.")
         if not self._trackfd:
             # Without its own descriptor the map cannot change the file's size.
             raise ValueError("mmap can't resize with trackfd=False.")
@@ -224,13 +241,13 @@ class mmap:
         Closing twice is allowed.  While a buffer exported by the map (a
         ``memoryview``) is alive, ``close()`` raises ``BufferError``.
         """
-        if self._exports > 0:
-            raise BufferError("cannot close exported pointers exist")
-        try:
-            self._close_fd()
-        finally:
-            if self._region is not None:
-                self._detach().close()
+        self._check_no_exports("cannot close exported pointers exist")
+        with self._lock:  # two threads closing at once must not close the fd twice
+            try:
+                self._close_fd()
+            finally:
+                if self._region is not None:
+                    self._detach().close()
 
     @property
     def closed(self) -> bool:
@@ -271,31 +288,55 @@ class mmap:
             f"length={self._size}, pos={self._pos}, offset={self._offset}>"
         )
 
-    # --- the buffer protocol (PEP 688, Python 3.12+) ---------------------------
+    # --- the buffer protocol ---------------------------------------------------
 
-    if sys.version_info >= (3, 12):
+    def buffer(self) -> memoryview:
+        """Return a memoryview of the whole map (read-only for ACCESS_READ maps).
 
-        def __buffer__(self, flags: int) -> memoryview:
-            """Export the map's memory, as ``memoryview(m)`` and ``re.search(p, m)`` ask.
+        On Python 3.12+ ``memoryview(m)`` does the same (PEP 688).  Before
+        3.12 a class written in Python cannot export a buffer, so pass
+        ``m.buffer()`` wherever a bytes-like object is needed:
+        ``re.search(p, m.buffer())``, ``struct.unpack_from(fmt, m.buffer(), 8)``.
 
-            While an export is alive, ``close()`` and ``resize()`` raise
-            ``BufferError``: the memory must stay where the view points.
-            """
-            array = self._array
-            if array is None:
-                raise _closed()
-            readonly = self._access == ACCESS_READ
-            if readonly and flags & _PYBUF_WRITABLE:
-                raise BufferError("Object is not writable.")
-            export = memoryview(array).cast("B")
-            if readonly:
-                export = export.toreadonly()
-            self._exports += 1
-            return export
+        While the view (or any slice of it) is alive, ``close()`` and
+        ``resize()`` raise ``BufferError``; release it with ``view.release()``
+        or a ``with`` block.
+        """
+        view = self._view
+        if view is None:
+            raise _closed()
+        region = self._region
+        assert region is not None
+        export = region.export(self._access == ACCESS_READ, self._export_released)
+        self._exports += 1
+        return export
 
-        def __release_buffer__(self, view: memoryview) -> None:
-            self._exports -= 1
-            view.release()
+    def _export_released(self) -> None:
+        """Internal: called when an exported view (and all its slices) is gone."""
+        self._exports -= 1
+
+    def _check_no_exports(self, message: str) -> None:
+        """Internal: raise BufferError if an exported view is still alive."""
+        if self._exports > 0 and _collects_lazily:
+            # Without reference counting, a dropped view lives on until the
+            # collector runs; give it that chance before refusing.
+            gc.collect()
+        if self._exports > 0:
+            raise BufferError(message)
+
+    def __buffer__(self, flags: int) -> memoryview:
+        """Export the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
+
+        Python 3.12+ (and PyPy) call this for any C code asking for a buffer.
+        """
+        if self._access == ACCESS_READ and flags & _PYBUF_WRITABLE:
+            self._check_valid()
+            raise BufferError("Object is not writable.")
+        return self.buffer()
+
+    def __release_buffer__(self, view: memoryview) -> None:
+        # Release at once; the export count drops when the view's holder dies.
+        view.release()
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -305,13 +346,14 @@ class mmap:
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
+        array = self._array
         view = self._view
-        if view is None:
+        if view is None or array is None:
             raise _closed()
-        # `view` (a local reference) keeps the memory mapped during the call,
-        # even if an argument's __index__ closes the map; hence the re-check.
+        # The local references keep the memory mapped during the call, even
+        # if an argument's __index__ closes the map; hence the re-checks.
         if item.__class__ is slice:
-            result = self._array[item]  # type: ignore[index]
+            result = array[item]
             if self._view is None:
                 raise _closed()
             return result
@@ -329,8 +371,9 @@ class mmap:
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
+        array = self._array
         view = self._view
-        if view is None:
+        if view is None or array is None:
             raise _closed()
         if self._access == ACCESS_READ:
             raise _readonly()
@@ -473,8 +516,9 @@ class mmap:
 
     def read_byte(self) -> int:
         """Return the byte at the position, as an int, and advance by one."""
+        array = self._array
         view = self._view
-        if view is None:
+        if view is None or array is None:
             raise _closed()
         pos = self._pos
         if pos >= self._size:
@@ -507,8 +551,9 @@ class mmap:
     def write(self, data: Any) -> int:
         """Write the bytes-like ``data`` at the position; return the number of bytes written."""
         buf = _args.buffer(data)
+        array = self._array
         view = self._view
-        if view is None:
+        if view is None or array is None:
             raise _closed()
         if self._access == ACCESS_READ:
             raise _readonly()
@@ -523,8 +568,9 @@ class mmap:
     def write_byte(self, byte: int) -> None:
         """Write one byte (an int from 0 to 255) at the position and advance by one."""
         value = _args.ubyte(byte)
+        array = self._array
         view = self._view
-        if view is None:
+        if view is None or array is None:
             raise _closed()
         if self._access == ACCESS_READ:
             raise _readonly()
@@ -649,16 +695,22 @@ class mmap:
         it is now past the end.
         """
         newsize = _args.ssize(newsize)
-        self._check_resizable()
-        if newsize < 0 or sys.maxsize - newsize < self._offset:
-            raise ValueError("new size out of range")
-        region = self._region
-        assert region is not None
-        self._detach()
-        try:
-            region.resize(newsize, self._fd)
-        finally:
-            self._attach(region)
+        with self._lock:
+            self._check_resizable()
+            if newsize < 0 or sys.maxsize - newsize < self._offset:
+                raise ValueError("new size out of range")
+            if newsize == 0:
+                # No mapping can be 0 bytes long: mremap(2) fails with EINVAL.
+                # Deliberate difference: the C module cuts the file first, and
+                # its map, still as long as before, then dies (SIGBUS) on its
+                # next access to the file it no longer has.  pymmap fails the
+                # same way, before it touches the file.
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+            region = self._detach()
+            try:
+                region.resize(newsize, self._fd)
+            finally:
+                self._attach(region)
 
     def madvise(self, option: int, start: int = 0, length: Optional[int] = None) -> None:
         """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``).

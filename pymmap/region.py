@@ -17,6 +17,7 @@ flushing, advising, resizing).  Everything above it, such as the
 """
 
 import ctypes
+import errno
 import sys
 import weakref
 from typing import Any, Callable, Optional, Tuple
@@ -81,6 +82,7 @@ class MappedRegion:
         "view",
         "_finalizer",
         "_refs",
+        "_pinned",
         "__weakref__",
     )
 
@@ -101,6 +103,7 @@ class MappedRegion:
         self.offset = offset
         self.array: Optional[ctypes.Array[ctypes.c_char]] = None
         self.view: Optional[memoryview] = None
+        self._pinned = False
         # The kernel picks the address (NULL hint) and returns it, or fails
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
@@ -166,23 +169,57 @@ class MappedRegion:
         self.view = None
         if busy:
             backend.placeholder(self.address, self.length)
+            if self._pinned:
+                self._finalizer.detach()
         else:
             assert view is not None
             view.release()
             self._finalizer()
+
+    def export(self, readonly: bool, on_release: Callable[[], None]) -> memoryview:
+        """Return a new memoryview of the whole mapping, for a caller to keep.
+
+        The view is made from a ctypes array of its own, which holds the
+        region's array (so the mapping cannot be unmapped under it) and whose
+        death — when the view and every slice of it are released or
+        collected — calls ``on_release()``.  That lets the facade count live
+        exports on every interpreter, with or without reference counting.
+        """
+        array = self.array
+        if array is None:
+            raise _closed_error()
+        if _getrefcount is None:
+            # PyPy's memoryviews keep neither the holder nor the array alive,
+            # and PyPy never reports a release: once a view has been handed
+            # out, the address range stays mapped (zero-filled after close)
+            # until the process ends, so the view can never dangle.
+            self._pinned = True
+        holder = (ctypes.c_char * self.length).from_buffer(array)
+        weakref.finalize(holder, on_release)
+        view = memoryview(holder).cast("B")
+        return view.toreadonly() if readonly or view.readonly else view
 
     def __repr__(self) -> str:
         state = "closed" if self.array is None else f"address=0x{self.address:x}"
         return f"<pymmap.MappedRegion {state} length={self.length}>"
 
     # --- operations that need the address ----------------------------------
-    # Callers check bounds; these only check that the region is still mapped.
+    # Callers check bounds against the size they know.  Another thread may
+    # have resized the region since, so every call that hands an address to
+    # C also clamps its range to the array it holds: C never sees a byte
+    # outside the mapping.
 
-    def _base(self) -> int:
-        """Internal: the address, after checking that the region is mapped."""
-        if self.array is None:
+    def _pin(self) -> "Tuple[ctypes.Array[ctypes.c_char], int]":
+        """Internal: the array and its address, after checking the region is mapped.
+
+        The caller keeps the array in a local variable for the whole call:
+        that reference keeps the address range mapped (see :meth:`close`),
+        and the address is the array's own, so the two always agree.
+        """
+        array = self.array
+        if array is None:
             raise _closed_error()
-        return self.address
+        return array, ctypes.addressof(array)
 
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
@@ -193,25 +230,26 @@ class MappedRegion:
 
     def write(self, start: int, data: Any) -> None:
         """Copy the bytes-like ``data`` into the mapping at ``start``."""
+        array = self.array  # a view alone does not keep the mapping alive on PyPy
         view = self.view
-        if view is None:
+        if view is None or array is None:
             raise _closed_error()
         view[start:start + len(data)] = data
 
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
 
-        Searches in place with the C library's ``memmem(3)``: nothing is copied.
+        Searches in place with the C library's ``memmem(3)`` (``memchr(3)``
+        for a single byte): nothing is copied.
         """
-        array = self.array  # held so the memory stays mapped during the call
-        if array is None:
-            raise _closed_error()
+        array, base = self._pin()
+        stop = min(stop, len(array))
         if stop - start < len(needle):
             return -1
         if len(needle) == 1:
-            hit = backend.find_byte(self.address + start, stop - start, needle[0])
+            hit = backend.find_byte(base + start, stop - start, needle[0])
         else:
-            hit = backend.find(self.address + start, stop - start, needle)
+            hit = backend.find(base + start, stop - start, needle)
         return -1 if hit < 0 else start + hit
 
     def rfind(self, needle: bytes, start: int, stop: int) -> int:
@@ -220,14 +258,13 @@ class MappedRegion:
         Single bytes use ``memrchr(3)``.  Longer needles are searched backwards
         one bounded chunk at a time, so no copy of the whole range is made.
         """
-        array = self.array
-        if array is None:
-            raise _closed_error()
+        array, base = self._pin()
+        stop = min(stop, len(array))
         n = len(needle)
         if stop - start < n:
             return -1
         if n == 1:
-            hit = backend.rfind_byte(self.address + start, stop - start, needle[0])
+            hit = backend.rfind_byte(base + start, stop - start, needle[0])
             return -1 if hit < 0 else start + hit
         if n == 0:
             return stop
@@ -245,18 +282,18 @@ class MappedRegion:
 
     def find_byte(self, byte: int, start: int, stop: int) -> int:
         """Return the index of the first ``byte`` in ``[start, stop)``, or -1 (``memchr``)."""
-        array = self.array
-        if array is None:
-            raise _closed_error()
+        array, base = self._pin()
+        stop = min(stop, len(array))
         if stop <= start:
             return -1
-        hit = backend.find_byte(self.address + start, stop - start, byte)
+        hit = backend.find_byte(base + start, stop - start, byte)
         return -1 if hit < 0 else start + hit
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from ``src`` to ``dest``; the ranges may overlap."""
+        array = self.array
         view = self.view
-        if view is None:
+        if view is None or array is None:
             raise _closed_error()
         if view.readonly:
             raise TypeError("mmap can't modify a readonly memory map.")
@@ -266,38 +303,48 @@ class MappedRegion:
 
     def sync(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""
-        base = self._base()
-        backend.sync(base + start, length, flags)
+        array, base = self._pin()
+        backend.sync(base + start, max(0, min(length, len(array) - start)), flags)
 
     def advise(self, advice: int, start: int, length: int) -> None:
         """Tell the kernel how the range will be used (``madvise(2)``)."""
-        base = self._base()
-        backend.advise(base + start, length, advice)
+        array, base = self._pin()
+        backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
 
     def resize(self, new_length: int, fd: int = -1) -> None:
         """Grow or shrink the mapping to ``new_length`` bytes.
 
-        For a file mapping, ``fd`` (a descriptor of the file) is set to the
-        new size first (``ftruncate(2)``), so the new pages have file behind
-        them.  The mapping itself is resized with ``mremap(2)``, which may
-        move it to a new address.
+        For a file mapping, ``fd`` (a descriptor of the file) is set to
+        ``offset + new_length`` bytes with ``ftruncate(2)``.  The order
+        matters: a page of a mapping that lies past the end of its file
+        cannot be read (the kernel sends SIGBUS), so the file grows *before*
+        the mapping does, and shrinks only *after* the mapping has.
 
-        Two cases cannot use ``mremap``.  A shared anonymous mapping cannot
-        grow with it: its memory object keeps its first size, and touching
-        the new pages would raise SIGBUS.  And while another holder may still
-        be using the old addresses (see :meth:`in_use`), they must not move.
-        Then a fresh mapping of the new size is made, anonymous and private
-        bytes are copied into it, and the old range is retired as by
-        :meth:`close`.
+        The mapping itself is resized with ``mremap(2)``, which may move it
+        to a new address.  Two cases cannot use ``mremap``.  A shared
+        anonymous mapping cannot grow with it: its memory object keeps its
+        first size, and touching the new pages would raise SIGBUS.  And while
+        another holder may still be using the old addresses (see
+        :meth:`in_use`), they must not move.  Then a fresh mapping of the new
+        size is made, anonymous and private bytes are copied into it, and the
+        old range is retired as by :meth:`close`.
         """
-        self._base()
-        if fd != -1:
-            backend.truncate(fd, self.offset + new_length)
+        array, base = self._pin()
+        if new_length == 0:
+            # mremap(2) cannot make an empty mapping.  Refuse before touching
+            # the file: truncating it first (as CPython does) would leave a
+            # mapping longer than its file, and reading it would kill the
+            # process with SIGBUS.
+            raise backend.oserror(errno.EINVAL)
+        old_length = len(array)
+        del array  # our own reference must not count as "in use"
+        grows = new_length > old_length
         anonymous = self.fd == -1
         private = bool(self.flags & _MAP_PRIVATE)
-        grows_shared_anonymous = anonymous and not private and new_length > self.length
-        if backend.HAS_REMAP and not grows_shared_anonymous and not self.in_use():
-            new_address = backend.remap(self.address, self.length, new_length)
+        if fd != -1 and grows:
+            backend.truncate(fd, self.offset + new_length)
+        if backend.HAS_REMAP and not (anonymous and not private and grows) and not self.in_use():
+            new_address = backend.remap(base, old_length, new_length)
             # The kernel has moved (or cut) the old range: forget its views
             # without unmapping anything.
             self._finalizer.detach()
@@ -310,8 +357,10 @@ class MappedRegion:
             new_address = backend.map(new_length, self.prot, self.flags,
                                       fd if fd != -1 else self.fd, self.offset)
             if anonymous or private:
-                backend.move(new_address, self.address, min(self.length, new_length))
+                backend.move(new_address, base, min(old_length, new_length))
             self._retire()
         self.address = new_address
         self.length = new_length
         self._attach()
+        if fd != -1 and not grows:
+            backend.truncate(fd, self.offset + new_length)

@@ -4,8 +4,9 @@ These cases kill a stdlib ``mmap`` user with SIGBUS, so the oracle is never
 run.  pymmap runs in a child interpreter, so that a crash fails one test
 instead of the whole run; what it must do is asserted explicitly.
 
-Two cases still crash pymmap too, as they crash every CPython: they are
-marked ``xfail(strict=True)``, so that fixing them turns the mark into a
+One case still crashes pymmap, as it crashes every CPython (reading a file
+that another process truncated; see the README's Safety section): it is
+marked ``xfail(strict=True)``, so that fixing it turns the mark into a
 failure to remove.
 """
 
@@ -90,23 +91,26 @@ def test_trackfd_false_on_every_version(tmp_path):
             anon.size()
 
 
-@pytest.mark.xfail(strict=True, reason="resize(0) truncates the file before mremap(2) fails (region.py)")
 def test_resize_to_zero_leaves_a_usable_map(tmp_path):
-    # resize(0): ftruncate(fd, offset) succeeds, then mremap(2) refuses a
-    # zero length (EINVAL).  The map keeps its old length over a now-empty
-    # file, and the next read dies with SIGBUS; CPython behaves the same.
+    # mremap(2) refuses a zero length (EINVAL).  CPython truncates the file
+    # first, so its map is left longer than the file and the next read dies
+    # with SIGBUS.  pymmap refuses before touching the file: OSError, and
+    # both the file and the map stay as they were.
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 64)
     run_child(
         """
-        import sys, pymmap
+        import errno, os, sys, pymmap
         with open(sys.argv[1], "r+b") as f:
             m = pymmap.mmap(f.fileno(), 0)
             try:
                 m.resize(0)
-            except OSError:
-                pass
-            m[:]
+            except OSError as exc:
+                assert exc.errno == errno.EINVAL, exc
+            else:
+                raise AssertionError("resize(0) did not raise")
+            assert m[:] == b"x" * 64
+            assert os.path.getsize(sys.argv[1]) == 64
         """,
         path,
     )

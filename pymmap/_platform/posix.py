@@ -59,6 +59,7 @@ __all__ = [
     "find_byte",
     "rfind_byte",
     "set_tracer",
+    "oserror",
 ]
 
 _TABLE_NAME = tables.select()
@@ -167,9 +168,18 @@ def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]
     _tracer = tracer
 
 
+def oserror(err: int) -> OSError:
+    """Return the exception for ``errno`` value ``err``: the one place errors are made.
+
+    ``OSError(err, strerror)`` picks the matching subclass by itself
+    (``FileNotFoundError`` for ENOENT, ``PermissionError`` for EACCES, ...).
+    """
+    return OSError(err, os.strerror(err))
+
+
 def _raise_errno(err: int) -> NoReturn:
-    """Internal: the one place where an errno becomes an exception."""
-    raise OSError(err, os.strerror(err))
+    """Internal: raise :func:`oserror` for ``err``."""
+    raise oserror(err)
 
 
 def _syscall(name: str, fn: Any, args: Tuple[Any, ...], failed: Any) -> Any:
@@ -206,7 +216,9 @@ def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
 
 def _unsupported(name: str) -> NoReturn:
     """Internal: a call this platform's C library does not have (ENOSYS, naming it)."""
-    raise OSError(_errno.ENOSYS, os.strerror(_errno.ENOSYS), name)
+    exc = oserror(_errno.ENOSYS)
+    exc.filename = name
+    raise exc
 
 
 # --- memory mapping ------------------------------------------------------------

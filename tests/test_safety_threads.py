@@ -1,0 +1,175 @@
+"""Threads: closing or resizing a map while other threads use it never crashes.
+
+ctypes releases the GIL during foreign calls (``memmem``, ``msync``, ...),
+and the GIL can pass between any two bytecodes, so another thread may close
+a map in the middle of any operation.  pymmap's answer: every operation
+holds local references to the region's views, and the region never unmaps
+an address range while anything else holds them (it swaps in zero-filled
+placeholder pages instead, and unmaps when the last view dies).  The worst a
+racing reader can see is zeros, or ``ValueError: mmap closed or invalid``.
+
+These stress tests run in a child process, so a crash fails the test rather
+than killing pytest.
+"""
+
+import sys
+
+import pytest
+
+from isolated import run_isolated
+
+STRESS = r"""
+import os, random, sys, tempfile, threading, time
+import pymmap
+
+ROUNDS = int(sys.argv[1])
+SIZE = 1 << 16
+ALLOWED = (ValueError, IndexError, BufferError, TypeError)
+errors_seen = []
+
+fd, path = tempfile.mkstemp()
+os.write(fd, os.urandom(SIZE))
+state = {"m": None}
+stop = threading.Event()
+counts = {"ops": 0, "errors": 0}
+
+
+def new_map(rng):
+    kind = rng.randrange(3)
+    if kind == 0:
+        return pymmap.mmap(-1, SIZE)
+    if kind == 1:
+        return pymmap.mmap(fd, SIZE)
+    return pymmap.mmap(fd, SIZE, access=pymmap.ACCESS_COPY)
+
+
+def worker(seed):
+    rng = random.Random(seed)
+    while not stop.is_set():
+        m = state["m"]
+        if m is None:
+            continue
+        try:
+            op = rng.randrange(14)
+            i = rng.randrange(SIZE)
+            if op == 0:
+                m[i]
+            elif op == 1:
+                m[i] = 7
+            elif op == 2:
+                m[i:i + 4096]
+            elif op == 3:
+                m[i:i + 64] = b"x" * len(m[i:i + 64])
+            elif op == 4:
+                m.find(b"needle-not-there")
+            elif op == 5:
+                m.rfind(b"zz", 0)
+            elif op == 6:
+                m.seek(i % len(m)); m.readline()
+            elif op == 7:
+                m.seek(i % len(m)); m.read(5000)
+            elif op == 8:
+                m.move(0, i % 1000, 1000)
+            elif op == 9:
+                m.flush()
+            elif op == 10:
+                with m.buffer() as view:
+                    bytes(view[:100])
+            elif op == 11:
+                list(m[:32])
+            elif op == 12:
+                b"\x00" in m
+            else:
+                m.madvise(pymmap.MADV_WILLNEED)
+            counts["ops"] += 1
+        except ALLOWED:
+            counts["errors"] += 1
+        except BaseException as exc:  # anything else is a bug: report it
+            errors_seen.append(repr(exc))
+            stop.set()
+            raise
+
+
+def churn(seed):
+    try:
+        rounds(seed)
+    finally:
+        stop.set()
+
+
+def rounds(seed):
+    rng = random.Random(seed)
+    for _ in range(ROUNDS):
+        os.ftruncate(fd, SIZE)  # a resize in the last round may have cut the file
+        m = new_map(rng)
+        state["m"] = m
+        time.sleep(rng.random() / 2000)
+        if rng.random() < 0.3:
+            try:
+                m.resize(rng.choice([SIZE // 2, SIZE, 2 * SIZE]))
+            except ALLOWED:
+                pass
+            time.sleep(rng.random() / 2000)
+        # A worker may hold an exported view for a moment: close() refuses
+        # until it is released.  The map must really be closed before the
+        # next round truncates the file (a live map over a truncated file is
+        # the one crash pymmap cannot prevent).
+        while True:
+            try:
+                m.close()
+                break
+            except BufferError:
+                time.sleep(0)
+
+
+threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+threads.append(threading.Thread(target=churn, args=(99,)))
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+os.close(fd)
+os.unlink(path)
+assert not errors_seen, errors_seen
+print(counts["ops"], counts["errors"])
+"""
+
+
+def test_close_and_resize_race_with_every_operation():
+    out = run_isolated(STRESS, 400 if sys.implementation.name == "cpython" else 150, timeout=600)
+    ops, errors = map(int, out.split())
+    assert ops > 1000  # the workers really ran against live maps
+
+
+def test_switch_interval_tiny_makes_races_frequent():
+    # A tiny switch interval makes the GIL change hands between almost every
+    # pair of bytecodes, so closes land in the middle of operations.
+    code = "import sys; sys.setswitchinterval(1e-6)\n" + STRESS
+    out = run_isolated(code, 150, timeout=600)
+    ops, errors = map(int, out.split())
+    assert ops > 100
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="needs reference counting to observe")
+def test_close_during_a_long_find_does_not_unmap_under_it():
+    # memmem runs without the GIL; close() from another thread must leave
+    # the address range mapped (as zeros) until find() returns.
+    run_isolated(
+        r"""
+        import threading, pymmap
+        size = 64 << 20
+        for _ in range(20):
+            m = pymmap.mmap(-1, size)
+            t = threading.Thread(target=m.close)
+            result = []
+            def search():
+                try:
+                    result.append(m.find(b"\x01\x02\x03", 0))
+                except ValueError:
+                    result.append("closed")
+            s = threading.Thread(target=search)
+            s.start(); t.start(); s.join(); t.join()
+            assert result[0] in (-1, "closed"), result
+        print("ok")
+        """
+    )

@@ -13,8 +13,9 @@ does, with ``os.waitpid``, so the program ends after the child has printed.
 
 import os
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

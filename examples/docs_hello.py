@@ -9,8 +9,9 @@ space of ``b"Hello "`` in place, and the last line prints
 ``b'Hello  world!\\n'``, with two spaces, not ``b"Hello world!\\n"``.
 """
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

@@ -14,8 +14,9 @@ Notice that slicing does not move the map's file position: the first
 
 import os
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

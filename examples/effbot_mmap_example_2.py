@@ -17,8 +17,9 @@ import os
 import re
 import sys
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

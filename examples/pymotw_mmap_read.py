@@ -13,13 +13,13 @@ position.  The second ``read(10)`` gives bytes 10 to 19 because the first
 
 import contextlib
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 
-with open('lorem.txt', 'r') as f:
-    with contextlib.closing(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) as m:
-        print('First 10 bytes via read :', m.read(10))
-        print('First 10 bytes via slice:', m[:10])
-        print('2nd   10 bytes via read :', m.read(10))
+with open('lorem.txt') as f, contextlib.closing(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) as m:
+    print('First 10 bytes via read :', m.read(10))
+    print('First 10 bytes via slice:', m[:10])
+    print('2nd   10 bytes via read :', m.read(10))

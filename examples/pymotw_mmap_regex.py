@@ -14,17 +14,17 @@ import contextlib
 import re
 import sys
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 
 pattern = re.compile(rb'(\.\W+)?([^.]?nulla[^.]*?\.)',
                      re.DOTALL | re.IGNORECASE | re.MULTILINE)
 
-with open('lorem.txt', 'r') as f:
-    with contextlib.closing(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) as m:
-        # Before 3.12, a Python class cannot lend re its memory: use a copy.
-        text = m if sys.version_info >= (3, 12) else m[:]
-        for match in pattern.findall(text):
-            print(match[1].replace(b'\n', b' '))
+with open('lorem.txt') as f, contextlib.closing(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) as m:
+    # Before 3.12, a Python class cannot lend re its memory: use a copy.
+    text = m if sys.version_info >= (3, 12) else m[:]
+    for match in pattern.findall(text):
+        print(match[1].replace(b'\n', b' '))

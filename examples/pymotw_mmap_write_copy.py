@@ -12,8 +12,9 @@ Changes for Python 3: the word is ``bytes``, so the map's lines print as
 import contextlib
 import shutil
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

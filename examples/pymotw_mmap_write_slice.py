@@ -11,8 +11,9 @@ so the output shows ``b'...'``.
 import contextlib
 import shutil
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 
@@ -24,14 +25,13 @@ reversed = word[::-1]
 print('Looking for    :', word)
 print('Replacing with :', reversed)
 
-with open('lorem_copy.txt', 'r+') as f:
-    with contextlib.closing(mmap.mmap(f.fileno(), 0)) as m:
-        print('Before:', m.readline().rstrip())
-        m.seek(0)  # rewind
+with open('lorem_copy.txt', 'r+') as f, contextlib.closing(mmap.mmap(f.fileno(), 0)) as m:
+    print('Before:', m.readline().rstrip())
+    m.seek(0)  # rewind
 
-        loc = m.find(word)
-        m[loc:loc+len(word)] = reversed
-        m.flush()
+    loc = m.find(word)
+    m[loc:loc+len(word)] = reversed
+    m.flush()
 
-        m.seek(0)  # rewind
-        print('After :', m.readline().rstrip())
+    m.seek(0)  # rewind
+    print('After :', m.readline().rstrip())

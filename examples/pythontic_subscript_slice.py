@@ -9,8 +9,9 @@ traceback; here it is caught and printed, so the example exits normally.
 The page does not show ``sample.txt``; ours is in ``_samples.py``.
 """
 
-import pymmap as mmap
 from _samples import work_in_temp_dir
+
+import pymmap as mmap
 
 work_in_temp_dir()
 

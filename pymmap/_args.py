@@ -14,7 +14,7 @@ import sys
 from operator import index
 from typing import Any, Optional, Union
 
-__all__ = ["c_int", "ssize", "index_size", "off_t", "ubyte", "optional_ssize", "buffer", "Buffer"]
+__all__ = ["Buffer", "buffer", "c_int", "index_size", "off_t", "optional_ssize", "ssize", "ubyte"]
 
 _INT_MAX = 2**31 - 1
 _INT_MIN = -(2**31)
@@ -114,7 +114,7 @@ def buffer(value: Any) -> Union[bytes, memoryview]:
     non-buffers raise ``TypeError`` with the C module's message.
     """
     if value.__class__ is bytes:
-        return value  # type: ignore[no-any-return]
+        return value
     try:
         view = memoryview(value)
     except TypeError:

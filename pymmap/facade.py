@@ -24,14 +24,14 @@ from typing import Any, Iterator, NoReturn, Optional, Tuple
 
 from . import _args
 from ._platform import backend
-from .region import MappedRegion
+from .region import CharArray, MappedRegion
 
 __all__ = [
-    "mmap",
+    "ACCESS_COPY",
     "ACCESS_DEFAULT",
     "ACCESS_READ",
     "ACCESS_WRITE",
-    "ACCESS_COPY",
+    "mmap",
 ]
 
 ACCESS_DEFAULT = 0
@@ -80,19 +80,31 @@ class mmap:
     """
 
     __slots__ = (
-        "_region",
-        "_view",
-        "_array",
-        "_size",
-        "_pos",
-        "_access",
-        "_fd",
-        "_offset",
-        "_trackfd",
-        "_exports",
-        "_lock",
         "__weakref__",
+        "_access",
+        "_array",
+        "_exports",
+        "_fd",
+        "_lock",
+        "_offset",
+        "_pos",
+        "_region",
+        "_size",
+        "_trackfd",
+        "_view",
     )
+
+    _region: Optional[MappedRegion]
+    _view: Optional[memoryview]
+    _array: Optional[CharArray]
+    _size: int
+    _pos: int
+    _access: int
+    _fd: int
+    _offset: int
+    _trackfd: bool
+    _exports: int
+    _lock: threading.Lock
 
     def __new__(
         cls,
@@ -365,7 +377,7 @@ class mmap:
                 raise _closed()
         try:
             return view[item]
-        except IndexError:
+        except (IndexError, OverflowError):  # PyPy: OverflowError past ssize_t
             pass
         _index_or_indexerror(item)  # a plain int too large to be an index says so
         raise IndexError("mmap index out of range")
@@ -524,7 +536,8 @@ class mmap:
         if pos >= self._size:
             raise ValueError("read byte out of range")
         self._pos = pos + 1
-        return view[pos]  # type: ignore[no-any-return]
+        byte: int = view[pos]
+        return byte
 
     def readline(self) -> bytes:
         """Read up to and including the next ``\\n`` (or to the end of the map)."""

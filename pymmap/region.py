@@ -32,6 +32,10 @@ _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MAP_ANONYMOUS = backend.CONSTANTS["MAP_ANONYMOUS"]
 
+#: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
+#: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
+CharArray = Any
+
 # CPython counts references, so it can tell whether anyone besides the region
 # still holds its views.  PyPy cannot, and pymmap then assumes someone might.
 _getrefcount: Optional[Callable[[Any], int]] = getattr(sys, "getrefcount", None)
@@ -72,18 +76,18 @@ class MappedRegion:
     """
 
     __slots__ = (
-        "address",
-        "length",
-        "prot",
-        "flags",
-        "fd",
-        "offset",
-        "array",
-        "view",
-        "_finalizer",
-        "_refs",
-        "_pinned",
         "__weakref__",
+        "_finalizer",
+        "_pinned",
+        "_refs",
+        "address",
+        "array",
+        "fd",
+        "flags",
+        "length",
+        "offset",
+        "prot",
+        "view",
     )
 
     def __init__(
@@ -101,7 +105,7 @@ class MappedRegion:
         self.flags = flags
         self.fd = fd
         self.offset = offset
-        self.array: Optional[ctypes.Array[ctypes.c_char]] = None
+        self.array: Optional[CharArray] = None
         self.view: Optional[memoryview] = None
         self._pinned = False
         # The kernel picks the address (NULL hint) and returns it, or fails
@@ -209,7 +213,7 @@ class MappedRegion:
     # C also clamps its range to the array it holds: C never sees a byte
     # outside the mapping.
 
-    def _pin(self) -> "Tuple[ctypes.Array[ctypes.c_char], int]":
+    def _pin(self) -> Tuple[CharArray, int]:
         """Internal: the array and its address, after checking the region is mapped.
 
         The caller keeps the array in a local variable for the whole call:
@@ -226,7 +230,8 @@ class MappedRegion:
         array = self.array
         if array is None:
             raise _closed_error()
-        return array[start:stop]
+        data: bytes = array[start:stop]
+        return data
 
     def write(self, start: int, data: Any) -> None:
         """Copy the bytes-like ``data`` into the mapping at ``start``."""
@@ -272,7 +277,8 @@ class MappedRegion:
         hi = stop
         while hi - start >= n:
             lo = max(start, hi - chunk)
-            hit = array[lo:hi].rfind(needle)
+            chunk_bytes: bytes = array[lo:hi]
+            hit = chunk_bytes.rfind(needle)
             if hit >= 0:
                 return lo + hit
             if lo == start:

@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Type
 
 from .trace import Syscall, trace
 
-__all__ = ["Console", "STEPS", "run", "SAMPLE"]
+__all__ = ["SAMPLE", "STEPS", "Console", "run"]
 
 #: effbot's ``samples/sample.txt``: a Knuth quotation, seven lines ending in
 #: CR LF, the last one indented with a tab: 302 bytes in all.

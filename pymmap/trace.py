@@ -46,7 +46,7 @@ from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Tuple, U
 
 from ._platform import backend, tables
 
-__all__ = ["trace", "Syscall", "format_call"]
+__all__ = ["Syscall", "format_call", "trace"]
 
 
 class Syscall(NamedTuple):
@@ -169,7 +169,7 @@ def _plain(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, (bytes, bytearray)):
-        return _string(value)
+        return _string(bytes(value))
     return str(value)
 
 

@@ -25,8 +25,7 @@ def run_isolated(code, *args, timeout=300, cwd=None):
         [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
         cwd=cwd,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=timeout,
     )
     out = proc.stdout.decode("utf-8", "replace")

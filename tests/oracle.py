@@ -34,7 +34,7 @@ import mmap as stdlib_mmap
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import pymmap
 
@@ -103,7 +103,7 @@ def _call(fn: Callable[..., Any], args: Tuple[Any, ...]) -> Tuple[Any, Outcome]:
     """Internal: call ``fn(*args)``; return its raw result and its :class:`Outcome`."""
     try:
         value = fn(*args)
-    except Exception as exc:  # noqa: BLE001 - recording is the point
+    except Exception as exc:
         err = exc.errno if isinstance(exc, OSError) else None
         return None, Outcome(error=(type(exc).__name__, _normalise_message(str(exc)), err))
     return value, Outcome(value=_record_value(value))
@@ -169,7 +169,7 @@ class Recorder:
     ) -> Outcome:
         frame = sys._getframe(1)
         where = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-        compare = stdlib and (since is None or PY >= since)
+        compare = stdlib and (since is None or since <= PY)
         if self.is_stdlib and not stdlib:
             outcome = None
         else:

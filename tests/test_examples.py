@@ -37,9 +37,8 @@ def run_example(example: Path, cwd: Path, pythonpath: str) -> subprocess.Complet
         [sys.executable, str(example)],
         cwd=str(cwd),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
 

@@ -14,7 +14,6 @@ closed map; those are compared only from ``NEWEST`` on.
 """
 
 import pytest
-
 from oracle import PY, Raises, differential, stdlib_mmap
 from test_mmap_differential import NEWEST
 

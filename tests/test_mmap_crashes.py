@@ -32,8 +32,7 @@ def run_child(code, *args):
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
         env=dict(os.environ, PYTHONPATH=ROOT),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=120,
     )
     out = proc.stdout.decode()

@@ -33,9 +33,9 @@ import pickle
 import weakref
 
 import pytest
+from oracle import PAGESIZE, PY, Raises, differential, stdlib_mmap
 
 import pymmap
-from oracle import PAGESIZE, PY, Raises, differential, stdlib_mmap
 
 DATA = b"hello world\nline two\n\nabc" + bytes(range(256)) + b"tail without newline"
 N = len(DATA)
@@ -871,7 +871,7 @@ def test_resize_anonymous_shared_shrink():
 def test_size(tmp_path, anonymous, mode):
     def scenario(mod, m, step):
         # Anonymous maps: the length (3.15+); before, OSError(EBADF).
-        step(m.size, since=None if not anonymous else (3, 15), expect=N if anonymous else N)
+        step(m.size, since=None if not anonymous else (3, 15), expect=N)
         step(m.size, 1, message=False)
 
     run(scenario, tmp_path, anonymous, mode)

@@ -12,8 +12,7 @@ import tempfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from oracle import PY, differential, stdlib_mmap
+from oracle import differential, stdlib_mmap
 
 SETTINGS = settings(
     max_examples=150,
@@ -72,7 +71,7 @@ def test_random_slice_assignment(data, items, access):
 def test_random_searches(data, searches):
     def scenario(mod, m, step):
         for method, needle, start, end, pos in searches:
-            step(lambda: m.seek(min(pos, len(m))), since=(3, 13))
+            step(lambda pos=pos: m.seek(min(pos, len(m))), since=(3, 13))
             find = getattr(m, method)
             if start is None and end is None:
                 step(find, needle)

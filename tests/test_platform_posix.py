@@ -27,7 +27,7 @@ def test_constant_matches_stdlib(name):
 
 
 def test_page_size_comes_from_sysconf():
-    assert backend.PAGESIZE == os.sysconf("SC_PAGESIZE")
+    assert os.sysconf("SC_PAGESIZE") == backend.PAGESIZE
     assert backend.ALLOCATIONGRANULARITY == backend.PAGESIZE
 
 
@@ -35,9 +35,9 @@ def test_the_table_is_chosen_for_this_machine():
     import platform
 
     assert tables.select() == tables.linux_table_for(platform.machine())
-    assert backend.CONSTANTS == {
+    assert {
         k: v for k, v in tables.TABLES[tables.select()].items() if not k.startswith("_")
-    }
+    } == backend.CONSTANTS
 
 
 def test_library_does_not_import_stdlib_mmap(tmp_path):

@@ -243,6 +243,6 @@ def test_regions_left_open_are_released_at_exit_without_errors(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path),
                           env=dict(os.environ, PYTHONPATH=ROOT),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          capture_output=True)
     assert proc.returncode == 0
     assert proc.stderr == b""

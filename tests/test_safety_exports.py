@@ -13,10 +13,9 @@ import struct
 import sys
 
 import pytest
+from isolated import run_isolated
 
 import pymmap
-
-from isolated import run_isolated
 
 BUFFER_PROTOCOL = sys.version_info >= (3, 12) or sys.implementation.name == "pypy"
 # PyPy never tells an exporter that a view was released, so there close()
@@ -59,7 +58,7 @@ def test_close_and_resize_refuse_while_an_export_lives(m):
         return
     with pytest.raises(BufferError, match="cannot close exported pointers exist"):
         m.close()
-    with pytest.raises(BufferError, match="mmap can't resize with extant buffers exported."):
+    with pytest.raises(BufferError, match=r"mmap can't resize with extant buffers exported\."):
         m.resize(100)
     assert not m.closed and m[:5] == b"hello"
     _release(view)

@@ -15,7 +15,6 @@ than killing pytest.
 import sys
 
 import pytest
-
 from isolated import run_isolated
 
 STRESS = r"""
@@ -137,7 +136,7 @@ print(counts["ops"], counts["errors"])
 
 def test_close_and_resize_race_with_every_operation():
     out = run_isolated(STRESS, 400 if sys.implementation.name == "cpython" else 150, timeout=600)
-    ops, errors = map(int, out.split())
+    ops, _errors = map(int, out.split())
     assert ops > 1000  # the workers really ran against live maps
 
 
@@ -146,7 +145,7 @@ def test_switch_interval_tiny_makes_races_frequent():
     # pair of bytecodes, so closes land in the middle of operations.
     code = "import sys; sys.setswitchinterval(1e-6)\n" + STRESS
     out = run_isolated(code, 150, timeout=600)
-    ops, errors = map(int, out.split())
+    ops, _errors = map(int, out.split())
     assert ops > 100
 
 

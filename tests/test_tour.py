@@ -29,9 +29,8 @@ def run_tour(*args, stdin=""):
         cwd=str(ROOT),
         env=env,
         input=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        universal_newlines=True,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     return proc, time.monotonic() - start
@@ -117,6 +116,6 @@ def test_cli_requires_a_command():
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     proc = subprocess.run([sys.executable, "-m", "pymmap"], cwd=str(ROOT), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                          capture_output=True, text=True)
     assert proc.returncode == 2
     assert "tour" in proc.stderr

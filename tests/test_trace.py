@@ -309,8 +309,7 @@ def run_with(value, tmp_path):
     if value is not None:
         env["PYMMAP_TRACE"] = value
     return subprocess.run([sys.executable, "-c", SCRIPT], cwd=str(tmp_path), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=60)
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_environment_variable_traces_to_stderr(tmp_path):

@@ -22,15 +22,15 @@ import sys
 from typing import Dict, Mapping
 
 __all__ = [
-    "LINUX_GENERIC",
-    "LINUX_X86",
+    "DARWIN",
+    "FREEBSD",
     "LINUX_ALPHA",
+    "LINUX_GENERIC",
     "LINUX_MIPS",
     "LINUX_PARISC",
     "LINUX_POWERPC",
     "LINUX_SPARC",
-    "DARWIN",
-    "FREEBSD",
+    "LINUX_X86",
     "TABLES",
     "linux_table_for",
     "select",

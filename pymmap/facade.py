@@ -46,6 +46,9 @@ _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MS_SYNC = backend.CONSTANTS["MS_SYNC"]
 
+_ANON_NAME_PREFIX = b"cpython:mmap:"
+_ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
+
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 
@@ -745,6 +748,29 @@ class mmap:
         region = self._region
         assert region is not None
         region.advise(option, start, length)
+
+    def set_name(self, name: str) -> None:
+        """Name an anonymous map; the name shows in ``/proc/self/maps`` (Linux 5.17+).
+
+        The kernel sees ``cpython:mmap:<name>``, as with CPython 3.15, so tools
+        that look for CPython's label find pymmap's maps too.  (CPython 3.15
+        applies the label only in development mode; pymmap always does.)
+        ``name`` is at most 66 bytes in UTF-8.  File maps cannot be named
+        (``ValueError``); a kernel without the feature raises ``OSError``.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"set_name() argument must be str, not {type(name).__name__}")
+        if "\0" in name:
+            raise ValueError("embedded null character")
+        label = _ANON_NAME_PREFIX + name.encode("utf-8")
+        if len(label) > _ANON_NAME_MAX:
+            raise ValueError("name is too long")
+        self._check_valid()
+        region = self._region
+        assert region is not None
+        if region.fd != -1:
+            raise ValueError("Cannot set annotation on non-anonymous mappings")
+        region.set_name(label)
 
 
 def _index_or_indexerror(item: Any) -> int:

@@ -78,6 +78,7 @@ class MappedRegion:
     __slots__ = (
         "__weakref__",
         "_finalizer",
+        "_name",
         "_pinned",
         "_refs",
         "address",
@@ -108,6 +109,7 @@ class MappedRegion:
         self.array: Optional[CharArray] = None
         self.view: Optional[memoryview] = None
         self._pinned = False
+        self._name: Optional[bytes] = None
         # The kernel picks the address (NULL hint) and returns it, or fails
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
@@ -317,6 +319,17 @@ class MappedRegion:
         array, base = self._pin()
         backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
 
+    def set_name(self, name: bytes) -> None:
+        """Label an anonymous mapping for ``/proc/self/maps`` (``prctl(PR_SET_VMA)``).
+
+        The kernel shows ``[anon:<name>]`` (``[anon_shmem:<name>]`` for shared
+        memory) instead of a blank.  The name is kept and applied again if
+        :meth:`resize` moves the mapping.
+        """
+        array, base = self._pin()
+        backend.set_anon_name(base, len(array), name)
+        self._name = name
+
     def resize(self, new_length: int, fd: int = -1) -> None:
         """Grow or shrink the mapping to ``new_length`` bytes.
 
@@ -368,5 +381,7 @@ class MappedRegion:
         self.address = new_address
         self.length = new_length
         self._attach()
+        if self._name is not None:
+            backend.set_anon_name(new_address, new_length, self._name)
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)

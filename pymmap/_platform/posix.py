@@ -318,7 +318,13 @@ def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
         _unsupported("prctl(PR_SET_VMA)")
     buf = ctypes.create_string_buffer(name) if name is not None else None
     pointer = ctypes.addressof(buf) if buf is not None else 0
-    _syscall("prctl", _prctl, (_PR_SET_VMA, _PR_SET_VMA_ANON_NAME, address, length, pointer), -1)
+    try:
+        _syscall("prctl", _prctl, (_PR_SET_VMA, _PR_SET_VMA_ANON_NAME, address, length, pointer), -1)
+    except OSError as exc:
+        if exc.errno == _errno.EINVAL:
+            # The usual cause; errno and strerror stay as the kernel said.
+            exc.filename = "naming mappings needs Linux 5.17+ built with CONFIG_ANON_VMA_NAME"
+        raise
 
 
 def memfd(name: bytes) -> int:

@@ -1,0 +1,204 @@
+"""Leak checks: what a piece of test code leaves behind in this process.
+
+A map owns two kinds of resources that outlive any Python object if they
+leak: a *file descriptor* (the duplicate the map keeps of its file) and a
+*mapping* (a range of addresses, listed in ``/proc/self/maps``).  The
+safety tests run their code inside :func:`no_leaks`, which compares, before
+and after, with the garbage collector run first each time:
+
+* the open descriptors (``/proc/self/fd``), exactly;
+* the mappings: the number of lines of ``/proc/self/maps``, the lines that
+  name one of the test's files (exactly: none may stay), and the total
+  mapped size (``VmSize``, which catches leaked anonymous mappings even
+  when the kernel merges neighbours into one line);
+* a ledger of pymmap's own system calls, kept with ``pymmap.trace``: every
+  address range ``mmap(2)`` handed out must be back with ``munmap(2)``, and
+  every descriptor ``dup(2)`` made must be closed.
+
+PyPy frees objects only when its collector runs, and its heap grows in
+steps, so there the collector runs several times and the two whole-process
+counts get a small allowance (the ledger and the descriptors stay exact).
+
+Linux only (``/proc``).
+"""
+
+import contextlib
+import gc
+import os
+import sys
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
+
+import pymmap
+
+PYPY = sys.implementation.name == "pypy"
+
+#: How many mapping lines (and KiB of address space) a run may add on PyPy,
+#: whose garbage-collected heap grows by whole arenas.
+SLACK_LINES = 16 if PYPY else 0
+SLACK_KIB = 64 * 1024 if PYPY else 0
+
+
+def collect() -> None:
+    """Run the garbage collector until finalizers have run (PyPy needs several passes)."""
+    for _ in range(4 if PYPY else 1):
+        gc.collect()
+
+
+def open_fds() -> Dict[str, str]:
+    """Return ``{fd: what it refers to}`` for this process's open descriptors.
+
+    The descriptor ``os.listdir`` itself opens is listed too, but the same
+    way every time, so two snapshots still compare equal.
+    """
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the listing's own descriptor, already closed
+            pass
+    return fds
+
+
+def mapping_lines() -> List[str]:
+    """Return the lines of ``/proc/self/maps``: one per mapping (VMA)."""
+    with open("/proc/self/maps") as f:
+        return f.read().splitlines()
+
+
+def mapped_kib() -> int:
+    """Return the process's total mapped address space in KiB (``VmSize``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmSize in /proc/self/status")  # pragma: no cover
+
+
+class Snapshot(NamedTuple):
+    """The process's descriptors and mappings at one moment."""
+
+    fds: Dict[str, str]
+    maps: List[str]
+    kib: int
+
+
+def snapshot() -> Snapshot:
+    """Collect garbage, then record descriptors and mappings."""
+    collect()
+    return Snapshot(open_fds(), mapping_lines(), mapped_kib())
+
+
+class Ledger:
+    """pymmap's mappings and descriptors, kept from its traced system calls.
+
+    ``record`` is a ``pymmap.trace`` callback.  ``live`` holds the address
+    ranges handed out by ``mmap``/``mremap`` and not yet given back with
+    ``munmap`` (or moved by ``mremap``); ``fds`` the descriptors made by
+    ``dup`` and not yet closed.
+    """
+
+    def __init__(self) -> None:
+        self.live: List[Tuple[int, int]] = []
+        self.fds: Dict[int, str] = {}
+        self.calls: Dict[str, int] = {}
+
+    def _remove(self, start: int, end: int) -> None:
+        """Internal: cut ``[start, end)`` out of the live ranges."""
+        kept = []
+        for lo, hi in self.live:
+            if hi <= start or end <= lo:
+                kept.append((lo, hi))
+                continue
+            if lo < start:
+                kept.append((lo, start))
+            if end < hi:
+                kept.append((end, hi))
+        self.live = kept
+
+    def record(self, call: Any) -> None:
+        """Take one ``pymmap.trace`` record (a ``Syscall``) into account."""
+        name, args, result, err = call.name, call.args, call.result, call.err
+        if err:
+            return
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if name == "mmap":
+            address, length = int(result), int(args[1])
+            self._remove(address, address + length)  # MAP_FIXED replaces what was there
+            self.live.append((address, address + length))
+        elif name == "munmap":
+            address, length = int(args[0]), int(args[1])
+            self._remove(address, address + length)
+        elif name == "mremap":
+            old, old_length, new_length = int(args[0]), int(args[1]), int(args[2])
+            self._remove(old, old + old_length)
+            self.live.append((int(result), int(result) + new_length))
+        elif name == "dup":
+            self.fds[int(result)] = str(call)
+        elif name == "close":
+            self.fds.pop(int(args[0]), None)
+
+    def assert_balanced(self) -> None:
+        """Fail if a traced mapping or descriptor is still alive."""
+        assert not self.live, (
+            f"{len(self.live)} mapping(s) made by pymmap were never unmapped: "
+            + ", ".join(f"0x{lo:x}-0x{hi:x}" for lo, hi in self.live[:5])
+        )
+        assert not self.fds, f"descriptors made by pymmap were never closed: {self.fds}"
+
+
+def _naming(lines: Sequence[str], paths: Sequence[str]) -> List[str]:
+    return [line for line in lines if any(path in line for path in paths)]
+
+
+def compare(before: Snapshot, after: Snapshot, watch: Sequence[str] = (),
+            what: str = "the block") -> None:
+    """Assert that ``after`` holds nothing that ``before`` did not."""
+    new_fds = {fd: target for fd, target in after.fds.items() if before.fds.get(fd) != target}
+    gone_fds = {fd: target for fd, target in before.fds.items() if after.fds.get(fd) != target}
+    assert not new_fds and not gone_fds, (
+        f"{what} changed the open descriptors: new {new_fds}, gone {gone_fds}"
+    )
+    stale = _naming(after.maps, watch)
+    assert len(stale) <= len(_naming(before.maps, watch)), (
+        f"{what} left mappings of its files:\n" + "\n".join(stale[:10])
+    )
+    grown = len(after.maps) - len(before.maps)
+    assert grown <= SLACK_LINES, (
+        f"{what} left {grown} more lines in /proc/self/maps:\n"
+        + "\n".join(sorted(set(after.maps) - set(before.maps))[:20])
+    )
+    kib = after.kib - before.kib
+    assert kib <= SLACK_KIB, f"{what} left {kib} KiB more address space mapped"
+
+
+@contextlib.contextmanager
+def no_leaks(watch: Sequence[str] = (), what: str = "the block") -> Iterator[Ledger]:
+    """Run the block, then assert that it leaked no descriptor and no mapping.
+
+    ``watch`` lists paths (files or a directory) whose mappings must all be
+    gone afterwards.  The block's own local variables still refer to
+    whatever it made, so a block that only *drops* maps should delete its
+    references (or keep them in a function) before it ends.
+    """
+    before = snapshot()
+    ledger = Ledger()
+    with pymmap.trace(ledger.record):
+        yield ledger
+        collect()  # finalizers run while the ledger still listens
+    after = snapshot()
+    ledger.assert_balanced()
+    compare(before, after, watch, what)
+
+
+def checked_twice(run: Callable[[], Any], watch: Sequence[str] = (),
+                  what: str = "the block") -> Any:
+    """Run ``run()`` once to warm up, then again under :func:`no_leaks`.
+
+    The first run lets Python allocate what it keeps for good (an arena of
+    small objects, a lazily imported module), so that the second run's
+    before/after comparison sees only what ``run`` itself leaks.
+    """
+    run()
+    with no_leaks(watch, what):
+        result = run()
+    return result

@@ -49,6 +49,9 @@ _MS_SYNC = backend.CONSTANTS["MS_SYNC"]
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
 
+_SSIZE_MAX = sys.maxsize
+_SSIZE_MIN = -sys.maxsize - 1
+
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 
@@ -392,6 +395,10 @@ class mmap:
             raise _closed()
         if self._access == ACCESS_READ:
             raise _readonly()
+        if (item.__class__ is int and value.__class__ is int
+                and -self._size <= item < self._size and 0 <= value <= 255):
+            view[item] = value  # the common case, with nothing left to check
+            return
         if item.__class__ is slice:
             start, stop, step = item.indices(self._size)
             data = _args.buffer(value)
@@ -500,9 +507,13 @@ class mmap:
         Returns the new position (CPython 3.13 and later; earlier versions
         returned None).
         """
-        pos = _args.ssize(pos)
-        whence = _args.c_int(whence)
-        self._check_valid()
+        # Plain ints in range skip the converters: seek() is on the hot path.
+        if pos.__class__ is not int or not _SSIZE_MIN <= pos <= _SSIZE_MAX:
+            pos = _args.ssize(pos)
+        if whence.__class__ is not int or not 0 <= whence <= 2:
+            whence = _args.c_int(whence)
+        if self._view is None:
+            raise _closed()
         if whence == 0:
             where = pos
         elif whence == 1:
@@ -518,7 +529,10 @@ class mmap:
 
     def read(self, n: Optional[int] = None) -> bytes:
         """Read up to ``n`` bytes from the position; all the rest if ``n`` is omitted, None or negative."""
-        count = _args.optional_ssize(n)
+        if n is None or n.__class__ is int and _SSIZE_MIN <= n <= _SSIZE_MAX:
+            count = n
+        else:
+            count = _args.optional_ssize(n)
         array = self._array
         if array is None:
             raise _closed()
@@ -583,7 +597,10 @@ class mmap:
 
     def write_byte(self, byte: int) -> None:
         """Write one byte (an int from 0 to 255) at the position and advance by one."""
-        value = _args.ubyte(byte)
+        if byte.__class__ is int and 0 <= byte <= 255:
+            value = byte
+        else:
+            value = _args.ubyte(byte)
         array = self._array
         view = self._view
         if view is None or array is None:

@@ -1,0 +1,288 @@
+"""pymmap against the stdlib ``mmap``, side by side, in one process.
+
+    python benchmarks/run.py            # the full table (about a minute)
+    python benchmarks/run.py --quick    # fewer repeats, smaller files
+    python benchmarks/run.py --json     # machine-readable results
+
+Each operation runs on a pymmap map and on a stdlib map over the same data.
+The two are timed in alternation (stdlib, pymmap, stdlib, pymmap, ...) and
+the best of several runs is kept for each, so that both see the same machine
+state.  The ratio is pymmap's time divided by the stdlib's: 1.00 is parity,
+below 1 is faster.  The targets (issue 9) are 1.10 for bulk work and 3.0 for
+small operations and setup.
+
+The scaling rows time the same small and bulk operations on maps of 4 KiB,
+16 MiB and a 1 GiB sparse file, to show that small operations do not depend
+on the size of the map and bulk ones grow with the bytes they touch.
+"""
+
+import argparse
+import json
+import mmap as std_mmap
+import os
+import platform
+import re
+import struct
+import sys
+import tempfile
+import timeit
+import tracemalloc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import pymmap  # noqa: E402
+
+MiB = 1 << 20
+LINE = b"x" * 79 + b"\n"
+
+
+def _time(stmt, number, repeat):
+    """Best time per call of ``stmt`` (a zero-argument callable), in seconds."""
+    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number
+
+
+def _pair(make_std, make_py, number, repeat):
+    """Time the stdlib and pymmap versions of one operation, interleaved."""
+    best_std = best_py = float("inf")
+    for _ in range(repeat):
+        best_std = min(best_std, _time(make_std, number, 1))
+        best_py = min(best_py, _time(make_py, number, 1))
+    return best_std, best_py
+
+
+class Fixture:
+    """Twin maps (stdlib and pymmap) over the same file, plus anonymous ones."""
+
+    def __init__(self, size, directory):
+        self.path = os.path.join(directory, f"data-{size}.bin")
+        with open(self.path, "wb") as f:
+            data = (LINE * (size // len(LINE) + 1))[: size - 32] + b"late-needle-here" + b"y" * 16
+            f.write(data)
+        self.file = open(self.path, "r+b")
+        self.std = std_mmap.mmap(self.file.fileno(), 0)
+        self.py = pymmap.mmap(self.file.fileno(), 0)
+        self.size = size
+
+    def close(self):
+        self.std.close()
+        self.py.close()
+        self.file.close()
+
+
+def bulk_rows(fx, quick):
+    n, rep = (3, 5) if quick else (5, 9)
+    chunk = b"z" * MiB
+    rows = []
+
+    def read_mib(m):
+        def run():
+            m.seek(0)
+            for _ in range(fx.size // MiB):
+                m.read(MiB)
+        return run
+
+    def write_mib(m):
+        def run():
+            m.seek(0)
+            m.write(chunk)
+        return run
+
+    rows.append(("read(1 MiB) x 16", *_pair(read_mib(fx.std), read_mib(fx.py), n, rep)))
+    rows.append(("write(1 MiB)", *_pair(write_mib(fx.std), write_mib(fx.py), n * 4, rep)))
+    rows.append(("m[:] of 16 MiB", *_pair(lambda: fx.std[:], lambda: fx.py[:], n, rep)))
+    rows.append(("find (late needle, 16 MiB)",
+                 *_pair(lambda: fx.std.find(b"late-needle", 0), lambda: fx.py.find(b"late-needle", 0), n, rep)))
+    rows.append(("rfind (early needle, 16 MiB)",
+                 *_pair(lambda: fx.std.rfind(b"xxxxxxxxxxq", 0), lambda: fx.py.rfind(b"xxxxxxxxxxq", 0), n, rep)))
+    half = fx.size // 2
+    rows.append(("move(8 MiB)", *_pair(lambda: fx.std.move(0, half, half), lambda: fx.py.move(0, half, half), n, rep)))
+    if sys.version_info >= (3, 12):
+        pat = re.compile(rb"late-needle")
+        rows.append(("re.search over the map", *_pair(lambda: pat.search(fx.std), lambda: pat.search(fx.py), n, rep)))
+    return rows
+
+
+def small_rows(fx, quick):
+    number, rep = (20000, 5) if quick else (100000, 7)
+    rows = []
+    s, p = fx.std, fx.py
+
+    def idx(m):
+        return lambda: m[1000]
+
+    def setidx(m):
+        def run():
+            m[1000] = 65
+        return run
+
+    def sl(m):
+        return lambda: m[1000:1064]
+
+    def read_byte(m):
+        def run():
+            m.seek(1000)
+            m.read_byte()
+        return run
+
+    def write_byte(m):
+        def run():
+            m.seek(1000)
+            m.write_byte(65)
+        return run
+
+    def readline(m):
+        def run():
+            m.seek(800)
+            m.readline()
+        return run
+
+    def read16(m):
+        def run():
+            m.seek(1000)
+            m.read(16)
+        return run
+
+    def seek_tell(m):
+        def run():
+            m.seek(123)
+            m.tell()
+        return run
+
+    rows.append(("m[i]", *_pair(idx(s), idx(p), number, rep)))
+    rows.append(("m[i] = v", *_pair(setidx(s), setidx(p), number, rep)))
+    rows.append(("m[i:i+64]", *_pair(sl(s), sl(p), number, rep)))
+    rows.append(("seek + read_byte()", *_pair(read_byte(s), read_byte(p), number, rep)))
+    rows.append(("seek + write_byte()", *_pair(write_byte(s), write_byte(p), number, rep)))
+    rows.append(("seek + readline() (80-byte lines)", *_pair(readline(s), readline(p), number, rep)))
+    rows.append(("seek + read(16)", *_pair(read16(s), read16(p), number, rep)))
+    rows.append(("seek + tell", *_pair(seek_tell(s), seek_tell(p), number, rep)))
+    u32 = struct.Struct("<I")
+    if sys.version_info >= (3, 12):
+        rows.append(("struct.unpack_from('<I', m, off)",
+                     *_pair(lambda: u32.unpack_from(s, 1000), lambda: u32.unpack_from(p, 1000), number, rep)))
+    if hasattr(p, "typed"):
+        t = p.typed("little")
+        rows.append(("typed().u32[off] (vs struct on stdlib)",
+                     *_pair(lambda: u32.unpack_from(s, 1000), lambda: t.u32[1000], number, rep)))
+    return rows
+
+
+def setup_rows(directory, quick):
+    number, rep = (2000, 5) if quick else (10000, 7)
+    path = os.path.join(directory, "small.bin")
+    with open(path, "wb") as f:
+        f.write(b"s" * 4096)
+    f = open(path, "r+b")
+    fd = f.fileno()
+
+    def open_close(mod):
+        def run():
+            mod.mmap(fd, 0).close()
+        return run
+
+    def anon(mod):
+        def run():
+            mod.mmap(-1, 4096).close()
+        return run
+
+    rows = [
+        ("mmap(fd, 0) + close()", *_pair(open_close(std_mmap), open_close(pymmap), number, rep)),
+        ("mmap(-1, 4096) + close()", *_pair(anon(std_mmap), anon(pymmap), number, rep)),
+    ]
+    f.close()
+    return rows
+
+
+def scaling_rows(directory, quick):
+    """Small and bulk operations on maps of very different sizes."""
+    rows = []
+    sizes = [("4 KiB", 4096), ("16 MiB", 16 * MiB), ("1 GiB sparse", 1 << 30)]
+    for label, size in sizes:
+        path = os.path.join(directory, f"scale-{size}.bin")
+        with open(path, "wb") as f:
+            f.truncate(size)
+        with open(path, "r+b") as f:
+            s = std_mmap.mmap(f.fileno(), 0, access=std_mmap.ACCESS_READ)
+            p = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+            i = size // 2
+            rows.append((f"m[i] on {label}", *_pair(lambda: s[i], lambda: p[i], 20000, 5)))
+            n = min(size, MiB)
+            rows.append((f"m[:1 MiB] on {label}", *_pair(lambda: s[:n], lambda: p[:n], 20 if quick else 50, 5)))
+            if size <= 16 * MiB or not quick:
+                rows.append((f"find (absent) over {label}",
+                             *_pair(lambda: s.find(b"\x01\x02", 0), lambda: p.find(b"\x01\x02", 0), 1, 3)))
+            s.close()
+            p.close()
+        os.unlink(path)
+    return rows
+
+
+def memory_row(directory):
+    """Python memory allocated while mapping a 1 GiB sparse file and reading one byte."""
+    path = os.path.join(directory, "sparse.bin")
+    with open(path, "wb") as f:
+        f.truncate(1 << 30)
+    with open(path, "rb") as f:
+        tracemalloc.start()
+        m = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+        m[123456789]
+        m.find(b"\x01", 0)
+        m.rfind(b"\x01\x02", 0)
+        b"\x01" in m
+        for _ in zip(range(1000), m):  # iteration works in place too
+            pass
+        m.seek(1 << 29)
+        m.read(4096)
+        m.close()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    os.unlink(path)
+    return peak
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip the 1 GiB find")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+
+    results = {
+        "python": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "sections": {},
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        fx = Fixture(16 * MiB, directory)
+        results["sections"]["bulk (target <= 1.10x)"] = bulk_rows(fx, args.quick)
+        results["sections"]["small (target <= 3x)"] = small_rows(fx, args.quick)
+        fx.close()
+        results["sections"]["setup (target <= 3x)"] = setup_rows(directory, args.quick)
+        results["sections"]["scaling"] = scaling_rows(directory, args.quick)
+        results["peak_python_memory_1gib_bytes"] = memory_row(directory)
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"pymmap vs stdlib mmap -- {results['implementation']} {results['python']} on {results['machine']}")
+    for section, rows in results["sections"].items():
+        print(f"\n{section}")
+        print(f"  {'operation':44s} {'stdlib':>11s} {'pymmap':>11s} {'ratio':>7s}")
+        for name, std_t, py_t in rows:
+            print(f"  {name:44s} {_fmt(std_t):>11s} {_fmt(py_t):>11s} {py_t / std_t:7.2f}")
+    peak = results["peak_python_memory_1gib_bytes"]
+    print(f"\nPython memory allocated while using a 1 GiB sparse map: {peak / 1024:.0f} KiB")
+    return 0
+
+
+def _fmt(seconds):
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    if seconds >= 1e-6:
+        return f"{seconds * 1e6:.2f} us"
+    return f"{seconds * 1e9:.0f} ns"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

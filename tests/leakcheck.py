@@ -22,11 +22,12 @@ counts get a small allowance (the ledger and the descriptors stay exact).
 Linux only (``/proc``).
 """
 
+import collections
 import contextlib
 import gc
 import os
 import sys
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
 import pymmap
 
@@ -91,16 +92,38 @@ def snapshot() -> Snapshot:
 class Ledger:
     """pymmap's mappings and descriptors, kept from its traced system calls.
 
-    ``record`` is a ``pymmap.trace`` callback.  ``live`` holds the address
-    ranges handed out by ``mmap``/``mremap`` and not yet given back with
-    ``munmap`` (or moved by ``mremap``); ``fds`` the descriptors made by
-    ``dup`` and not yet closed.
+    :meth:`record` is a ``pymmap.trace`` callback.  :attr:`live` holds the
+    address ranges ``mmap``/``mremap`` handed out and ``munmap`` did not give
+    back (lengths rounded up to whole pages, as the kernel rounds them), and
+    :attr:`fds` the descriptors ``dup`` made and ``close`` did not close.
+
+    The callback can be re-entered: on PyPy the collector may run a
+    finalizer, and its ``munmap``, while the callback for another call is
+    still at work.  So each call is queued first, and only the outermost
+    callback works through the queue, in order.  Nothing is kept per call
+    but the last few trace lines (for the failure message), so that the
+    ledger itself does not make the process grow.
     """
 
     def __init__(self) -> None:
         self.live: List[Tuple[int, int]] = []
         self.fds: Dict[int, str] = {}
         self.calls: Dict[str, int] = {}
+        self.recent: Deque[str] = collections.deque(maxlen=50)
+        self._queue: Deque[Any] = collections.deque()
+        self._busy = False
+
+    def record(self, call: Any) -> None:
+        """Take one ``pymmap.trace`` record (a ``Syscall``) into account."""
+        self._queue.append(call)
+        if self._busy:
+            return  # re-entered: the outer call will get to it
+        self._busy = True
+        try:
+            while self._queue:
+                self._apply(self._queue.popleft())
+        finally:
+            self._busy = False
 
     def _remove(self, start: int, end: int) -> None:
         """Internal: cut ``[start, end)`` out of the live ranges."""
@@ -115,33 +138,38 @@ class Ledger:
                 kept.append((end, hi))
         self.live = kept
 
-    def record(self, call: Any) -> None:
-        """Take one ``pymmap.trace`` record (a ``Syscall``) into account."""
+    def _apply(self, call: Any) -> None:
+        """Internal: update the ledger for one successful call."""
         name, args, result, err = call.name, call.args, call.result, call.err
         if err:
             return
         self.calls[name] = self.calls.get(name, 0) + 1
+        page = pymmap.PAGESIZE
         if name == "mmap":
-            address, length = int(result), int(args[1])
+            address, length = int(result), -(-int(args[1]) // page) * page
             self._remove(address, address + length)  # MAP_FIXED replaces what was there
             self.live.append((address, address + length))
         elif name == "munmap":
-            address, length = int(args[0]), int(args[1])
+            address, length = int(args[0]), -(-int(args[1]) // page) * page
             self._remove(address, address + length)
         elif name == "mremap":
-            old, old_length, new_length = int(args[0]), int(args[1]), int(args[2])
+            old, old_length = int(args[0]), -(-int(args[1]) // page) * page
             self._remove(old, old + old_length)
+            new_length = -(-int(args[2]) // page) * page
             self.live.append((int(result), int(result) + new_length))
         elif name == "dup":
             self.fds[int(result)] = str(call)
         elif name == "close":
             self.fds.pop(int(args[0]), None)
+        if name in ("mmap", "munmap", "mremap"):
+            self.recent.append(str(call))
 
     def assert_balanced(self) -> None:
         """Fail if a traced mapping or descriptor is still alive."""
         assert not self.live, (
             f"{len(self.live)} mapping(s) made by pymmap were never unmapped: "
             + ", ".join(f"0x{lo:x}-0x{hi:x}" for lo, hi in self.live[:5])
+            + "\nthe last mapping calls:\n" + "\n".join(self.recent)
         )
         assert not self.fds, f"descriptors made by pymmap were never closed: {self.fds}"
 
@@ -191,14 +219,15 @@ def no_leaks(watch: Sequence[str] = (), what: str = "the block") -> Iterator[Led
 
 
 def checked_twice(run: Callable[[], Any], watch: Sequence[str] = (),
-                  what: str = "the block") -> Any:
+                  what: str = "the block") -> Ledger:
     """Run ``run()`` once to warm up, then again under :func:`no_leaks`.
 
     The first run lets Python allocate what it keeps for good (an arena of
-    small objects, a lazily imported module), so that the second run's
-    before/after comparison sees only what ``run`` itself leaks.
+    small objects, a thread's malloc arena, a lazily imported module), so
+    that the second run's before/after comparison sees only what ``run``
+    itself leaks.  Returns the second run's :class:`Ledger`.
     """
     run()
-    with no_leaks(watch, what):
-        result = run()
-    return result
+    with no_leaks(watch, what) as ledger:
+        run()
+    return ledger

@@ -51,6 +51,8 @@ def _c_long(value: Any) -> int:
 
 def c_int(value: Any) -> int:
     """Convert like format ``i``: an int that fits a C ``int``."""
+    if value.__class__ is int and _INT_MIN <= value <= _INT_MAX:
+        return value  # the common case: nothing to convert
     result = _c_long(value)
     if result > _INT_MAX:
         raise OverflowError("signed integer is greater than maximum")
@@ -61,6 +63,8 @@ def c_int(value: Any) -> int:
 
 def ssize(value: Any) -> int:
     """Convert like format ``n``: an int that fits a ``Py_ssize_t``."""
+    if value.__class__ is int and _SSIZE_MIN <= value <= _SSIZE_MAX:
+        return value
     result = _integer(value)
     if not _SSIZE_MIN <= result <= _SSIZE_MAX:
         raise OverflowError("Python int too large to convert to C ssize_t")
@@ -81,6 +85,8 @@ def index_size(value: Any, error: type) -> int:
 
 def off_t(value: Any) -> int:
     """Convert like format ``l`` or ``L`` (whichever is 64 bits), used for file offsets."""
+    if value.__class__ is int and _OFF_MIN <= value <= _OFF_MAX:
+        return value
     result = _integer(value)
     if not _OFF_MIN <= result <= _OFF_MAX:
         raise OverflowError(f"Python int too large to convert to C {_OFF_T_C_NAME}")

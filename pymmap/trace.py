@@ -164,6 +164,34 @@ def _vector(vec: Any) -> str:
     return "[" + ", ".join(bits) + more + "]"
 
 
+def _open_flags(flags: int) -> str:
+    """Internal: ``shm_open``'s flags, as strace spells ``open(2)``'s."""
+    names = ["O_RDWR" if flags & os.O_RDWR else "O_WRONLY" if flags & os.O_WRONLY else "O_RDONLY"]
+    names += [name for name in ("O_CREAT", "O_EXCL", "O_TRUNC") if flags & getattr(os, name)]
+    return "|".join(names)
+
+
+def _ipc(value: int, names: Tuple[str, ...]) -> str:
+    """Internal: System V flag bits by name, then the permission bits in octal.
+
+    ``shmget(key, 4096, IPC_CREAT|IPC_EXCL|0600)``, as strace prints it.
+    """
+    table = tables.TABLES[tables.select()]
+    parts = [name for name in names if value & table.get("_" + name, 0)]
+    if value & 0o777:
+        parts.append(f"0{value & 0o777:o}")
+    return "|".join(parts) or "0"
+
+
+def _shmctl_command(cmd: int) -> str:
+    """Internal: the name of a ``shmctl`` command, or its number."""
+    table = tables.TABLES[tables.select()]
+    for name in ("IPC_RMID", "IPC_STAT"):
+        if table.get("_" + name) == cmd:
+            return name
+    return str(cmd)
+
+
 def _plain(value: Any) -> str:
     """Internal: any other argument: ints in decimal, NULL for None, bytes quoted."""
     if value is None:
@@ -191,6 +219,24 @@ def _arguments(name: str, args: Tuple[Any, ...], result: Any, err: int) -> List[
         return [_address(args[0]), str(args[1]), str(args[2]), _flags(args[3], "MREMAP_")]
     if name == "mincore":
         return [_address(args[0]), str(args[1]), _vector(args[2]) if not err else "0x..."]
+    if name == "shm_open":
+        return [_string(args[0]), _open_flags(args[1]), f"{args[2]:04o}"]
+    if name == "shmget":
+        key = args[0] & 0xFFFFFFFF  # key_t is signed; keys are written in hex, unsigned
+        return [hex(key), str(args[1]), _ipc(args[2], ("IPC_CREAT", "IPC_EXCL"))]
+    if name == "shmat":
+        return [str(args[0]), _address(args[1]), _ipc(args[2], ("SHM_RDONLY",))]
+    if name == "shmdt":
+        return [_address(args[0])]
+    if name == "shmctl":
+        shmid, cmd, info = args
+        if info is None:
+            shown = "NULL"
+        elif err:
+            shown = "0x..."
+        else:
+            shown = f"{{shm_segsz={info.shm_segsz}, shm_nattch={info.shm_nattch}, ...}}"
+        return [str(shmid), _shmctl_command(cmd), shown]
     if name == "fstat":
         return [str(args[0]), _stat(result) if not err else "0x..."]
     if name == "prctl":
@@ -205,7 +251,7 @@ def _outcome(name: str, result: Any, err: int) -> str:
     """Internal: what follows ``=``: the result, or ``-1 ENAME (message)``."""
     if err:
         return f"-1 {errno.errorcode.get(err, str(err))} ({os.strerror(err)})"
-    if name in ("mmap", "mremap"):
+    if name in ("mmap", "mremap", "shmat"):
         return hex(result)
     if isinstance(result, int):
         return str(result)

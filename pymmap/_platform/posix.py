@@ -12,9 +12,13 @@ Addresses are plain ``int`` values (``c_void_p``), lengths are ``size_t`` and
 file offsets are 64-bit ``off_t`` (``mmap64`` on 32-bit Linux, where libc's
 plain ``mmap`` takes a 32-bit offset).
 
-The search helpers at the end (``memmem``, ``memchr``, ``memrchr``) are not
-system calls; they are the C library's fast byte searches, used on the hot path
+The search helpers (``memmem``, ``memchr``, ``memrchr``) are not system
+calls; they are the C library's fast byte searches, used on the hot path
 without tracing.
+
+The last section binds shared memory: POSIX ``shm_open(3)`` objects and
+System V segments (``shmget(2)``, ``shmat(2)``), the two ways C programs on
+Linux share memory by name.
 """
 
 import ctypes
@@ -34,6 +38,8 @@ __all__ = [
     "HAS_ANON_NAME",
     "HAS_MEMFD",
     "HAS_REMAP",
+    "HAS_SHM_OPEN",
+    "HAS_SYSV_SHM",
     "MAP_FAILED",
     "PAGESIZE",
     "advise",
@@ -56,6 +62,14 @@ __all__ = [
     "rfind_byte",
     "set_anon_name",
     "set_tracer",
+    "shm_attach",
+    "shm_detach",
+    "shm_get",
+    "shm_open",
+    "shm_remove",
+    "shm_stat",
+    "shm_unlink",
+    "shmid_ds",
     "sync",
     "truncate",
     "unlock",
@@ -98,10 +112,14 @@ def _load_libc() -> ctypes.CDLL:
 _libc = _load_libc()
 
 
-def _declare(name: str, restype: Any, argtypes: Tuple[Any, ...]) -> Any:
-    """Internal: look up one C function and declare its prototype, or None if absent."""
+def _declare(name: str, restype: Any, argtypes: Tuple[Any, ...],
+             library: Optional[ctypes.CDLL] = None) -> Any:
+    """Internal: look up one C function and declare its prototype, or None if absent.
+
+    The function is looked up in the C library, or in ``library`` if given.
+    """
     try:
-        fn = getattr(_libc, name)
+        fn = getattr(_libc if library is None else library, name)
     except AttributeError:
         return None
     fn.restype = restype
@@ -148,6 +166,98 @@ _memrchr = _declare("memrchr", c_void_p, (c_void_p, c_int, c_size_t))
 HAS_REMAP = _mremap is not None
 HAS_MEMFD = _memfd_create is not None
 HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
+
+class ipc_perm(ctypes.Structure):
+    """The owner and permissions of a System V IPC object (Linux, 64-bit).
+
+    From glibc's ``<bits/ipc-perm.h>``, which matches the kernel's
+    ``struct ipc64_perm``::
+
+        struct ipc_perm {
+            key_t          __key;    uid_t uid;  gid_t gid;
+            uid_t          cuid;     gid_t cgid; mode_t mode;
+            unsigned short __seq;    unsigned short __pad2;
+            unsigned long  __glibc_reserved1, __glibc_reserved2;
+        };
+    """
+
+    _fields_ = [
+        ("key", c_int),
+        ("uid", c_uint),
+        ("gid", c_uint),
+        ("cuid", c_uint),
+        ("cgid", c_uint),
+        ("mode", c_uint),
+        ("seq", ctypes.c_ushort),
+        ("pad2", ctypes.c_ushort),
+        ("reserved1", c_ulong),
+        ("reserved2", c_ulong),
+    ]
+
+
+class shmid_ds(ctypes.Structure):
+    """What ``shmctl(IPC_STAT)`` reports about a System V segment (Linux, 64-bit).
+
+    From glibc's ``<bits/types/struct_shmid_ds.h>`` (the kernel's
+    ``struct shmid64_ds``); 112 bytes, ``shm_segsz`` at offset 48::
+
+        struct shmid_ds {
+            struct ipc_perm shm_perm;
+            size_t   shm_segsz;                         /* size in bytes */
+            time_t   shm_atime, shm_dtime, shm_ctime;
+            pid_t    shm_cpid, shm_lpid;
+            shmatt_t shm_nattch;                        /* attachments */
+            unsigned long __glibc_reserved5, __glibc_reserved6;
+        };
+
+    The layout holds for x86-64 and the architectures that use the kernel's
+    generic ``<asm-generic/shmbuf.h>`` (AArch64, RISC-V, LoongArch);
+    :data:`HAS_SYSV_SHM` is False elsewhere.
+    """
+
+    _fields_ = [
+        ("shm_perm", ipc_perm),
+        ("shm_segsz", c_size_t),
+        ("shm_atime", ctypes.c_long),
+        ("shm_dtime", ctypes.c_long),
+        ("shm_ctime", ctypes.c_long),
+        ("shm_cpid", c_int),
+        ("shm_lpid", c_int),
+        ("shm_nattch", c_ulong),
+        ("reserved5", c_ulong),
+        ("reserved6", c_ulong),
+    ]
+
+
+def _load_librt() -> Optional[ctypes.CDLL]:
+    """Internal: librt, where glibc before 2.34 kept ``shm_open``; None if libc has it."""
+    if hasattr(_libc, "shm_open"):
+        return None
+    name = ctypes.util.find_library("rt")  # pragma: no cover - glibc < 2.34
+    return ctypes.CDLL(name, use_errno=True) if name else None  # pragma: no cover
+
+
+_librt = _load_librt()
+# int shm_open(const char *name, int oflag, mode_t mode);
+# int shm_unlink(const char *name);
+_shm_open = _declare("shm_open", c_int, (c_char_p, c_int, c_uint), _librt)
+_shm_unlink = _declare("shm_unlink", c_int, (c_char_p,), _librt)
+# int shmget(key_t key, size_t size, int shmflg);
+_shmget = _declare("shmget", c_int, (c_int, c_size_t, c_int))
+# void *shmat(int shmid, const void *shmaddr, int shmflg);
+_shmat = _declare("shmat", c_void_p, (c_int, c_void_p, c_int))
+# int shmdt(const void *shmaddr);
+_shmdt = _declare("shmdt", c_int, (c_void_p,))
+# int shmctl(int shmid, int cmd, struct shmid_ds *buf);
+_shmctl = _declare("shmctl", c_int, (c_int, c_int, ctypes.POINTER(shmid_ds)))
+
+HAS_SHM_OPEN = _shm_open is not None and _shm_unlink is not None
+HAS_SYSV_SHM = (
+    sys.platform.startswith("linux")
+    and _TABLE_NAME in ("linux-x86", "linux-generic")
+    and ctypes.sizeof(c_void_p) == 8  # shmid_ds above is the 64-bit layout
+    and _shmget is not None
+)
 
 _PR_SET_VMA = 0x53564D41  # <linux/prctl.h>
 _PR_SET_VMA_ANON_NAME = 0
@@ -393,3 +503,89 @@ def rfind_byte(address: int, length: int, byte: int) -> int:
         return data.rfind(bytes((byte,)))
     hit = _memrchr(address, byte, length)
     return -1 if hit is None else hit - address
+
+
+# --- shared memory: POSIX objects and System V segments ---------------------------
+
+
+def shm_open(name: bytes, writable: bool, create: bool, mode: int = 0o600) -> int:
+    """Wrapper around shm_open(3): open a POSIX shared memory object; return a descriptor.
+
+    On Linux the object is a file in the memory-backed file system mounted
+    at ``/dev/shm``, and ``name`` (``b"/something"``) finds it from any
+    process.  ``create`` adds ``O_CREAT|O_EXCL``: make a new, empty object
+    with permissions ``mode``, or fail with EEXIST if the name is taken.
+    The C library opens the descriptor close-on-exec.
+    """
+    if not HAS_SHM_OPEN:  # pragma: no cover - every libc pymmap runs on has it
+        _unsupported("shm_open")
+    flags = os.O_RDWR if writable else os.O_RDONLY
+    if create:
+        flags |= os.O_CREAT | os.O_EXCL
+    return int(_syscall("shm_open", _shm_open, (name, flags, mode), -1))
+
+
+def shm_unlink(name: bytes) -> None:
+    """Wrapper around shm_unlink(3): remove a POSIX shared memory object's name.
+
+    Maps and descriptors already open keep the memory until they are closed.
+    """
+    if not HAS_SHM_OPEN:  # pragma: no cover
+        _unsupported("shm_unlink")
+    _syscall("shm_unlink", _shm_unlink, (name,), -1)
+
+
+def _check_sysv() -> None:
+    """Internal: raise ENOSYS where pymmap does not know this system's ``shmid_ds``."""
+    if not HAS_SYSV_SHM:  # pragma: no cover - exercised only on other systems
+        _unsupported("shmget")
+
+
+def shm_get(key: int, size: int, create: bool, mode: int = 0o600) -> int:
+    """Wrapper around shmget(2): the id of the System V segment named ``key``.
+
+    ``create`` passes ``IPC_CREAT|IPC_EXCL``: make a new segment of ``size``
+    bytes (zero-filled, permissions ``mode``), or fail with EEXIST.  Without
+    it, the segment must exist, ``size`` may be 0, and the flags are 0: the
+    permissions are checked by ``shmat`` against the access it asks for.
+    """
+    _check_sysv()
+    flags = mode | _TABLE["_IPC_CREAT"] | _TABLE["_IPC_EXCL"] if create else 0
+    return int(_syscall("shmget", _shmget, (key, size, flags), -1))
+
+
+def shm_attach(shmid: int, writable: bool) -> int:
+    """Wrapper around shmat(2): map segment ``shmid`` into this process; return its address.
+
+    The kernel picks the address and maps the whole segment, rounded up to
+    whole pages, read-only with ``SHM_RDONLY``.  Failure is ``(void *) -1``.
+    """
+    _check_sysv()
+    flags = 0 if writable else _TABLE["_SHM_RDONLY"]
+    return int(_syscall("shmat", _shmat, (shmid, None, flags), MAP_FAILED))
+
+
+def shm_detach(address: int, length: int) -> None:
+    """Wrapper around shmdt(2): unmap the segment attached at ``address``.
+
+    ``length`` is not needed (the kernel knows the segment's size); it is
+    accepted so that this function can stand in for :func:`unmap`.
+    """
+    _syscall("shmdt", _shmdt, (address,), -1)
+
+
+def shm_stat(shmid: int) -> shmid_ds:
+    """Wrapper around ``shmctl(shmid, IPC_STAT)``: the segment's size, owner and attachments."""
+    _check_sysv()
+    info = shmid_ds()
+    _syscall("shmctl", _shmctl, (shmid, _TABLE["_IPC_STAT"], info), -1)
+    return info
+
+
+def shm_remove(shmid: int) -> None:
+    """Wrapper around ``shmctl(shmid, IPC_RMID)``: destroy the segment after its last detach.
+
+    The key is freed at once: ``shmget`` no longer finds it.
+    """
+    _check_sysv()
+    _syscall("shmctl", _shmctl, (shmid, _TABLE["_IPC_RMID"], None), -1)

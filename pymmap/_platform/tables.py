@@ -14,7 +14,7 @@ generic one and override what differs.  The BSD family and macOS have their own
 
 Each table also records, under names starting with ``_``, what the platform
 layer needs from the C headers but does not export: the ``sysconf`` name of
-the page size.
+the page size, and on Linux the System V ``IPC_*`` and ``SHM_*`` numbers.
 """
 
 import platform
@@ -90,6 +90,13 @@ LINUX_GENERIC: Dict[str, int] = {
     # Not constants of the mmap module: what the platform layer needs besides.
     "MREMAP_MAYMOVE": 1,
     "_SC_PAGESIZE": 30,
+    # System V shared memory, <linux/ipc.h> and <linux/shm.h>: the same on
+    # every Linux architecture.
+    "_IPC_CREAT": 0o1000,
+    "_IPC_EXCL": 0o2000,
+    "_IPC_RMID": 0,
+    "_IPC_STAT": 2,
+    "_SHM_RDONLY": 0o10000,
 }
 
 # x86 and x86-64 add MAP_32BIT (<asm/mman.h> of arch/x86).

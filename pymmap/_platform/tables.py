@@ -7,10 +7,25 @@ import time (:func:`select`).
 
 Most Linux architectures share ``<asm-generic/mman-common.h>`` and
 ``<asm-generic/mman.h>``.  A few older ones (Alpha, MIPS, PA-RISC, PowerPC,
-SPARC) number some flags differently in their own
+SPARC, Xtensa) number some flags differently in their own
 ``arch/<arch>/include/uapi/asm/mman.h``; their tables below start from the
 generic one and override what differs.  The BSD family and macOS have their own
 ``<sys/mman.h>``.
+
+What else differs between the systems, besides the numbers:
+
+* ``mremap(2)`` exists only on Linux.  Elsewhere the platform layer reports
+  ``HAS_REMAP = False`` and :meth:`pymmap.MappedRegion.resize` maps the file
+  again (copying anonymous and private maps) instead.
+* ``MAP_ANON`` is the BSD spelling, ``MAP_ANONYMOUS`` the Linux one; every
+  table has both, with the same value, as the C module exports both.
+* ``msync(2)``'s ``MS_SYNC`` is 4 on most of Linux, 2 on Alpha, 1 on PA-RISC,
+  0x10 on macOS and 0 on FreeBSD (where "synchronous" is the default).
+* ``off_t`` is 64 bits on macOS, FreeBSD (even on 32-bit CPUs), musl and
+  64-bit glibc; 32-bit glibc keeps a 32-bit ``off_t`` in ``mmap`` and has
+  ``mmap64`` for the 64-bit one, which ``posix.py`` uses where it exists.
+* ``shm_open(3)`` is in the C library on macOS, FreeBSD, musl and glibc
+  2.34 or later; older glibc keeps it in ``librt``.
 
 Each table also records, under names starting with ``_``, what the platform
 layer needs from the C headers but does not export: the ``sysconf`` name of
@@ -31,6 +46,7 @@ __all__ = [
     "LINUX_POWERPC",
     "LINUX_SPARC",
     "LINUX_X86",
+    "LINUX_XTENSA",
     "TABLES",
     "linux_table_for",
     "select",
@@ -159,14 +175,8 @@ LINUX_PARISC: Dict[str, int] = dict(
     MS_SYNC=1,
     MS_ASYNC=2,
     MS_INVALIDATE=4,
-    MADV_MERGEABLE=65,
-    MADV_UNMERGEABLE=66,
-    MADV_HUGEPAGE=67,
-    MADV_NOHUGEPAGE=68,
-    MADV_DONTDUMP=69,
-    MADV_DODUMP=70,
-    MADV_WIPEONFORK=71,
-    MADV_KEEPONFORK=72,
+    # Its MADV_* numbers are the generic ones since Linux 6.1 (and glibc
+    # 2.37); before, MADV_MERGEABLE to MADV_KEEPONFORK were 65 to 72.
 )
 del LINUX_PARISC["MAP_SYNC"]
 
@@ -185,7 +195,14 @@ LINUX_SPARC: Dict[str, int] = dict(
     MAP_GROWSDOWN=0x0200,
 )
 
-# macOS, <sys/mman.h> of the macOS SDK.  No mremap, no MAP_POPULATE.
+# arch/xtensa/include/uapi/asm/mman.h: the MAP_* numbers of MIPS (both come
+# from SGI's IRIX), without MAP_SYNC.
+LINUX_XTENSA: Dict[str, int] = dict(LINUX_MIPS)
+
+# macOS, bsd/sys/mman.h of XNU (the macOS SDK's <sys/mman.h>).  No mremap, no
+# MAP_POPULATE.  MAP_32BIT is defined only when building for macOS 10.15 or
+# later, MAP_TPRO since the macOS 14 SDK; the C module exports each one its
+# SDK defines.
 DARWIN: Dict[str, int] = {
     "PROT_NONE": 0x0,
     "PROT_READ": 0x1,
@@ -200,6 +217,12 @@ DARWIN: Dict[str, int] = {
     "MAP_JIT": 0x0800,
     "MAP_ANON": 0x1000,
     "MAP_ANONYMOUS": 0x1000,
+    "MAP_RESILIENT_CODESIGN": 0x2000,
+    "MAP_RESILIENT_MEDIA": 0x4000,
+    "MAP_32BIT": 0x8000,
+    "MAP_TRANSLATED_ALLOW_EXECUTE": 0x20000,
+    "MAP_UNIX03": 0x40000,
+    "MAP_TPRO": 0x80000,
     "MADV_NORMAL": 0,
     "MADV_RANDOM": 1,
     "MADV_SEQUENTIAL": 2,
@@ -211,6 +234,7 @@ DARWIN: Dict[str, int] = {
     "MADV_FREE_REUSE": 8,
     "MADV_CAN_REUSE": 9,
     "MADV_PAGEOUT": 10,
+    "MADV_ZERO": 11,
     "MS_ASYNC": 0x0001,
     "MS_INVALIDATE": 0x0002,
     "MS_SYNC": 0x0010,
@@ -218,7 +242,8 @@ DARWIN: Dict[str, int] = {
     "_SC_PAGESIZE": 29,
 }
 
-# FreeBSD, <sys/mman.h>.  No mremap; MS_SYNC is 0.
+# FreeBSD, sys/sys/mman.h.  No mremap; MS_SYNC is 0.  MAP_32BIT exists only
+# on 64-bit systems (__LP64__).
 FREEBSD: Dict[str, int] = {
     "PROT_NONE": 0x0,
     "PROT_READ": 0x1,
@@ -235,7 +260,8 @@ FREEBSD: Dict[str, int] = {
     "MAP_EXCL": 0x4000,
     "MAP_NOCORE": 0x20000,
     "MAP_PREFAULT_READ": 0x40000,
-    "MAP_ALIGNED_SUPER": 1 << 24,
+    "MAP_32BIT": 0x80000,
+    "MAP_ALIGNED_SUPER": 1 << 24,  # MAP_ALIGNED(1): 1 << MAP_ALIGNMENT_SHIFT
     "MADV_NORMAL": 0,
     "MADV_RANDOM": 1,
     "MADV_SEQUENTIAL": 2,
@@ -262,6 +288,7 @@ TABLES: Dict[str, Dict[str, int]] = {
     "linux-parisc": LINUX_PARISC,
     "linux-powerpc": LINUX_POWERPC,
     "linux-sparc": LINUX_SPARC,
+    "linux-xtensa": LINUX_XTENSA,
     "darwin": DARWIN,
     "freebsd": FREEBSD,
 }
@@ -274,6 +301,7 @@ _LINUX_MACHINES = (
     (("parisc", "parisc64"), "linux-parisc"),
     (("ppc", "ppc64", "ppc64le", "ppcle"), "linux-powerpc"),
     (("sparc", "sparc64"), "linux-sparc"),
+    (("xtensa",), "linux-xtensa"),
 )
 
 

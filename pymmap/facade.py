@@ -20,10 +20,11 @@ import gc
 import os
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple
+from typing import Any, Iterator, NoReturn, Optional, Tuple, cast
 
 from . import _args
 from ._platform import backend
+from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
 
 __all__ = [
@@ -45,6 +46,10 @@ _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MS_SYNC = backend.CONSTANTS["MS_SYNC"]
+_MS_ASYNC = backend.CONSTANTS["MS_ASYNC"]
+_PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
+_MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
+_PAGESIZE = backend.PAGESIZE
 
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
@@ -64,6 +69,14 @@ def _closed() -> ValueError:
     return ValueError("mmap closed or invalid")
 
 
+def _optional_constant(name: str, feature: str) -> int:
+    """Internal: the platform's constant ``name``, or ValueError naming ``feature``."""
+    value = backend.CONSTANTS.get(name)
+    if value is None:  # pragma: no cover - Linux has them all
+        raise ValueError(f"{feature} is not supported on this platform")
+    return value
+
+
 def _readonly() -> TypeError:
     """Internal: the one error for every write to a read-only map."""
     return TypeError("mmap can't modify a readonly memory map.")
@@ -71,7 +84,8 @@ def _readonly() -> TypeError:
 
 class mmap:
     """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
-         access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+         access=ACCESS_DEFAULT, offset=0, *, trackfd=True,
+         populate=False, huge_pages=False)
 
     Map ``length`` bytes of the file open as ``fileno``, starting at
     ``offset``; ``length=0`` maps the whole file from ``offset``.  With
@@ -80,6 +94,15 @@ class mmap:
     ``access`` is a simpler way to say what ``flags`` and ``prot`` say:
     ``ACCESS_READ`` (read-only), ``ACCESS_WRITE`` (write-through to the file)
     or ``ACCESS_COPY`` (private copy-on-write: the file never changes).
+
+    Two keywords go beyond the stdlib.  ``populate=True`` adds
+    ``MAP_POPULATE``: the kernel reads in (or allocates) every page while
+    mapping, so that no access faults later.  ``huge_pages=True`` asks for
+    huge pages (2 MiB on x86-64), which need fewer TLB entries: for
+    anonymous memory with ``MAP_HUGETLB`` (the length must be a multiple of
+    the huge page size, and the system must have huge pages reserved), for a
+    file with ``madvise(MADV_HUGEPAGE)``.  Where the system refuses, the
+    ``OSError`` says why.
 
     The object behaves like a mutable bytes buffer (indexing, slicing, ``in``)
     and like a file (``read``, ``write``, ``seek``, ``readline``) at once.
@@ -122,6 +145,8 @@ class mmap:
         offset: int = 0,
         *,
         trackfd: bool = True,
+        populate: bool = False,
+        huge_pages: bool = False,
     ) -> "mmap":
         fileno = _args.c_int(fileno)
         length = _args.ssize(length)
@@ -130,6 +155,8 @@ class mmap:
         access = _args.c_int(access)
         offset = _args.off_t(offset)
         trackfd = bool(trackfd)
+        populate = bool(populate)
+        huge_pages = bool(huge_pages)
 
         if length < 0:
             raise OverflowError("memory mapped length must be positive")
@@ -175,6 +202,15 @@ class mmap:
                 elif offset > file_size or file_size - offset < length:
                     raise ValueError("mmap length is greater than file size")
 
+        if populate:
+            flags |= _optional_constant("MAP_POPULATE", "populate=True")
+        if huge_pages and fileno == -1:
+            flags |= _optional_constant("MAP_HUGETLB", "huge_pages=True")
+            huge = backend.huge_page_size()
+            if length % huge:
+                raise ValueError(f"huge_pages=True needs a length that is a multiple of "
+                                 f"the huge page size ({huge} bytes)")
+
         self = object.__new__(cls)
         self._region = None
         self._view = None
@@ -194,6 +230,13 @@ class mmap:
         except BaseException:
             self._close_fd()
             raise
+        if huge_pages and fileno != -1:
+            try:
+                region.advise(_optional_constant("MADV_HUGEPAGE", "huge_pages=True"), 0, length)
+            except BaseException:
+                region.close()
+                self._close_fd()
+                raise
         self._attach(region)
         return self
 
@@ -205,10 +248,20 @@ class mmap:
         in place until the method returns, even if another thread (or an
         argument's ``__index__``) closes the map meanwhile.  Both are needed:
         on PyPy a memoryview does not keep its ctypes array alive.
+
+        While :meth:`protect` has changed some pages, the cache holds guards
+        (:mod:`pymmap.protection`) that check each access first, so the hot
+        paths stay as they are and cost nothing extra otherwise.
         """
         self._region = region
-        self._view = region.view
-        self._array = region.array
+        pages = region.protection
+        if pages is None or region.view is None:
+            self._view = region.view
+            self._array = region.array
+        else:
+            # The guards stand in for the memoryview and the ctypes array.
+            self._view = cast(memoryview, GuardedView(region.view, pages))
+            self._array = GuardedArray(region.array, pages)
         self._size = region.length
 
     def _detach(self) -> MappedRegion:
@@ -568,7 +621,12 @@ class mmap:
             return b""
         # Most lines are short: look in a small copy first, and search the
         # map in place (memchr) only when the line is longer than that.
-        head = array[pos:pos + 256]
+        try:
+            head = array[pos:pos + 256]
+        except ValueError:
+            # A page protected with PROT_NONE lies ahead: let the search
+            # below find out whether the line ends before it.
+            head = b""
         eol = head.find(b"\n")
         if eol >= 0:
             self._pos = pos + eol + 1
@@ -670,16 +728,22 @@ class mmap:
 
     # --- whole-map operations ----------------------------------------------------
 
-    def flush(self, offset: int = 0, size: int = -1) -> None:
-        """Write changes back to the file (``msync(2)`` with ``MS_SYNC``).
+    def flush(self, offset: int = 0, size: int = -1, *, flags: int = 0) -> None:
+        """Write changes back to the file (``msync(2)``).
 
         Flushes ``size`` bytes from ``offset``, or (the default, ``size=-1``)
         everything from ``offset`` to the end.  ``offset`` must be a multiple
         of the page size.  Does nothing for ``ACCESS_READ`` and
         ``ACCESS_COPY`` maps, which never change the file.
+
+        ``flags`` (keyword-only, as in CPython 3.15) goes to ``msync``:
+        ``MS_SYNC`` (what the default, 0, means) waits until the kernel has
+        written the pages; ``MS_ASYNC`` returns at once (see
+        :meth:`flush_async`); either may add ``MS_INVALIDATE``.
         """
         offset = _args.ssize(offset)
         size = _args.ssize(size)
+        flags = _args.c_int(flags)
         self._check_valid()
         if size == -1:
             # The newest CPython (gh-138092); before, the default size was the
@@ -691,8 +755,19 @@ class mmap:
             return None
         region = self._region
         assert region is not None
-        region.sync(offset, size, _MS_SYNC)
+        region.sync(offset, size, flags or _MS_SYNC)
         return None
+
+    def flush_async(self, offset: int = 0, size: Optional[int] = None) -> None:
+        """Start writing changes back to the file, and return at once.
+
+        The same as ``flush(offset, size, flags=MS_ASYNC)``; ``size=None``
+        means to the end.  On Linux, ``MS_ASYNC`` does not even start the
+        write: the kernel already knows which pages are dirty, and writes them
+        back within a few seconds (or at ``munmap``) anyway.  Use
+        :meth:`flush` when the data must be on disk before you go on.
+        """
+        self.flush(offset, -1 if size is None else size, flags=_MS_ASYNC)
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from offset ``src`` to offset ``dest``; the ranges may overlap."""
@@ -788,6 +863,148 @@ class mmap:
         if region.fd != -1:
             raise ValueError("Cannot set annotation on non-anonymous mappings")
         region.set_name(label)
+
+    # --- beyond the stdlib: protection, locking, residency --------------------
+    # None of these exist in the C module.  They take a range the way
+    # madvise() does: start=0, length=None meaning "to the end".
+
+    def _page_range(self, name: str, start: int, length: Optional[int]) -> Tuple[int, int]:
+        """Internal: check ``start`` and ``length`` as madvise() does; return them, clamped.
+
+        ``length`` None means the rest of the map; a range running past the
+        end is cut there.
+        """
+        size = self._size
+        if start < 0 or start >= size:
+            raise ValueError(f"{name} start out of bounds")
+        if length is None:
+            return start, size - start
+        if length < 0:
+            raise ValueError(f"{name} length invalid")
+        return start, min(length, size - start)
+
+    def _check_access(self, start: int, stop: int, write: bool) -> None:
+        """Internal: raise if :meth:`protect` forbids reading (or writing) a byte of ``[start, stop)``."""
+        region = self._region
+        pages = None if region is None else region.protection
+        if pages is not None:
+            pages.check(range(start, stop), write)
+
+    def protect(self, prot: int, start: int = 0, length: Optional[int] = None) -> None:
+        """Change what may be done with the pages of ``[start, start + length)`` (``mprotect(2)``).
+
+        ``prot`` is ``PROT_NONE`` (nothing at all: a *guard page*),
+        ``PROT_READ`` (read-only) or ``PROT_READ | PROT_WRITE``.  ``start``
+        must be a multiple of ``PAGESIZE``; ``length`` (default: the rest of
+        the map) is rounded up to whole pages, because the CPU protects
+        memory a page at a time.
+
+        In C, touching such a page kills the process with SIGSEGV.  pymmap
+        checks first: afterwards, reading a ``PROT_NONE`` page through any of
+        its operations raises ``ValueError``, and writing a read-only page
+        raises ``TypeError``.  Giving the pages the map's own protection again
+        lifts the checks.
+
+        A map cannot be granted more than it was created with (``TypeError``,
+        e.g. ``PROT_WRITE`` on an ``ACCESS_READ`` map).  While a buffer
+        exported by the map is alive, ``protect()`` raises ``BufferError``:
+        that view could not be stopped from writing to a read-only page.
+        """
+        prot = _args.c_int(prot)
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        with self._lock:  # serialised with close() and resize()
+            self._check_valid()
+            start, length = self._page_range("protect", start, length)
+            if start % _PAGESIZE:
+                raise ValueError("protect start must be a multiple of PAGESIZE")
+            if prot & ~_PROT_ALL:
+                raise ValueError("protect: prot must be made of PROT_READ, PROT_WRITE and PROT_EXEC")
+            if prot:
+                # As in the constructor: pages the CPU may write or execute,
+                # pymmap also lets it read.
+                prot |= _PROT_READ
+            region = self._region
+            assert region is not None
+            if prot & ~region.prot:
+                raise TypeError("mmap can't grant more access than the map was created with")
+            self._check_no_exports("mmap can't change protection with extant buffers exported.")
+            self._detach()
+            try:
+                region.protect(prot, start, length)
+            finally:
+                self._attach(region)
+
+    def lock(self, start: int = 0, length: Optional[int] = None) -> None:
+        """Keep the pages of ``[start, start + length)`` in RAM (``mlock(2)``).
+
+        Locked pages are read in at once and never swapped out, until
+        :meth:`unlock` or :meth:`close`.  The kernel limits how much memory
+        an unprivileged process may lock (``RLIMIT_MEMLOCK``, ``ulimit -l``);
+        past it, ``OSError`` is raised, and its message says so.
+        """
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        self._check_valid()
+        start, length = self._page_range("lock", start, length)
+        region = self._region
+        assert region is not None
+        region.lock(start, length)
+
+    def unlock(self, start: int = 0, length: Optional[int] = None) -> None:
+        """Let the pages of ``[start, start + length)`` be swapped out again (``munlock(2)``)."""
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        self._check_valid()
+        start, length = self._page_range("unlock", start, length)
+        region = self._region
+        assert region is not None
+        region.unlock(start, length)
+
+    def resident(self, start: int = 0, length: Optional[int] = None) -> bytes:
+        """Return which pages of ``[start, start + length)`` are in RAM (``mincore(2)``).
+
+        The result has one byte per page, from the page that holds ``start``:
+        1 if the page is resident (touching it needs no disk read), 0 if not.
+        For a file map, "resident" means the page is in the page cache.
+        """
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        self._check_valid()
+        start, length = self._page_range("resident", start, length)
+        region = self._region
+        assert region is not None
+        return region.residency(start, length)
+
+    def is_loaded(self) -> bool:
+        """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""
+        return 0 not in self.resident()
+
+    def load(self, start: int = 0, length: Optional[int] = None) -> None:
+        """Bring the pages of ``[start, start + length)`` into RAM now.
+
+        First ``madvise(MADV_WILLNEED)`` asks the kernel to start reading
+        them; then one byte of each page is read, which waits for each page
+        and maps it, so that later accesses cause no page fault.  The reads go
+        through the same checks as ``m[i]``: a ``PROT_NONE`` page raises
+        ``ValueError``.  Under memory pressure the kernel may evict pages
+        again; :meth:`lock` keeps them.
+        """
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        self._check_valid()
+        start, length = self._page_range("load", start, length)
+        first = start - start % _PAGESIZE
+        stop = start + length
+        self._check_access(first, stop, write=False)
+        region = self._region
+        assert region is not None
+        region.advise(_MADV_WILLNEED, first, stop - first)
+        array = self._array
+        if array is None:  # closed meanwhile, by another thread
+            raise _closed()
+        # A slice with a step of one page reads one byte of each page, in C.
+        array[first:stop:_PAGESIZE]
 
 
 def _index_or_indexerror(item: Any) -> int:

@@ -23,6 +23,7 @@ import weakref
 from typing import Any, Callable, Optional, Tuple
 
 from ._platform import backend
+from .protection import PageProtection, inaccessible
 
 __all__ = ["MappedRegion"]
 
@@ -31,6 +32,7 @@ _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MAP_ANONYMOUS = backend.CONSTANTS["MAP_ANONYMOUS"]
+_PAGESIZE = backend.PAGESIZE
 
 #: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
 #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
@@ -69,6 +71,10 @@ class MappedRegion:
         prot, flags, fd, offset: the arguments it was made with.
         array: a ``ctypes.c_char * length`` array aliasing the mapping.
         view: a ``memoryview`` (format ``'B'``) of :attr:`array`.
+        protection: None while every page has the protection ``prot``;
+            after :meth:`protect` changed some, a
+            :class:`~pymmap.protection.PageProtection` saying which.  The
+            region's methods check it; :attr:`array` and :attr:`view` do not.
 
     The region is released exactly once: by :meth:`close`, or when it is
     garbage-collected, or at interpreter exit.  After release, ``array``
@@ -88,6 +94,7 @@ class MappedRegion:
         "length",
         "offset",
         "prot",
+        "protection",
         "view",
     )
 
@@ -110,6 +117,7 @@ class MappedRegion:
         self.view: Optional[memoryview] = None
         self._pinned = False
         self._name: Optional[bytes] = None
+        self.protection: Optional[PageProtection] = None
         # The kernel picks the address (NULL hint) and returns it, or fails
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
@@ -165,6 +173,7 @@ class MappedRegion:
         range itself is unmapped when the last view dies.
         """
         if self.array is not None:
+            self.protection = None  # the pages go, and their protection with them
             self._retire()
 
     def _retire(self) -> None:
@@ -190,10 +199,18 @@ class MappedRegion:
         death — when the view and every slice of it are released or
         collected — calls ``on_release()``.  That lets the facade count live
         exports on every interpreter, with or without reference counting.
+
+        A view checks nothing when it is used, so while :meth:`protect` has
+        made some page ``PROT_NONE`` there is no view to give (``ValueError``),
+        and while some page is read-only the view is read-only too.
         """
         array = self.array
         if array is None:
             raise _closed_error()
+        if self.protection is not None:
+            if self.protection.forbids(write=False):
+                raise inaccessible()
+            readonly = readonly or self.protection.forbids(write=True)
         if _getrefcount is None:
             # PyPy's memoryviews keep neither the holder nor the array alive,
             # and PyPy never reports a release: once a view has been handed
@@ -232,6 +249,8 @@ class MappedRegion:
         array = self.array
         if array is None:
             raise _closed_error()
+        if self.protection is not None:
+            self.protection.check(range(start, min(stop, len(array))), False)
         data: bytes = array[start:stop]
         return data
 
@@ -241,18 +260,30 @@ class MappedRegion:
         view = self.view
         if view is None or array is None:
             raise _closed_error()
+        if self.protection is not None:
+            self.protection.check(range(start, min(start + len(data), len(array))), True)
         view[start:start + len(data)] = data
 
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
 
         Searches in place with the C library's ``memmem(3)`` (``memchr(3)``
-        for a single byte): nothing is copied.
+        for a single byte): nothing is copied.  If a page that cannot be read
+        (see :meth:`protect`) lies in the range, the bytes before it are
+        searched, and a miss there raises ``ValueError``: the answer would
+        depend on bytes no one may read.
         """
         array, base = self._pin()
         stop = min(stop, len(array))
         if stop - start < len(needle):
             return -1
+        if self.protection is not None:
+            limit = self.protection.readable_prefix(start, stop)
+            if limit < stop:
+                hit = self.find(needle, start, limit)
+                if hit < 0:
+                    raise inaccessible()
+                return hit
         if len(needle) == 1:
             hit = backend.find_byte(base + start, stop - start, needle[0])
         else:
@@ -264,12 +295,20 @@ class MappedRegion:
 
         Single bytes use ``memrchr(3)``.  Longer needles are searched backwards
         one bounded chunk at a time, so no copy of the whole range is made.
+        A page that cannot be read stops the search as in :meth:`find`.
         """
         array, base = self._pin()
         stop = min(stop, len(array))
         n = len(needle)
         if stop - start < n:
             return -1
+        if self.protection is not None:
+            floor = self.protection.readable_suffix(start, stop)
+            if floor > start:
+                hit = self.rfind(needle, floor, stop)
+                if hit < 0:
+                    raise inaccessible()
+                return hit
         if n == 1:
             hit = backend.rfind_byte(base + start, stop - start, needle[0])
             return -1 if hit < 0 else start + hit
@@ -294,6 +333,13 @@ class MappedRegion:
         stop = min(stop, len(array))
         if stop <= start:
             return -1
+        if self.protection is not None:
+            limit = self.protection.readable_prefix(start, stop)
+            if limit < stop:
+                hit = self.find_byte(byte, start, limit)
+                if hit < 0:
+                    raise inaccessible()
+                return hit
         hit = backend.find_byte(base + start, stop - start, byte)
         return -1 if hit < 0 else start + hit
 
@@ -305,6 +351,9 @@ class MappedRegion:
             raise _closed_error()
         if view.readonly:
             raise TypeError("mmap can't modify a readonly memory map.")
+        if self.protection is not None:
+            self.protection.check(range(src, src + count), False)
+            self.protection.check(range(dest, dest + count), True)
         # memoryview slice assignment handles overlap like memmove(3), and
         # holds the GIL while it copies.
         view[dest:dest + count] = view[src:src + count]
@@ -318,6 +367,68 @@ class MappedRegion:
         """Tell the kernel how the range will be used (``madvise(2)``)."""
         array, base = self._pin()
         backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
+
+    def protect(self, prot: int, start: int, length: int) -> None:
+        """Change what the CPU may do with the pages of ``[start, start + length)`` (``mprotect(2)``).
+
+        ``start`` must be a multiple of the page size; the range is rounded up
+        to whole pages and clamped to the mapping.  ``prot`` should not add
+        to the region's own :attr:`prot` (the caller checks).
+
+        The kernel changes the page tables; :attr:`protection` records the
+        change, so that the region's methods can refuse an access the CPU
+        would fault on, instead of dying with SIGSEGV.  When every page is
+        back to :attr:`prot`, :attr:`protection` is None again.
+
+        Taking access away while something else holds :attr:`view` or
+        :attr:`array` (see :meth:`in_use`) raises ``BufferError``: that holder
+        would not know to check.  PyPy cannot count those holders: there,
+        once a buffer has been exported (:meth:`export_array`), access can
+        only be given back, and the caller must make sure that no other
+        thread is using the region.
+        """
+        array, base = self._pin()
+        pages = (len(array) + _PAGESIZE - 1) // _PAGESIZE
+        del array  # our own reference must not count as "in use"
+        first = start // _PAGESIZE
+        end = min(pages, (start + length + _PAGESIZE - 1) // _PAGESIZE)
+        if end <= first:
+            return
+        current = self.protection or PageProtection.uniform(self.prot, pages)
+        busy = self._pinned if _getrefcount is None else self.in_use()
+        if busy and current.takes_away(prot, first, end):
+            raise BufferError("mmap can't change protection while its memory is in use.")
+        backend.protect(base + first * _PAGESIZE, (end - first) * _PAGESIZE, prot)
+        self.protection = current.changed(prot, first, end)
+
+    def lock(self, start: int, length: int) -> None:
+        """Keep the pages of the range in RAM (``mlock(2)``): they can no longer be swapped out.
+
+        The kernel faults them in first.  How much one process may lock is
+        limited by ``RLIMIT_MEMLOCK`` (``ulimit -l``).
+        """
+        array, base = self._pin()
+        backend.lock(base + start, max(0, min(length, len(array) - start)))
+
+    def unlock(self, start: int, length: int) -> None:
+        """Let the pages of the range be swapped out again (``munlock(2)``)."""
+        array, base = self._pin()
+        backend.unlock(base + start, max(0, min(length, len(array) - start)))
+
+    def residency(self, start: int, length: int) -> bytes:
+        """Return one byte per page of ``[start, start + length)``: 1 if it is in RAM (``mincore(2)``).
+
+        ``start`` is rounded down to a page boundary, as ``mincore`` needs.
+        A page is *resident* when it is in RAM and mapped, so touching it
+        causes no disk read; for a file map that means it is in the page
+        cache.
+        """
+        array, base = self._pin()
+        stop = min(start + length, len(array))
+        if stop <= start:
+            return b""
+        first = start - start % _PAGESIZE
+        return backend.residency(base + first, stop - first)
 
     def set_name(self, name: bytes) -> None:
         """Label an anonymous mapping for ``/proc/self/maps`` (``prctl(PR_SET_VMA)``).
@@ -347,6 +458,10 @@ class MappedRegion:
         :meth:`in_use`), they must not move.  Then a fresh mapping of the new
         size is made, anonymous and private bytes are copied into it, and the
         old range is retired as by :meth:`close`.
+
+        Pages that :meth:`protect` changed keep their protection if they are
+        still part of the mapping afterwards.  (If the resize fails, the
+        whole mapping is left with its own protection, :attr:`prot`.)
         """
         array, base = self._pin()
         if new_length == 0:
@@ -357,6 +472,14 @@ class MappedRegion:
             raise backend.oserror(errno.EINVAL)
         old_length = len(array)
         del array  # our own reference must not count as "in use"
+        kept = self.protection
+        if kept is not None:
+            # mremap(2) cannot resize a range that mprotect(2) has split into
+            # pieces, and the copy below must read every page: give the whole
+            # mapping its own protection back first, and the pages that stay
+            # theirs again at the end.
+            backend.protect(base, old_length, self.prot)
+            self.protection = None
         grows = new_length > old_length
         anonymous = self.fd == -1
         private = bool(self.flags & _MAP_PRIVATE)
@@ -383,5 +506,8 @@ class MappedRegion:
         self._attach()
         if self._name is not None:
             backend.set_anon_name(new_address, new_length, self._name)
+        if kept is not None:
+            for first, end, prot in kept.runs():
+                self.protect(prot, first * _PAGESIZE, (end - first) * _PAGESIZE)
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)

@@ -49,6 +49,7 @@ __all__ = [
     "file_size",
     "find",
     "find_byte",
+    "huge_page_size",
     "is_regular_file",
     "lock",
     "map",
@@ -351,7 +352,28 @@ ALLOCATIONGRANULARITY: int = PAGESIZE
 def map(length: int, prot: int, flags: int, fd: int, offset: int,
         address: Optional[int] = None) -> int:
     """Wrapper around mmap(2); return the address of the new mapping."""
-    return int(_syscall("mmap", _mmap, (address, length, prot, flags, fd, offset), MAP_FAILED))
+    try:
+        return int(_syscall("mmap", _mmap, (address, length, prot, flags, fd, offset), MAP_FAILED))
+    except OSError as exc:
+        if exc.errno == _errno.ENOMEM and flags & _TABLE.get("MAP_HUGETLB", 0):
+            # The usual cause; errno and strerror stay as the kernel said.
+            exc.filename = "no free huge pages: reserve some in /proc/sys/vm/nr_hugepages"
+        raise
+
+
+def huge_page_size() -> int:
+    """Return the size of the huge pages ``MAP_HUGETLB`` maps (Linux: ``/proc/meminfo``).
+
+    Raises ``OSError`` (ENOSYS) where the system has no huge pages.
+    """
+    try:
+        with open("/proc/meminfo", "rb") as meminfo:
+            for line in meminfo:
+                if line.startswith(b"Hugepagesize:"):
+                    return int(line.split()[1]) * 1024  # the value is in kB
+    except OSError:  # pragma: no cover - no /proc
+        pass
+    _unsupported("huge pages")  # pragma: no cover - kernels without CONFIG_HUGETLBFS
 
 
 def unmap(address: int, length: int) -> None:
@@ -386,7 +408,13 @@ def remap(address: int, old_length: int, new_length: int, may_move: bool = True)
 
 def advise(address: int, length: int, advice: int) -> None:
     """Wrapper around madvise(2)."""
-    _syscall("madvise", _madvise, (address, length, advice), -1)
+    try:
+        _syscall("madvise", _madvise, (address, length, advice), -1)
+    except OSError as exc:
+        if exc.errno == _errno.EINVAL and advice == _TABLE.get("MADV_HUGEPAGE"):
+            exc.filename = ("transparent huge pages are not available: "
+                            "see /sys/kernel/mm/transparent_hugepage/enabled")
+        raise
 
 
 def protect(address: int, length: int, prot: int) -> None:
@@ -396,7 +424,14 @@ def protect(address: int, length: int, prot: int) -> None:
 
 def lock(address: int, length: int) -> None:
     """Wrapper around mlock(2): keep the pages in RAM."""
-    _syscall("mlock", _mlock, (address, length), -1)
+    try:
+        _syscall("mlock", _mlock, (address, length), -1)
+    except OSError as exc:
+        if exc.errno in (_errno.ENOMEM, _errno.EPERM):
+            # Unprivileged processes get ENOMEM past their limit, and EPERM
+            # when the limit is 0.
+            exc.filename = "locked memory is limited by RLIMIT_MEMLOCK (see ulimit -l)"
+        raise
 
 
 def unlock(address: int, length: int) -> None:

@@ -4,6 +4,8 @@ Commands:
 
 * ``tour``: a narrated walk through memory mapping, showing each Python
   line, its result and the system calls it made (see :mod:`pymmap.tour`).
+* ``pages``: which pages of files are in the page cache right now, like
+  ``fincore``/``vmtouch`` (see :mod:`pymmap.pages`).
 
 Each command is a subparser here and a ``_cmd_<name>`` function that imports
 its module only when it runs, so ``python -m pymmap --help`` stays fast.
@@ -21,6 +23,13 @@ def _cmd_tour(args: argparse.Namespace) -> int:
     from . import tour
 
     return tour.run(show_trace=args.trace, step=args.step)
+
+
+def _cmd_pages(args: argparse.Namespace) -> int:
+    """Internal: ``python -m pymmap pages``."""
+    from . import pages
+
+    return pages.run(args.files, touch=args.touch, as_json=args.json)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     tour.add_argument("--step", action="store_true",
                       help="pause for Enter between steps")
     tour.set_defaults(handler=_cmd_tour)
+
+    pages = commands.add_parser(
+        "pages",
+        help="which pages of files are in the page cache right now (mincore)",
+        description="Map each file read-only and ask the kernel (mincore) which of its "
+        "pages are in the page cache.  Prints a summary line and a picture per file: "
+        "'#' a group of pages all cached, '+' some, '.' none.",
+    )
+    pages.add_argument("files", nargs="+", metavar="FILE", help="a regular file to examine")
+    pages.add_argument("--touch", action="store_true",
+                       help="read every page first (bringing it into the cache) and show the change")
+    pages.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
+    pages.set_defaults(handler=_cmd_pages)
     return parser
 
 

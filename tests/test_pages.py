@@ -1,0 +1,210 @@
+"""``python -m pymmap pages``: page-cache residency of files, like fincore/vmtouch.
+
+The page cache is made predictable with ``posix_fadvise(POSIX_FADV_DONTNEED)``,
+which drops a file's clean pages (on file systems that allow it; the tests
+that need it skip elsewhere).
+"""
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from isolated import ROOT, run_isolated
+
+import pymmap
+from pymmap import pages
+from pymmap.__main__ import main
+from pymmap._platform import backend
+
+P = pymmap.PAGESIZE
+# PyPy's memoryview of a ctypes array reads its first byte, so on PyPy making
+# any map faults in page 0 (and the kernel reads ahead after it): the first
+# look at an uncached file never shows 0 pages.
+untouched_first_look = pytest.mark.skipif(
+    sys.implementation.name == "pypy", reason="PyPy reads page 0 when it builds the map's memoryview")
+SUMMARY = re.compile(r"^(?P<file>.+): (?P<resident>\d+)/(?P<pages>\d+) pages resident \((?P<percent>\d+\.\d)%\)$")
+
+
+def _evicted(path):
+    """Write ``path`` to disk and drop it from the page cache; skip if the system keeps it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        size = os.fstat(fd).st_size
+        address = backend.map(size, pymmap.PROT_READ, pymmap.MAP_SHARED, fd, 0)
+        cached = 1 in backend.residency(address, size)  # no views: nothing read
+        backend.unmap(address, size)
+    finally:
+        os.close(fd)
+    if cached:
+        pytest.skip("this file system keeps the file's pages cached (tmpfs?)")
+    return path
+
+
+@pytest.fixture
+def big(make_file):
+    """A 245-page file (1,000,000 bytes), not in the page cache."""
+    return _evicted(make_file(os.urandom(1_000_000), name="big.bin"))
+
+
+def _cli(*args, columns=60):
+    """Run ``python -m pymmap`` in a child; return (status, stdout, stderr)."""
+    env = dict(os.environ, PYTHONPATH=ROOT, COLUMNS=str(columns))
+    proc = subprocess.run([sys.executable, "-m", "pymmap", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _run(*paths, **kwargs):
+    out, err = io.StringIO(), io.StringIO()
+    status = pages.run(paths, out=out, err=err, width=kwargs.pop("width", 40), **kwargs)
+    return status, out.getvalue(), err.getvalue()
+
+
+# --- the command line, in a child ---------------------------------------------------
+
+
+@untouched_first_look
+def test_cli_reports_an_uncached_file(big):
+    status, out, err = _cli("pages", big)
+    assert (status, err) == (0, "")
+    line, picture = out.splitlines()
+    assert line == f"{big}: 0/245 pages resident (0.0%)"
+    assert picture == "[" + "." * 58 + "]"  # as wide as the terminal (COLUMNS=60)
+
+
+def test_cli_touch_brings_every_page_in(big):
+    fd = os.open(big, os.O_RDONLY)
+    os.pread(fd, 1, 0)  # one read: the kernel reads ahead a few pages
+    os.close(fd)
+    status, out, err = _cli("pages", "--touch", big, columns=300)
+    assert (status, err) == (0, "")
+    before, before_picture, change, after, after_picture = out.splitlines()
+    first = SUMMARY.match(before)
+    assert first and first["file"] == big and 0 < int(first["resident"]) < 245
+    assert before_picture.startswith("[#") and before_picture.endswith(".]")
+    assert len(before_picture) == 245 + 2  # one character per page when they fit
+    assert change == f"--touch read 245 pages: {245 - int(first['resident'])} more now resident"
+    assert after == f"{big}: 245/245 pages resident (100.0%)"
+    assert after_picture == "[" + "#" * 245 + "]"
+    # and the pages stay cached for the next look
+    assert _cli("pages", big)[1].splitlines()[0] == after
+
+
+@untouched_first_look
+def test_cli_json(big, tmp_path):
+    status, out, err = _cli("pages", "--json", "--touch", big, str(tmp_path / "missing"))
+    assert status == 1
+    assert err == f"pymmap pages: {tmp_path / 'missing'}: No such file or directory\n"
+    report = json.loads(out)
+    assert report["page_size"] == P
+    done, failed = report["files"]
+    assert done == {
+        "file": big, "size": 1_000_000, "pages": 245, "resident": 245, "percent": 100.0,
+        "resident_ranges": [[0, 245]], "page_cache_visible": True,
+        "before_touch": {"resident": 0, "percent": 0.0, "resident_ranges": []},
+    }
+    assert failed == {"file": str(tmp_path / "missing"), "error": "No such file or directory"}
+
+
+@pytest.mark.parametrize("what, reason", [
+    ("missing", "No such file or directory"),
+    ("directory", "Is a directory"),
+    ("empty", "empty file (no pages to map)"),
+    ("device", "not a regular file"),
+])
+def test_cli_errors_are_one_line_without_a_traceback(tmp_path, what, reason):
+    path = {"missing": str(tmp_path / "nothing-here"), "directory": str(tmp_path),
+            "empty": str(tmp_path / "empty"), "device": "/dev/null"}[what]
+    if what == "empty":
+        open(path, "wb").close()
+    status, out, err = _cli("pages", path)
+    assert (status, out) == (1, "")
+    assert err == f"pymmap pages: {path}: {reason}\n"
+
+
+def test_cli_without_files_is_a_usage_error():
+    status, out, err = _cli("pages")
+    assert (status, out) == (2, "") and "FILE" in err and "Traceback" not in err
+
+
+def test_permission_denied_is_one_line(tmp_path):
+    path = tmp_path / "secret.bin"
+    path.write_bytes(b"x" * P)
+    path.chmod(0)
+    out = run_isolated(
+        """
+        import io, os, sys
+        from pymmap import pages
+        if os.getuid() == 0:
+            os.setgid(65534)  # root may read anything: become an ordinary user
+            os.setuid(65534)
+        err = io.StringIO()
+        print(pages.run([sys.argv[1]], out=io.StringIO(), err=err), err.getvalue(), end="")
+        """,
+        path,
+    )
+    assert out == f"1 pymmap pages: {path}: Permission denied\n"
+
+
+# --- the same, in this process ------------------------------------------------------
+
+
+@untouched_first_look
+def test_run_several_files(big, make_file):
+    small = make_file(b"y" * (2 * P + 1))
+    status, out, err = _run(big, small, width=12)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"{big}: 0/245 pages resident (0.0%)"
+    assert lines[1] == "[" + "." * 10 + "]"
+    assert SUMMARY.match(lines[2])["pages"] == "3"
+    assert len(lines) == 4
+
+
+def test_run_touch_and_json_in_process(big, tmp_path):
+    status, out, err = _run(big, touch=True)
+    assert status == 0 and f"{big}: 245/245 pages resident (100.0%)" in out.splitlines()
+    status, out, err = _run(big, str(tmp_path), as_json=True)
+    assert status == 1 and err.endswith("Is a directory\n")
+    report = json.loads(out)
+    assert report["files"][0]["resident_ranges"] == [[0, 245]]
+    assert "before_touch" not in report["files"][0]
+    assert report["files"][1]["error"] == "Is a directory"
+
+
+def test_run_notes_when_the_kernel_hides_the_page_cache(big, monkeypatch):
+    monkeypatch.setattr(pages, "_sees_page_cache", lambda path, st: False)
+    status, out, err = _run(big)
+    assert status == 0 and SUMMARY.match(out.splitlines()[0])
+    assert err == (f"pymmap pages: note: {big}: you neither own nor may write this file, "
+                   "so the kernel reports only the pages this process has mapped\n")
+
+
+def test_run_reports_a_map_that_fails(make_file, monkeypatch):
+    path = make_file(b"z" * P)
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, os.strerror(19))  # ENODEV: a file system without mmap
+
+    monkeypatch.setattr(pages, "mmap", refuse)
+    assert _run(path) == (1, "", f"pymmap pages: {path}: {os.strerror(19)}\n")
+
+
+def test_main_dispatches_to_pages(make_file, capsys):
+    path = make_file(b"w" * P)
+    assert main(["pages", path]) == 0
+    assert SUMMARY.match(capsys.readouterr().out.splitlines()[0])["file"] == path
+
+
+def test_picture_groups_pages_into_the_width():
+    assert pages.picture(b"\x01\x00\x01\x01", 80) == "[#.##]"
+    assert pages.picture(b"\x01\x01\x00\x00\x01\x00", 5) == "[#.+]"
+    assert pages.picture(b"\x00" * 1000, 12) == "[" + "." * 10 + "]"
+    assert pages.picture(b"\x01", 1) == "[#]"
+    assert pages.summary(pages.Residency("f", 10, b"\x01\x00\x00")) == "f: 1/3 pages resident (33.3%)"

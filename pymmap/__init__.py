@@ -28,11 +28,13 @@ error = OSError
 
 #: The size of a memory page in bytes.
 PAGESIZE: int = _backend.PAGESIZE
-#: Offsets given to mmap() must be multiples of this (the page size on POSIX).
+#: Offsets given to mmap() must be multiples of this (the page size on POSIX,
+#: 64 KiB on Windows).
 ALLOCATIONGRANULARITY: int = _backend.ALLOCATIONGRANULARITY
 
-#: This platform's PROT_*, MAP_*, MADV_* and MS_* constants, by name.
-CONSTANTS: Dict[str, int] = dict(_backend.CONSTANTS)
+#: This platform's PROT_*, MAP_*, MADV_* and MS_* constants, by name (none on
+#: Windows, as in the stdlib).
+CONSTANTS: Dict[str, int] = dict(_backend.PUBLIC_CONSTANTS)
 globals().update(CONSTANTS)
 
 __all__ = [

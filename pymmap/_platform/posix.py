@@ -9,7 +9,7 @@ through :func:`_syscall`, the single place where a failure becomes
 sees every call.
 
 Addresses are plain ``int`` values (``c_void_p``), lengths are ``size_t`` and
-file offsets are 64-bit ``off_t`` (``mmap64`` on 32-bit Linux, where libc's
+file offsets are 64-bit ``off_t`` (``mmap64`` on 32-bit glibc, where libc's
 plain ``mmap`` takes a 32-bit offset).
 
 The search helpers (``memmem``, ``memchr``, ``memrchr``) are not system
@@ -36,12 +36,14 @@ __all__ = [
     "ALLOCATIONGRANULARITY",
     "CONSTANTS",
     "HAS_ANON_NAME",
+    "HAS_MADVISE",
     "HAS_MEMFD",
     "HAS_REMAP",
     "HAS_SHM_OPEN",
     "HAS_SYSV_SHM",
     "MAP_FAILED",
     "PAGESIZE",
+    "PUBLIC_CONSTANTS",
     "advise",
     "close_fd",
     "copy",
@@ -82,6 +84,8 @@ _TABLE = tables.TABLES[_TABLE_NAME]
 
 #: The public constants of this platform (``PROT_*``, ``MAP_*``, ``MADV_*``, ``MS_*``).
 CONSTANTS: Dict[str, int] = {k: v for k, v in _TABLE.items() if not k.startswith("_")}
+#: The constants ``pymmap`` exports: on POSIX, all of them.
+PUBLIC_CONSTANTS: Dict[str, int] = CONSTANTS
 
 _MAP_FIXED = _TABLE["MAP_FIXED"]
 _MAP_PRIVATE = _TABLE["MAP_PRIVATE"]
@@ -129,11 +133,13 @@ def _declare(name: str, restype: Any, argtypes: Tuple[Any, ...],
 
 
 # void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
-_mmap = _declare(
-    "mmap64" if ctypes.sizeof(c_void_p) == 4 else "mmap",
-    c_void_p,
-    (c_void_p, c_size_t, c_int, c_int, c_int, c_int64),
-)
+# On 32-bit glibc, mmap's off_t is 32 bits and mmap64 takes the 64-bit one.
+# macOS, FreeBSD, musl and every 64-bit system have only a 64-bit off_t, and
+# may have no mmap64 at all.
+_MMAP_ARGTYPES = (c_void_p, c_size_t, c_int, c_int, c_int, c_int64)
+_mmap = _declare("mmap64", c_void_p, _MMAP_ARGTYPES) if ctypes.sizeof(c_void_p) == 4 else None
+if _mmap is None:
+    _mmap = _declare("mmap", c_void_p, _MMAP_ARGTYPES)
 # int munmap(void *addr, size_t length);
 _munmap = _declare("munmap", c_int, (c_void_p, c_size_t))
 # int msync(void *addr, size_t length, int flags);
@@ -165,6 +171,7 @@ _memchr = _declare("memchr", c_void_p, (c_void_p, c_int, c_size_t))
 _memrchr = _declare("memrchr", c_void_p, (c_void_p, c_int, c_size_t))
 
 HAS_REMAP = _mremap is not None
+HAS_MADVISE = _madvise is not None
 HAS_MEMFD = _memfd_create is not None
 HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
 

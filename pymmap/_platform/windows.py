@@ -1,0 +1,632 @@
+"""The Windows backend: kernel32's file-mapping calls, bound with ctypes.
+
+A mapping on Windows takes two objects.  ``CreateFileMappingW`` makes a
+*section* (a "file mapping object"): the memory itself, backed by a file or
+by the paging file, and optionally *named* (the stdlib's ``tagname``) so
+that other maps, in this process or another, can open it by that name.
+``MapViewOfFile`` then maps a *view* of the section into the address space;
+the view's address is what :class:`~pymmap.MappedRegion` holds.  This
+backend remembers, for every view it made, the handle of its section, and
+:func:`unmap` gives back both.  So the layers above see what they see on
+POSIX: ``map`` returns an address, ``unmap`` takes it.
+
+The functions have the POSIX backend's names where the meaning is the same
+(``map``, ``unmap``, ``sync``, ``file_size``, ``truncate``, ``dup``, ...).
+Descriptors are C runtime file descriptors, as ``f.fileno()`` gives them;
+each call turns one into its HANDLE with ``msvcrt.get_osfhandle``.  Two
+names exist only here: :func:`map_named` (a mapping with a ``tagname``)
+and :func:`resize` (Windows resizes a view and its file in its own order).
+What Windows has no counterpart for (``advise``, ``protect``, ``lock``,
+``memfd``, shared memory by POSIX or System V name, ...) exists and raises
+``OSError`` (``ERROR_NOT_SUPPORTED``), as the POSIX calls do on systems
+without them; ``HAS_MADVISE`` is False, so the map has no ``madvise()``, as
+in the stdlib.
+
+Windows itself is reached lazily.  Importing this module calls nothing:
+``win32.py``, which loads kernel32, is imported on the first call, and
+``PAGESIZE`` and ``ALLOCATIONGRANULARITY`` are asked of ``GetSystemInfo``
+when first read.  That is what lets the tests import this module on Linux
+and run it against a recording stand-in for kernel32.
+
+Every kernel32 call goes through :func:`_call_raw`: a zero or NULL result
+is a failure, whose code comes from ``ctypes.get_last_error()``, and
+:func:`oserror` is the one place it becomes an exception, built as
+``ctypes.WinError`` builds it.  The trace (``pymmap.trace``) sees every call.
+
+pymmap is implemented here against the documented Windows API and tested on
+Linux through that stand-in, not on Windows.
+"""
+
+import ctypes
+import os
+from ctypes import byref
+from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
+
+__all__ = [
+    "ALLOCATIONGRANULARITY",
+    "CONSTANTS",
+    "HAS_ANON_NAME",
+    "HAS_MADVISE",
+    "HAS_MEMFD",
+    "HAS_REMAP",
+    "HAS_SHM_OPEN",
+    "HAS_SYSV_SHM",
+    "MAP_FAILED",
+    "PAGESIZE",
+    "PUBLIC_CONSTANTS",
+    "advise",
+    "close_fd",
+    "copy",
+    "dup",
+    "file_size",
+    "find",
+    "find_byte",
+    "huge_page_size",
+    "is_regular_file",
+    "lock",
+    "map",
+    "map_named",
+    "memfd",
+    "move",
+    "oserror",
+    "placeholder",
+    "protect",
+    "remap",
+    "residency",
+    "resize",
+    "rfind_byte",
+    "set_anon_name",
+    "set_tracer",
+    "shm_attach",
+    "shm_detach",
+    "shm_get",
+    "shm_open",
+    "shm_remove",
+    "shm_stat",
+    "shm_unlink",
+    "sync",
+    "truncate",
+    "unlock",
+    "unmap",
+]
+
+#: The protection and sharing numbers the layers above pass to :func:`map`.
+#: Windows has no ``PROT_*`` or ``MAP_*``; these are pymmap's own words (the
+#: Linux numbers), which :func:`map_named` turns into ``PAGE_*`` and
+#: ``FILE_MAP_*`` values.
+CONSTANTS: Dict[str, int] = {
+    "PROT_NONE": 0x0,
+    "PROT_READ": 0x1,
+    "PROT_WRITE": 0x2,
+    "PROT_EXEC": 0x4,
+    "MAP_SHARED": 0x01,
+    "MAP_PRIVATE": 0x02,
+    "MAP_ANONYMOUS": 0x20,
+    "MS_ASYNC": 1,
+    "MS_INVALIDATE": 2,
+    "MS_SYNC": 4,
+    "MADV_NORMAL": 0,
+    "MADV_RANDOM": 1,
+    "MADV_SEQUENTIAL": 2,
+    "MADV_WILLNEED": 3,
+    "MADV_DONTNEED": 4,
+}
+#: What ``pymmap`` exports: nothing, as the stdlib's Windows ``mmap`` has none of them.
+PUBLIC_CONSTANTS: Dict[str, int] = {}
+
+_PROT_WRITE = CONSTANTS["PROT_WRITE"]
+_MAP_PRIVATE = CONSTANTS["MAP_PRIVATE"]
+
+#: ``MapViewOfFile`` returns NULL on failure (``None`` through ctypes).
+MAP_FAILED: Optional[int] = None
+
+HAS_ANON_NAME = False
+HAS_MADVISE = False
+HAS_MEMFD = False
+HAS_REMAP = False
+HAS_SHM_OPEN = False
+HAS_SYSV_SHM = False
+
+#: The page size, and the granularity of mapping offsets (64 KiB): read from
+#: ``GetSystemInfo`` on first use, by the module ``__getattr__`` below.
+PAGESIZE: int
+ALLOCATIONGRANULARITY: int
+
+_MASK32 = 0xFFFFFFFF
+
+
+# --- Windows, loaded on first use -------------------------------------------------
+
+_win32: Any = None
+
+
+def _api() -> Any:
+    """Internal: the kernel32 declarations (``win32.py``), imported on the first call."""
+    global _win32
+    if _win32 is None:
+        from . import win32
+
+        _win32 = win32
+    return _win32
+
+
+def __getattr__(name: str) -> int:
+    """``PAGESIZE`` and ``ALLOCATIONGRANULARITY``, from ``GetSystemInfo`` on first use.
+
+    A module-level ``__getattr__`` (PEP 562) runs only for names the module
+    does not have yet; after the first call both are ordinary globals.
+    """
+    if name not in ("PAGESIZE", "ALLOCATIONGRANULARITY"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    w = _api()
+    info = w.SYSTEM_INFO()
+    w.GetSystemInfo(byref(info))
+    if _tracer is not None:
+        _tracer("GetSystemInfo", (info,), None, 0)
+    globals().update(PAGESIZE=int(info.dwPageSize),
+                     ALLOCATIONGRANULARITY=int(info.dwAllocationGranularity))
+    value: int = globals()[name]
+    return value
+
+
+# --- the single call path ------------------------------------------------------
+
+#: The active syscall tracer, or None.  Set through :func:`set_tracer`.
+_tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]] = None
+
+
+def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]]) -> None:
+    """Install ``tracer(name, args, result, err)``, called after every kernel32 call.
+
+    ``err`` is 0 on success, else the Windows error code.  ``None`` turns
+    tracing off.
+    """
+    global _tracer
+    _tracer = tracer
+
+
+def oserror(err: int) -> OSError:
+    """Return the exception for Windows error code ``err``: the one place errors are made.
+
+    Built as ``ctypes.WinError`` builds it, ``OSError(None, message, None,
+    err)``: Windows Python then sets ``winerror`` to ``err`` and picks
+    ``errno`` and the subclass from it (``ERROR_ACCESS_DENIED`` gives
+    ``PermissionError``).
+    """
+    return OSError(None, _api().FormatError(err), None, err)
+
+
+def _call_raw(name: str, fn: Any, *args: Any) -> Tuple[Any, int]:
+    """Internal: call ``fn(*args)``; return its result and the last error it left.
+
+    The error is what ctypes saved right after the call (the DLL is loaded
+    with ``use_last_error=True``).  It means something only when the call
+    failed, that is when it returned 0 or NULL, and for the few calls that
+    report on success too (``CreateFileMappingW``: ``ERROR_ALREADY_EXISTS``).
+    """
+    result = fn(*args)
+    err = _api().get_last_error()
+    if _tracer is not None:
+        _tracer(name, args, result, 0 if result else err)
+    return result, err
+
+
+def _call(name: str, fn: Any, *args: Any) -> Any:
+    """Internal: call ``fn(*args)``; raise :func:`oserror` if it returns 0 or NULL."""
+    result, err = _call_raw(name, fn, *args)
+    if not result:
+        raise oserror(err)
+    return result
+
+
+def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
+    """Internal: the same path for the C runtime's calls, which raise ``OSError`` themselves."""
+    try:
+        result = fn(*args)
+    except OSError as exc:
+        if _tracer is not None:
+            _tracer(name, args, -1, exc.errno or 0)
+        raise
+    if _tracer is not None:
+        _tracer(name, args, 0 if result is None else result, 0)
+    return result
+
+
+def _unsupported(name: str) -> NoReturn:
+    """Internal: a call Windows has no counterpart for (``ERROR_NOT_SUPPORTED``, naming it)."""
+    exc = oserror(_api().ERROR_NOT_SUPPORTED)
+    exc.filename = name
+    raise exc
+
+
+def _handle(fd: int) -> int:
+    """Internal: the HANDLE behind C runtime descriptor ``fd`` (``_get_osfhandle``)."""
+    return int(_os_call("_get_osfhandle", _api().get_osfhandle, (fd,)))
+
+
+def _close_handle(handle: int) -> None:
+    """Internal: ``CloseHandle``."""
+    _call("CloseHandle", _api().CloseHandle, handle)
+
+
+# --- sections and views ----------------------------------------------------------
+
+
+class _View:
+    """Internal: what the backend remembers about one view it mapped.
+
+    ``section`` is the handle of the section behind the view, or None once
+    it has been closed while the view lives on (a failed :func:`resize`).
+    """
+
+    __slots__ = ("paging_file", "section", "tagname")
+
+    def __init__(self, section: Optional[int], tagname: Optional[str], paging_file: bool) -> None:
+        self.section = section
+        self.tagname = tagname
+        self.paging_file = paging_file
+
+
+#: Every view this backend has mapped and not yet unmapped, by address.
+_views: Dict[int, _View] = {}
+
+
+def _access(prot: int, flags: int) -> Tuple[int, int]:
+    """Internal: ``(flProtect, dwDesiredAccess)`` for ``prot`` and ``flags``.
+
+    Without ``PROT_WRITE``: a read-only section and view.  ``MAP_PRIVATE``:
+    a copy-on-write view (``FILE_MAP_COPY``), whose first store to a page
+    copies it, so the file never changes.  Otherwise a read-write view:
+    stores reach the section, and through it the file (``ACCESS_WRITE``,
+    and ``ACCESS_DEFAULT``, which means the same on Windows).
+    """
+    w = _api()
+    if not prot & _PROT_WRITE:
+        return w.PAGE_READONLY, w.FILE_MAP_READ
+    if flags & _MAP_PRIVATE:
+        return w.PAGE_WRITECOPY, w.FILE_MAP_COPY
+    return w.PAGE_READWRITE, w.FILE_MAP_WRITE
+
+
+def map_named(tagname: Optional[str], length: int, prot: int, flags: int, fd: int,
+              offset: int) -> int:
+    """Map ``length`` bytes of a section named ``tagname``; return the view's address.
+
+    ``CreateFileMappingW`` makes a section of the file ``fd`` (or, with
+    ``fd`` -1, of the paging file) holding at least ``offset + length``
+    bytes; a file shorter than that grows, if the view may write.
+    ``MapViewOfFile`` then maps ``length`` bytes of it from ``offset``, which
+    must be a multiple of ``ALLOCATIONGRANULARITY`` (64 KiB).
+
+    If a section named ``tagname`` exists already, Windows hands back that
+    one, whatever the other arguments say: that is how two maps with the
+    same tagname share memory.  ``tagname`` None makes an unnamed section.
+    Sizes and offsets travel as two DWORDs each, the high half first.
+    """
+    w = _api()
+    protect, access = _access(prot, flags)
+    handle = w.INVALID_HANDLE_VALUE if fd == -1 else _handle(fd)
+    size = offset + length
+    section = _call("CreateFileMappingW", w.CreateFileMappingW, handle, None, protect,
+                    size >> 32, size & _MASK32, tagname)
+    try:
+        address = _call("MapViewOfFile", w.MapViewOfFile, section, access,
+                        offset >> 32, offset & _MASK32, length)
+    except BaseException:
+        _close_handle(section)
+        raise
+    _views[address] = _View(section, tagname, fd == -1)
+    return int(address)
+
+
+def map(length: int, prot: int, flags: int, fd: int, offset: int) -> int:
+    """Map ``length`` bytes of the file ``fd`` (or the paging file) from ``offset``, unnamed.
+
+    This is :func:`map_named` with no name.
+    """
+    return map_named(None, length, prot, flags, fd, offset)
+
+
+def unmap(address: int, length: int) -> None:
+    """Unmap the view at ``address`` (``UnmapViewOfFile``) and close its section (``CloseHandle``).
+
+    A section lives until its last view is unmapped and its last handle
+    closed; a named one loses its name with its last handle.  ``length``
+    is not needed: Windows knows the view's size.
+    """
+    view = _views.pop(address, None)
+    try:
+        _call("UnmapViewOfFile", _api().UnmapViewOfFile, address)
+    finally:
+        if view is not None and view.section is not None:
+            _close_handle(view.section)
+
+
+def placeholder(address: int, length: int) -> None:
+    """Leave the view in place: Windows cannot swap it for private memory.
+
+    On POSIX one ``mmap(MAP_FIXED)`` replaces a mapping that another
+    thread may still read with zero-filled memory, atomically.  Windows 10
+    can do the like only for views mapped into placeholders
+    (``VirtualAlloc2``, ``MapViewOfFile3``), which pymmap does not use.  So
+    the view stays mapped until its last holder lets go (the region's
+    finalizer then unmaps it): the holder keeps reading real bytes, never
+    unmapped memory, and the file stays open until then.
+    """
+
+
+def sync(address: int, length: int, flags: int) -> None:
+    """Write the dirty pages of ``[address, address + length)`` to the file (``FlushViewOfFile``).
+
+    ``flags`` is not used: this is what the stdlib's ``flush()`` does on
+    Windows.  (``FlushViewOfFile`` starts the writes and waits for them; it
+    does not flush the disk's own cache or the file's metadata, which
+    ``FlushFileBuffers`` on the file would.)  A ``length`` of 0 means to
+    the end of the view.
+    """
+    _call("FlushViewOfFile", _api().FlushViewOfFile, address, length)
+
+
+def resize(address: int, old_length: int, new_length: int, fd: int,
+           offset: int) -> Tuple[Optional[int], int, Optional[OSError]]:
+    """Resize the view at ``address``, and its file, as Windows allows; say what happened.
+
+    A section never changes size, and a file cannot change size while a
+    view of it is mapped.  So, as the stdlib does on Windows:
+
+    1. The view's section handle is closed.  If the section has a name and
+       is still open elsewhere (``OpenFileMappingW`` finds it), it cannot
+       be replaced: the handle is opened again, and the answer is
+       ``ERROR_USER_MAPPED_FILE``.
+    2. A file's view is unmapped, then the file is set to ``offset +
+       new_length`` bytes (``SetFilePointerEx``, ``SetEndOfFile``).  If that
+       fails (another view of the file is still mapped), the old size is
+       mapped again, and the error is the answer.
+    3. A new section and view are made, read-write.  A paging-file view is
+       copied into its new view, and only then unmapped.
+
+    Since the view may have moved even when the resize failed, this
+    returns ``(address, length, error)``: where the view is now (None if
+    none is left: its file's view was unmapped and none could be made
+    again), its length, and the error to raise, or None.  ``fd`` is a
+    descriptor of the file (unused for the paging file).
+    """
+    w = _api()
+    view = _views[address]
+    if view.section is not None:
+        old_section, view.section = view.section, None
+        _close_handle(old_section)
+    if view.tagname is not None:
+        other, _ = _call_raw("OpenFileMappingW", w.OpenFileMappingW, w.FILE_MAP_WRITE, False,
+                             view.tagname)
+        if other:
+            view.section = other
+            return address, old_length, oserror(w.ERROR_USER_MAPPED_FILE)
+    file_error: Optional[OSError] = None
+    if view.paging_file:
+        handle = w.INVALID_HANDLE_VALUE
+    else:
+        handle = _handle(fd)
+        _call("UnmapViewOfFile", w.UnmapViewOfFile, address)
+        del _views[address]
+        try:
+            _call("SetFilePointerEx", w.SetFilePointerEx, handle, offset + new_length, None,
+                  w.FILE_BEGIN)
+            _call("SetEndOfFile", w.SetEndOfFile, handle)
+        except OSError as exc:
+            file_error = exc
+            new_length = old_length
+    size = offset + new_length
+    section, err = _call_raw("CreateFileMappingW", w.CreateFileMappingW, handle, None,
+                             w.PAGE_READWRITE, size >> 32, size & _MASK32, view.tagname)
+    new_address = None
+    if section and err == w.ERROR_ALREADY_EXISTS:
+        # Someone made a section of that name since ours was closed: it is
+        # not ours to map at a new size.
+        _close_handle(section)
+        section = None
+    if section:
+        new_address, err = _call_raw("MapViewOfFile", w.MapViewOfFile, section, w.FILE_MAP_WRITE,
+                                     offset >> 32, offset & _MASK32, new_length)
+        if not new_address:
+            _close_handle(section)
+    if not new_address:
+        if view.paging_file:
+            return address, old_length, oserror(err)  # the old view is still there
+        return None, 0, oserror(err)
+    if view.paging_file:
+        ctypes.memmove(new_address, address, min(old_length, new_length))
+        _call("UnmapViewOfFile", w.UnmapViewOfFile, address)
+        del _views[address]
+    _views[new_address] = _View(section, view.tagname, view.paging_file)
+    return int(new_address), new_length, file_error
+
+
+# --- file descriptors -----------------------------------------------------------
+
+
+def file_size(fd: int) -> int:
+    """Return the size of the file behind ``fd`` (``GetFileSizeEx``)."""
+    w = _api()
+    size = w.LARGE_INTEGER()
+    _call("GetFileSizeEx", w.GetFileSizeEx, _handle(fd), byref(size))
+    return int(size.value)
+
+
+def is_regular_file(fd: int) -> Optional[int]:
+    """Return the size of ``fd`` if it is a file with a size, else None; never raises."""
+    try:
+        return file_size(fd)
+    except (OSError, OverflowError):
+        return None
+
+
+def truncate(fd: int, length: int) -> None:
+    """Set the size of the file behind ``fd``: ``SetFilePointerEx`` to ``length``, then ``SetEndOfFile``.
+
+    Windows refuses (``ERROR_USER_MAPPED_FILE``) while a view of the file
+    is mapped.
+    """
+    w = _api()
+    handle = _handle(fd)
+    _call("SetFilePointerEx", w.SetFilePointerEx, handle, length, None, w.FILE_BEGIN)
+    _call("SetEndOfFile", w.SetEndOfFile, handle)
+
+
+# C runtime <fcntl.h>: _open_osfhandle's flag for a descriptor child processes
+# do not inherit.
+_O_NOINHERIT = 0x0080
+
+
+def dup(fd: int) -> int:
+    """Duplicate ``fd``: ``DuplicateHandle``, then a new descriptor for the copy.
+
+    The copy is a second HANDLE to the same open file (same position, same
+    access), not inherited by child processes, and owned by the new
+    descriptor: closing that closes it.  (This is what ``os.dup`` does.)
+    """
+    w = _api()
+    process = _call("GetCurrentProcess", w.GetCurrentProcess)
+    copy = w.HANDLE()
+    _call("DuplicateHandle", w.DuplicateHandle, process, _handle(fd), process, byref(copy), 0,
+          False, w.DUPLICATE_SAME_ACCESS)
+    try:
+        return int(_os_call("_open_osfhandle", w.open_osfhandle, (copy.value, _O_NOINHERIT)))
+    except BaseException:
+        _close_handle(copy.value)
+        raise
+
+
+def close_fd(fd: int) -> None:
+    """Close ``fd``, and with it its HANDLE (``_close``)."""
+    _os_call("_close", os.close, (fd,))
+
+
+# --- what Windows has no counterpart for ------------------------------------------
+
+
+def remap(address: int, old_length: int, new_length: int, may_move: bool = True) -> int:
+    """Windows has no ``mremap``; :func:`resize` maps again instead."""
+    _unsupported("mremap")
+
+
+def advise(address: int, length: int, advice: int) -> None:
+    """Not supported: Windows has no ``madvise`` (so the map has no ``madvise()`` either)."""
+    _unsupported("madvise")
+
+
+def protect(address: int, length: int, prot: int) -> None:
+    """Not supported here (Windows' counterpart would be ``VirtualProtect``)."""
+    _unsupported("mprotect")
+
+
+def lock(address: int, length: int) -> None:
+    """Not supported here (Windows' counterpart would be ``VirtualLock``)."""
+    _unsupported("mlock")
+
+
+def unlock(address: int, length: int) -> None:
+    """Not supported here (Windows' counterpart would be ``VirtualUnlock``)."""
+    _unsupported("munlock")
+
+
+def residency(address: int, length: int) -> bytes:
+    """Not supported here (Windows' counterpart would be ``QueryWorkingSetEx``)."""
+    _unsupported("mincore")
+
+
+def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
+    """Not supported: Windows does not label anonymous memory."""
+    _unsupported("prctl(PR_SET_VMA)")
+
+
+def memfd(name: bytes) -> int:
+    """Not supported: Windows has no ``memfd_create`` (a paging-file section is its anonymous memory)."""
+    _unsupported("memfd_create")
+
+
+def huge_page_size() -> int:
+    """Not supported here (Windows' large pages need ``SeLockMemoryPrivilege``)."""
+    _unsupported("huge pages")
+
+
+def shm_open(name: bytes, writable: bool, create: bool, mode: int = 0o600) -> int:
+    """Not supported: on Windows, named shared memory is a mapping with a ``tagname``."""
+    _unsupported("shm_open")
+
+
+def shm_unlink(name: bytes) -> None:
+    """Not supported: see :func:`shm_open`."""
+    _unsupported("shm_unlink")
+
+
+def shm_get(key: int, size: int, create: bool, mode: int = 0o600) -> int:
+    """Not supported: Windows has no System V shared memory."""
+    _unsupported("shmget")
+
+
+def shm_attach(shmid: int, writable: bool) -> int:
+    """Not supported: Windows has no System V shared memory."""
+    _unsupported("shmat")
+
+
+def shm_detach(address: int, length: int) -> None:
+    """Not supported: Windows has no System V shared memory."""
+    _unsupported("shmdt")
+
+
+def shm_stat(shmid: int) -> Any:
+    """Not supported: Windows has no System V shared memory."""
+    _unsupported("shmctl")
+
+
+def shm_remove(shmid: int) -> None:
+    """Not supported: Windows has no System V shared memory."""
+    _unsupported("shmctl")
+
+
+# --- copies and searches: not system calls, no tracing, on the hot path ---------
+
+#: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
+copy = ctypes.string_at
+#: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
+move = ctypes.memmove
+
+#: How much :func:`find` and :func:`rfind_byte` copy at a time.
+_CHUNK = 1 << 20
+
+
+def find(address: int, length: int, needle: bytes) -> int:
+    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1.
+
+    Windows' C runtime has no ``memmem``, so the range is copied and
+    searched one chunk (1 MiB) at a time; each chunk overlaps the next by
+    ``len(needle) - 1`` bytes, so that a match across the boundary is seen.
+    """
+    n = len(needle)
+    start = 0
+    while length - start >= n:
+        stop = min(length, start + _CHUNK + n - 1)
+        hit = ctypes.string_at(address + start, stop - start).find(needle)
+        if hit >= 0:
+            return start + hit
+        start += _CHUNK
+    return -1
+
+
+def find_byte(address: int, length: int, byte: int) -> int:
+    """Return the offset of the first ``byte`` in the range, or -1 (see :func:`find`)."""
+    return find(address, length, bytes((byte,)))
+
+
+def rfind_byte(address: int, length: int, byte: int) -> int:
+    """Return the offset of the last ``byte`` in the range, or -1, searching back one chunk at a time."""
+    needle = bytes((byte,))
+    stop = length
+    while stop > 0:
+        start = max(0, stop - _CHUNK)
+        hit = ctypes.string_at(address + start, stop - start).rfind(needle)
+        if hit >= 0:
+            return start + hit
+        stop = start
+    return -1

@@ -212,16 +212,7 @@ class mmap:
                                  f"the huge page size ({huge} bytes)")
 
         self = object.__new__(cls)
-        self._region = None
-        self._view = None
-        self._array = None
-        self._size = length
-        self._pos = 0
-        self._access = access
-        self._offset = offset
-        self._trackfd = trackfd
-        self._exports = 0
-        self._lock = threading.Lock()  # serialises close() and resize()
+        self._setup(length, access, offset, trackfd)
         # The map keeps its own copy of the descriptor, so that size() and
         # resize() still work after the caller closes the file.
         self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
@@ -237,6 +228,35 @@ class mmap:
                 region.close()
                 self._close_fd()
                 raise
+        self._attach(region)
+        return self
+
+    def _setup(self, length: int, access: int, offset: int, trackfd: bool) -> None:
+        """Internal: a new map's state before it has a region: the one place it is set up."""
+        self._region = None
+        self._view = None
+        self._array = None
+        self._size = length
+        self._pos = 0
+        self._access = access
+        self._offset = offset
+        self._trackfd = trackfd
+        self._exports = 0
+        self._fd = -1
+        self._lock = threading.Lock()  # serialises close() and resize()
+
+    @classmethod
+    def _from_region(cls, region: MappedRegion, access: int) -> "mmap":
+        """Internal: a map around a region that something else made, such as ``shmat(2)``.
+
+        The stdlib-compatible constructor maps a file or anonymous memory
+        itself; this one takes a ready :class:`MappedRegion` (see
+        :meth:`MappedRegion.adopt`) and skips all of that.  The map has no
+        descriptor: ``size()`` reports its length.  ``access`` must agree
+        with the region's ``prot``.
+        """
+        self = object.__new__(cls)
+        self._setup(region.length, access, 0, True)
         self._attach(region)
         return self
 

@@ -85,8 +85,10 @@ class MappedRegion:
         "__weakref__",
         "_finalizer",
         "_name",
+        "_origin",
         "_pinned",
         "_refs",
+        "_release",
         "address",
         "array",
         "fd",
@@ -108,6 +110,18 @@ class MappedRegion:
     ) -> None:
         if fd == -1:
             flags |= _MAP_ANONYMOUS
+        self._setup(length, prot, flags, fd, offset)
+        # The kernel picks the address (NULL hint) and returns it, or fails
+        # with errno: EBADF for a bad fd, EACCES for a file opened without
+        # the access asked for, EINVAL for a zero length or unaligned offset.
+        self.address = backend.map(length, prot, flags, fd, offset)
+        self._attach()
+
+    def _setup(self, length: int, prot: int, flags: int, fd: int, offset: int) -> None:
+        """Internal: the state every region starts with, before it has memory.
+
+        Shared by ``__init__`` and :meth:`adopt`: a new attribute belongs here.
+        """
         self.length = length
         self.prot = prot
         self.flags = flags
@@ -118,11 +132,44 @@ class MappedRegion:
         self._pinned = False
         self._name: Optional[bytes] = None
         self.protection: Optional[PageProtection] = None
-        # The kernel picks the address (NULL hint) and returns it, or fails
-        # with errno: EBADF for a bad fd, EACCES for a file opened without
-        # the access asked for, EINVAL for a zero length or unaligned offset.
-        self.address = backend.map(length, prot, flags, fd, offset)
-        self._attach()
+        self._release: Callable[[int, int], None] = backend.unmap
+        self._origin = "mmap"
+
+    @classmethod
+    def adopt(
+        cls,
+        address: int,
+        length: int,
+        release: Callable[[int, int], None],
+        origin: str,
+        prot: int = _PROT_READ | _PROT_WRITE,
+        flags: int = _MAP_SHARED,
+    ) -> "MappedRegion":
+        """Take ownership of ``length`` bytes at ``address`` that another call mapped.
+
+        Not every mapping comes from ``mmap(2)``.  System V shared memory,
+        for one, is mapped by ``shmat(2)`` and must be let go with
+        ``shmdt(2)``.  The region treats adopted memory like its own (the
+        same array, views, exports and safe close) except at the end:
+        ``release(address, length)`` runs instead of ``munmap(2)``, exactly
+        once, when the region is closed or collected (or at exit).
+
+        ``origin`` names the call that made the mapping (``"shmat"``), for
+        error messages; ``prot`` must say what that call allowed (without
+        ``PROT_WRITE``, :attr:`view` is read-only).  An adopted mapping keeps
+        the size its maker gave it: :meth:`resize` refuses.
+        """
+        self = cls.__new__(cls)
+        self._setup(length, prot, flags, -1, 0)
+        self._release = release
+        self._origin = origin
+        self.address = address
+        try:
+            self._attach()
+        except BaseException:  # pragma: no cover - only a MemoryError gets here
+            release(address, length)
+            raise
+        return self
 
     def _attach(self) -> None:
         """Internal: build the ctypes array and memoryview over ``address``.
@@ -137,7 +184,7 @@ class MappedRegion:
             view = view.toreadonly()
         self.array = array
         self.view = view
-        self._finalizer = weakref.finalize(array, backend.unmap, self.address, self.length)
+        self._finalizer = weakref.finalize(array, self._release, self.address, self.length)
         del array, view  # the baseline below must count only the region's own references
         self._refs = self._refcounts()
 
@@ -186,6 +233,14 @@ class MappedRegion:
             backend.placeholder(self.address, self.length)
             if self._pinned:
                 self._finalizer.detach()
+            elif self._release is not backend.unmap:
+                # The placeholder has replaced the adopted memory (for System
+                # V memory, that detached the segment): what remains is an
+                # ordinary mapping, which munmap(2) gives back.
+                detached = self._finalizer.detach()
+                if detached is not None:
+                    self._finalizer = weakref.finalize(detached[0], backend.unmap,
+                                                       self.address, self.length)
         else:
             assert view is not None
             view.release()
@@ -211,6 +266,21 @@ class MappedRegion:
             if self.protection.forbids(write=False):
                 raise inaccessible()
             readonly = readonly or self.protection.forbids(write=True)
+        holder = self.export_array(on_release)
+        view = memoryview(holder).cast("B")
+        return view.toreadonly() if readonly or view.readonly else view
+
+    def export_array(self, on_release: Callable[[], None]) -> CharArray:
+        """Return a new ``c_char`` array over the whole mapping, for a caller to keep.
+
+        This is the holder behind each :meth:`export` view, and what a
+        ``ctypes`` record made with ``from_buffer`` aliases.  It holds the
+        region's array (so the mapping cannot be unmapped under it), and its
+        death calls ``on_release()``.
+        """
+        array = self.array
+        if array is None:
+            raise _closed_error()
         if _getrefcount is None:
             # PyPy's memoryviews keep neither the holder nor the array alive,
             # and PyPy never reports a release: once a view has been handed
@@ -219,8 +289,7 @@ class MappedRegion:
             self._pinned = True
         holder = (ctypes.c_char * self.length).from_buffer(array)
         weakref.finalize(holder, on_release)
-        view = memoryview(holder).cast("B")
-        return view.toreadonly() if readonly or view.readonly else view
+        return holder
 
     def __repr__(self) -> str:
         state = "closed" if self.array is None else f"address=0x{self.address:x}"
@@ -464,6 +533,8 @@ class MappedRegion:
         whole mapping is left with its own protection, :attr:`prot`.)
         """
         array, base = self._pin()
+        if self._release is not backend.unmap:
+            raise TypeError(f"mmap can't resize memory mapped by {self._origin}(); its size is fixed")
         if new_length == 0:
             # mremap(2) cannot make an empty mapping.  Refuse before touching
             # the file: truncating it first (as CPython does) would leave a

@@ -23,6 +23,8 @@ import threading
 from typing import Any, Iterator, NoReturn, Optional, Tuple, cast
 
 from . import _args
+from . import records as _records
+from . import typed as _typed
 from ._platform import backend
 from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
@@ -428,6 +430,79 @@ class mmap:
     def __release_buffer__(self, view: memoryview) -> None:
         # Release at once; the export count drops when the view's holder dies.
         view.release()
+
+    # --- beyond the stdlib: typed values at byte offsets, records -----------------
+    # The work is in typed.py and records.py; every access goes through
+    # _memory_for(), the map's single gate for typed reads and writes.
+
+    def unpack_from(self, fmt: "_typed.Format", offset: int = 0) -> Tuple[Any, ...]:
+        """Return the values of the :mod:`struct` format ``fmt`` stored at byte ``offset``.
+
+        The same as ``struct.unpack_from(fmt, m, offset)``, on every Python
+        version, straight from the map's memory.  ``fmt`` may also be a
+        compiled :class:`struct.Struct`.  Start it with ``<`` for
+        little-endian (Intel) data, ``>`` for big-endian.
+
+        Deliberate difference from :mod:`struct`: the bytes must lie inside
+        the map, and a negative ``offset`` does not count from the end:
+        ``IndexError`` either way.  ``ValueError`` on a closed map.
+        """
+        return _typed.unpack_from(self, fmt, offset)
+
+    def pack_into(self, fmt: "_typed.Format", offset: int, *values: Any) -> None:
+        """Store ``values`` at byte ``offset``, encoded by the :mod:`struct` format ``fmt``.
+
+        The same as ``struct.pack_into(fmt, m, offset, *values)``, on every
+        Python version.  The values are packed before anything is written, so
+        a value that does not fit raises what ``struct.pack`` raises
+        (``struct.error``, e.g. 300 for ``"B"``) and changes nothing.  Then:
+        ``IndexError`` if the bytes do not lie inside the map, ``TypeError``
+        on an ``ACCESS_READ`` map, ``ValueError`` on a closed one.
+        """
+        _typed.pack_into(self, fmt, offset, values)
+
+    def typed(self, byteorder: str = "little") -> "_typed.Typed":
+        """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
+
+        ``byteorder`` is ``"little"`` (Intel, the default), ``"big"`` or
+        ``"native"``.  ``t = m.typed()``, then ``t.u16[2]``, ``t.i32[6] = -5``,
+        ``t.f64.array(16, 4)``, ``t.char[42]``, ``t.string(43, 8)``; see
+        :mod:`pymmap.typed` for every accessor and error.
+        """
+        self._check_valid()
+        return _typed.Typed(self, byteorder)
+
+    def record(self, ctype: Any, offset: int = 0) -> Any:
+        """Return an instance of the ctypes type ``ctype`` that lives in the map at byte ``offset``.
+
+        ``ctype`` is a ``ctypes`` Structure, Union or Array type, including
+        ``LittleEndianStructure`` and ``BigEndianStructure`` with
+        ``_pack_ = 1`` for C's packed structs.  Reading a field reads the
+        map; assigning a field writes it.
+
+        On a writable map the record is a real ``ctypes`` object over the
+        map's memory, counted as an export like :meth:`buffer`: while it (or
+        a field object taken from it) lives, ``close()`` and ``resize()``
+        raise ``BufferError``.  On an ``ACCESS_READ`` map it is a
+        :class:`pymmap.records.ReadOnlyRecord` that reads through the map
+        and raises ``TypeError`` on every write, since a store to read-only
+        pages would crash the process.
+
+        Raises ``TypeError`` for any other ``ctype``, ``IndexError`` if the
+        record does not lie inside the map, ``ValueError`` on a closed map.
+        """
+        size = _records.size_of(ctype)
+        if offset.__class__ is not int:
+            offset = _typed._offset(offset)
+        writable = self._access != ACCESS_READ
+        self._memory_for(offset, size, writable)  # the checks; the view itself is not kept
+        if not writable:
+            return _records.ReadOnlyRecord(self, ctype, offset)
+        region = self._region
+        assert region is not None
+        holder = region.export_array(self._export_released)
+        self._exports += 1
+        return _records.alias(ctype, holder, offset)
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -909,6 +984,43 @@ class mmap:
         pages = None if region is None else region.protection
         if pages is not None:
             pages.check(range(start, stop), write)
+
+    def _memory_for(self, offset: int, size: int, write: bool) -> memoryview:
+        """Internal: the map's memory, once an access to bytes ``[offset, offset + size)`` is allowed.
+
+        The one gate that typed reads and writes (``unpack_from``,
+        ``pack_into``, the ``typed()`` accessors, records) go through.  It
+        checks that the map is open (``ValueError``), writable if ``write``
+        (``TypeError``), that the range lies inside the map (``IndexError``),
+        and that :meth:`protect` allows the access.  ``offset`` and ``size``
+        are plain ints, ``size >= 0``.
+
+        It returns the map's whole memoryview, not a slice: a slice would
+        cost an allocation on every ``t.u32[off]``.  The caller touches only
+        bytes ``[offset, offset + size)`` of it, at once, and drops it; while
+        it is alive, the memory counts as in use.  On PyPy a memoryview does
+        not keep the mapping alive: the caller also holds ``_array``.
+        """
+        view = self._view
+        if view is None:
+            raise _closed()
+        if write and self._access == ACCESS_READ:
+            raise _readonly()
+        if offset < 0 or self._size - offset < size:
+            raise IndexError(f"mmap offset out of range: {size} bytes at {offset} in a map of {self._size}")
+        if view.__class__ is not memoryview:
+            # protect() has changed some pages and _view is a guard (see
+            # _attach): check the range here, and hand out the view behind it.
+            return self._protected_memory(offset, size, write)
+        return view
+
+    def _protected_memory(self, offset: int, size: int, write: bool) -> memoryview:
+        """Internal: :meth:`_memory_for` while some pages are protected."""
+        self._check_access(offset, offset + size, write)
+        region = self._region
+        if region is None or region.view is None:  # pragma: no cover - closed by another thread
+            raise _closed()
+        return region.view
 
     def protect(self, prot: int, start: int = 0, length: Optional[int] = None) -> None:
         """Change what may be done with the pages of ``[start, start + length)`` (``mprotect(2)``).

@@ -1,0 +1,149 @@
+"""Records: ``ctypes`` structures that live inside a map.
+
+A C program describes shared memory with a ``struct``; ``ctypes`` can
+describe the same layout in Python::
+
+    class Sample(ctypes.LittleEndianStructure):
+        _pack_ = 1                      # no padding, like __attribute__((packed))
+        _fields_ = [("count", ctypes.c_uint16), ("total", ctypes.c_int32)]
+
+:meth:`pymmap.mmap.record` returns such a structure placed at a byte offset
+of the map.  On a writable map it is a real ``ctypes`` object made with
+``from_buffer``: its fields *are* the map's bytes, so reading
+``rec.count`` reads the map and ``rec.count = 5`` writes it, with no copy.
+
+Such an object holds a raw pointer into the mapping, so the map must not
+go away while it lives.  pymmap counts it as an *export*, exactly like a
+memoryview from :meth:`pymmap.mmap.buffer`: while a record (or a field
+object taken from it, such as a nested structure) is alive, ``close()`` and
+``resize()`` raise ``BufferError``.  Drop the record (``del rec``) first.
+
+On a map opened with ``ACCESS_READ`` the pages are read-only for the CPU:
+one store through a raw pointer would kill the process with SIGSEGV.  So
+there the record is a :class:`ReadOnlyRecord` instead, which holds no
+pointer at all: each read copies the structure out of the map, and each
+write raises ``TypeError``.
+"""
+
+import ctypes
+import sys
+from typing import TYPE_CHECKING, Any, List, Type
+
+if TYPE_CHECKING:  # pragma: no cover - for the type checker only
+    from .facade import mmap
+
+__all__ = ["ReadOnlyRecord", "alias", "size_of"]
+
+#: The ctypes types a record can be: they have fields or items to reach.
+AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
+
+# CPython's from_buffer() keeps the exporting object alive in the new
+# instance; PyPy's keeps only the raw memory (see alias()).
+_KEEPS_EXPORTER = hasattr(sys, "getrefcount")
+
+
+def size_of(ctype: Any) -> int:
+    """Return ``ctypes.sizeof(ctype)`` after checking that ``ctype`` can be a record.
+
+    Raises ``TypeError`` unless ``ctype`` is a ``ctypes`` Structure, Union
+    or Array *type* (big- and little-endian variants included).
+    """
+    if not (isinstance(ctype, type) and issubclass(ctype, AGGREGATES)):
+        raise TypeError(f"record type must be a ctypes Structure, Union or Array type, not {ctype!r}")
+    return ctypes.sizeof(ctype)
+
+
+def alias(ctype: Any, holder: Any, offset: int) -> Any:
+    """Return an instance of ``ctype`` whose memory is ``holder``'s, from byte ``offset`` on.
+
+    ``holder`` is the counted ``c_char`` array the map exported for this
+    record; the record must keep it alive, since the export ends (and the
+    map may be closed) when the holder dies.  CPython's ``from_buffer``
+    keeps it in the record; PyPy's keeps only the raw memory, so there the
+    record carries the holder in an attribute of its own.  Field objects
+    taken from the record (``rec.inner``) keep the record alive in turn.
+    """
+    record = ctype.from_buffer(holder, offset)
+    if not _KEEPS_EXPORTER:
+        record._pymmap_export = holder
+    return record
+
+
+def _readonly() -> TypeError:
+    """Internal: the error for any write through a read-only record."""
+    return TypeError("mmap can't modify a readonly memory map.")
+
+
+class ReadOnlyRecord:
+    """A ``ctypes`` record on a read-only map: reads come from the map, writes raise.
+
+    ``rec.field`` copies the whole structure out of the map (through the
+    map's checks: ``ValueError`` once it is closed) and returns the field,
+    so every read sees the map as it is now.  A field that is itself a
+    structure, union or array comes back as another ``ReadOnlyRecord``, at
+    its own place in the map; ``rec[i]`` and ``len(rec)`` work for arrays.
+    Assigning a field or an item raises ``TypeError``, as writing to the
+    map itself would.  ``bytes(rec)`` is a copy of the record's bytes
+    (``Sample.from_buffer_copy(bytes(rec))`` makes a plain ``ctypes`` copy
+    to change at will).  Every attribute name belongs to the structure's
+    fields: the record has no public methods of its own to shadow them.
+
+    Unlike a live record, this one holds no pointer into the map, so it
+    does not count as an export: the map may be closed while it exists.
+    """
+
+    __slots__ = ("_ctype", "_map", "_offset")
+
+    def __init__(self, m: "mmap", ctype: Type[Any], offset: int) -> None:
+        object.__setattr__(self, "_map", m)
+        object.__setattr__(self, "_ctype", ctype)
+        object.__setattr__(self, "_offset", offset)
+
+    def _copy(self) -> Any:
+        """Internal: a ``ctypes`` instance holding a copy of the record's bytes, as they are now."""
+        m = self._map
+        ctype = self._ctype
+        _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
+        return ctype.from_buffer_copy(m._memory_for(self._offset, ctypes.sizeof(ctype), False),
+                                      self._offset)
+
+    def _wrap(self, value: Any, snapshot: Any) -> Any:
+        """Internal: a nested structure or array becomes a read-only record at its place in the map."""
+        if isinstance(value, AGGREGATES):
+            where = self._offset + ctypes.addressof(value) - ctypes.addressof(snapshot)
+            return ReadOnlyRecord(self._map, type(value), where)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ReadOnlyRecord.__slots__:  # not set yet: a half-built object
+            raise AttributeError(name)
+        snapshot = self._copy()
+        return self._wrap(getattr(snapshot, name), snapshot)
+
+    def __getitem__(self, index: Any) -> Any:
+        snapshot = self._copy()
+        value = snapshot[index]
+        if isinstance(value, list):  # a slice of an array
+            return [self._wrap(item, snapshot) for item in value]
+        return self._wrap(value, snapshot)
+
+    def __len__(self) -> int:
+        return len(self._copy())
+
+    def __bytes__(self) -> bytes:
+        return bytes(self._copy())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise _readonly()
+
+    def __delattr__(self, name: str) -> None:
+        raise _readonly()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise _readonly()
+
+    def __dir__(self) -> List[str]:
+        return sorted(dir(self._ctype))
+
+    def __repr__(self) -> str:
+        return f"<read-only {self._ctype.__name__} record at offset {self._offset}>"

@@ -19,6 +19,7 @@ from typing import Dict
 from ._platform import backend as _backend
 from .facade import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE, mmap
 from .region import MappedRegion
+from .shm import shm_open, shm_unlink, sysv_attach, sysv_remove
 from .trace import trace
 
 __version__ = "0.1.0"
@@ -40,6 +41,10 @@ globals().update(CONSTANTS)
 __all__ = [
     "mmap",
     "MappedRegion",
+    "shm_open",
+    "shm_unlink",
+    "sysv_attach",
+    "sysv_remove",
     "trace",
     "error",
     "PAGESIZE",

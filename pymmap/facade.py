@@ -20,7 +20,7 @@ import gc
 import os
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple, cast
+from typing import Any, Iterator, NoReturn, Optional, Tuple, Type, cast
 
 from . import _args
 from . import records as _records
@@ -1145,3 +1145,94 @@ def _index_or_indexerror(item: Any) -> int:
     if not -sys.maxsize - 1 <= value <= sys.maxsize:
         raise IndexError(f"cannot fit '{type(item).__name__}' into an index-sized integer")
     return value
+
+
+# --- where the platform names its mappings (Windows) -----------------------------
+
+
+def _new_with_tagname(
+    cls: Type[mmap],
+    fileno: int,
+    length: int,
+    tagname: Optional[str] = None,
+    access: int = ACCESS_DEFAULT,
+    offset: int = 0,
+    *,
+    trackfd: bool = True,
+) -> mmap:
+    """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+
+    The stdlib's constructor on Windows, where ``tagname`` takes the place
+    of ``flags`` and ``prot``: maps made with the same ``tagname`` share
+    memory, in one process or several.  ``fileno`` -1 (or 0) maps anonymous
+    memory from the paging file.  ``length`` 0 maps the whole file (an
+    empty file cannot be mapped); a ``length`` past the end of the file
+    makes the file that long.  ``offset`` must be a multiple of
+    ``ALLOCATIONGRANULARITY`` (64 KiB).  ``ACCESS_DEFAULT`` writes through
+    to the file, as ``ACCESS_WRITE`` does.
+
+    The arguments are checked in the C module's order and with its
+    messages.  It is installed as ``mmap.__new__`` when the platform layer
+    can name mappings (``backend.map_named``).
+    """
+    fileno = _args.c_int(fileno)
+    length = _args.ssize(length)
+    access = _args.c_int(access)
+    offset = _args.off_t(offset)
+    trackfd = bool(trackfd)
+
+    if _audit is not None:
+        _audit("mmap.__new__", fileno, length, access, offset)
+    if access == ACCESS_READ:
+        flags, prot = _MAP_SHARED, _PROT_READ
+    elif access == ACCESS_DEFAULT or access == ACCESS_WRITE:
+        flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
+    elif access == ACCESS_COPY:
+        flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
+    else:
+        raise ValueError("mmap invalid access parameter.")
+    if length < 0:
+        raise OverflowError("memory mapped length must be positive")
+    if offset < 0:
+        raise OverflowError("memory mapped offset must be positive")
+
+    if fileno == 0:
+        fileno = -1  # the C module takes 0, like -1, for the paging file
+    if fileno != -1 and length == 0:
+        file_size = backend.file_size(fileno)
+        if file_size == 0:
+            raise ValueError("cannot mmap an empty file")
+        if offset >= file_size:
+            raise ValueError("mmap offset is greater than file size")
+        if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
+            raise ValueError("mmap length is too large")
+        length = file_size - offset
+    if tagname is not None:
+        if not isinstance(tagname, str):
+            raise TypeError(f"expected str or None for 'tagname', not {type(tagname).__name__}")
+        if "\0" in tagname:
+            raise ValueError("embedded null character")
+
+    self = object.__new__(cls)
+    self._setup(length, access, offset, trackfd)
+    # As on POSIX, the map keeps its own descriptor (a duplicated HANDLE), so
+    # that size() and resize() still work after the caller closes the file.
+    self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
+    try:
+        region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
+                              tagname=tagname)
+    except BaseException:
+        self._close_fd()
+        raise
+    self._attach(region)
+    return self
+
+
+# The constructor and the methods follow what the platform layer can do, never
+# the platform's name.
+if hasattr(backend, "map_named"):
+    mmap.__new__ = staticmethod(_new_with_tagname)  # type: ignore[assignment]
+    mmap.__doc__ = _new_with_tagname.__doc__
+if not backend.HAS_MADVISE:
+    # The C module has madvise() only where the system has madvise(2).
+    del mmap.madvise

@@ -32,6 +32,11 @@ _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MAP_ANONYMOUS = backend.CONSTANTS["MAP_ANONYMOUS"]
+# Only Windows names its mappings, and resizes a view together with its file;
+# elsewhere the backend has neither call.
+_map_named: Optional[Callable[..., int]] = getattr(backend, "map_named", None)
+_backend_resize: Optional[Callable[..., Tuple[Optional[int], int, Optional[OSError]]]] = getattr(
+    backend, "resize", None)
 _PAGESIZE = backend.PAGESIZE
 
 #: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
@@ -69,6 +74,8 @@ class MappedRegion:
         address: the first byte of the mapping, as an int.
         length: its size in bytes.
         prot, flags, fd, offset: the arguments it was made with.
+        tagname: the name of the mapping, or None (only Windows names them:
+            maps made with the same tagname share memory).
         array: a ``ctypes.c_char * length`` array aliasing the mapping.
         view: a ``memoryview`` (format ``'B'``) of :attr:`array`.
         protection: None while every page has the protection ``prot``;
@@ -97,6 +104,7 @@ class MappedRegion:
         "offset",
         "prot",
         "protection",
+        "tagname",
         "view",
     )
 
@@ -107,17 +115,21 @@ class MappedRegion:
         offset: int = 0,
         prot: int = _PROT_READ | _PROT_WRITE,
         flags: int = _MAP_SHARED,
+        tagname: Optional[str] = None,
     ) -> None:
         if fd == -1:
             flags |= _MAP_ANONYMOUS
-        self._setup(length, prot, flags, fd, offset)
+        if tagname is not None and _map_named is None:
+            raise ValueError("tagname is not supported on this platform")
+        self._setup(length, prot, flags, fd, offset, tagname)
         # The kernel picks the address (NULL hint) and returns it, or fails
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
-        self.address = backend.map(length, prot, flags, fd, offset)
+        self.address = self._map(length, fd)
         self._attach()
 
-    def _setup(self, length: int, prot: int, flags: int, fd: int, offset: int) -> None:
+    def _setup(self, length: int, prot: int, flags: int, fd: int, offset: int,
+               tagname: Optional[str] = None) -> None:
         """Internal: the state every region starts with, before it has memory.
 
         Shared by ``__init__`` and :meth:`adopt`: a new attribute belongs here.
@@ -134,6 +146,18 @@ class MappedRegion:
         self.protection: Optional[PageProtection] = None
         self._release: Callable[[int, int], None] = backend.unmap
         self._origin = "mmap"
+        self.tagname = tagname
+
+    def _map(self, length: int, fd: int) -> int:
+        """Internal: map ``length`` bytes of ``fd`` (-1: anonymous) as the region says.
+
+        A region with a :attr:`tagname` maps a named section (Windows):
+        if one of that name exists, its memory is shared.
+        """
+        if self.tagname is None:
+            return backend.map(length, self.prot, self.flags, fd, self.offset)
+        assert _map_named is not None
+        return _map_named(self.tagname, length, self.prot, self.flags, fd, self.offset)
 
     @classmethod
     def adopt(
@@ -528,6 +552,11 @@ class MappedRegion:
         size is made, anonymous and private bytes are copied into it, and the
         old range is retired as by :meth:`close`.
 
+        Windows has no ``mremap`` and forbids changing a file's size while a
+        view of it is mapped; there the platform layer's ``resize`` does the
+        whole job in the order Windows needs, and the region takes up the
+        view it returns.
+
         Pages that :meth:`protect` changed keep their protection if they are
         still part of the mapping afterwards.  (If the resize fails, the
         whole mapping is left with its own protection, :attr:`prot`.)
@@ -543,6 +572,15 @@ class MappedRegion:
             raise backend.oserror(errno.EINVAL)
         old_length = len(array)
         del array  # our own reference must not count as "in use"
+        if _backend_resize is not None:
+            # Windows: a view never grows, and a file cannot change size under
+            # one.  The backend unmaps, resizes the file and maps again, in
+            # the order Windows requires, and says where the view is now.  An
+            # old view that someone may still read stays mapped until then.
+            busy = self.in_use()
+            self._replace(busy, *_backend_resize(base, old_length, new_length,
+                                                 fd if fd != -1 else self.fd, self.offset, busy))
+            return
         kept = self.protection
         if kept is not None:
             # mremap(2) cannot resize a range that mprotect(2) has split into
@@ -567,8 +605,7 @@ class MappedRegion:
             self.view = None
             view.release()
         else:
-            new_address = backend.map(new_length, self.prot, self.flags,
-                                      fd if fd != -1 else self.fd, self.offset)
+            new_address = self._map(new_length, fd if fd != -1 else self.fd)
             if anonymous or private:
                 backend.move(new_address, base, min(old_length, new_length))
             self._retire()
@@ -582,3 +619,30 @@ class MappedRegion:
                 self.protect(prot, first * _PAGESIZE, (end - first) * _PAGESIZE)
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)
+
+    def _replace(self, busy: bool, address: Optional[int], length: int,
+                 error: Optional[OSError]) -> None:
+        """Internal: take up the view a backend's ``resize`` left, then raise its error, if any.
+
+        If the view moved while ``busy``, the backend left the old one mapped:
+        it is retired as by :meth:`close`, and unmapped when its last holder
+        lets go.  Otherwise the backend has unmapped it, or it is still the
+        view at ``address``: the region forgets its own views of it and
+        attaches to ``address``.  If no view is left (``address`` None), the
+        region stays closed.
+        """
+        if busy and address is not None and address != self.address:
+            self._retire()
+        else:
+            self._finalizer.detach()
+            view = self.view
+            assert view is not None
+            self.array = None
+            self.view = None
+            view.release()
+        if address is not None:
+            self.address = address
+            self.length = length
+            self._attach()
+        if error is not None:
+            raise error

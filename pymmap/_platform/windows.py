@@ -367,8 +367,8 @@ def sync(address: int, length: int, flags: int) -> None:
     _call("FlushViewOfFile", _api().FlushViewOfFile, address, length)
 
 
-def resize(address: int, old_length: int, new_length: int, fd: int,
-           offset: int) -> Tuple[Optional[int], int, Optional[OSError]]:
+def resize(address: int, old_length: int, new_length: int, fd: int, offset: int,
+           busy: bool = False) -> Tuple[Optional[int], int, Optional[OSError]]:
     """Resize the view at ``address``, and its file, as Windows allows; say what happened.
 
     A section never changes size, and a file cannot change size while a
@@ -385,6 +385,12 @@ def resize(address: int, old_length: int, new_length: int, fd: int,
     3. A new section and view are made, read-write.  A paging-file view is
        copied into its new view, and only then unmapped.
 
+    ``busy`` says that someone may still be reading the old view, so it
+    must stay mapped: a paging-file view is then copied but left in place
+    (the caller unmaps it later, with :func:`unmap`), and a file's view,
+    which would have to go first, is not resized at all
+    (``ERROR_USER_MAPPED_FILE``).
+
     Since the view may have moved even when the resize failed, this
     returns ``(address, length, error)``: where the view is now (None if
     none is left: its file's view was unmapped and none could be made
@@ -393,6 +399,8 @@ def resize(address: int, old_length: int, new_length: int, fd: int,
     """
     w = _api()
     view = _views[address]
+    if busy and not view.paging_file:
+        return address, old_length, oserror(w.ERROR_USER_MAPPED_FILE)
     if view.section is not None:
         old_section, view.section = view.section, None
         _close_handle(old_section)
@@ -436,8 +444,9 @@ def resize(address: int, old_length: int, new_length: int, fd: int,
         return None, 0, oserror(err)
     if view.paging_file:
         ctypes.memmove(new_address, address, min(old_length, new_length))
-        _call("UnmapViewOfFile", w.UnmapViewOfFile, address)
-        del _views[address]
+        if not busy:
+            _call("UnmapViewOfFile", w.UnmapViewOfFile, address)
+            del _views[address]
     _views[new_address] = _View(section, view.tagname, view.paging_file)
     return int(new_address), new_length, file_error
 

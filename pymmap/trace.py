@@ -27,8 +27,13 @@ Three ways to turn it on:
   values into a line.
 
 How it works: every system call in the platform layer goes through one
-function (``_syscall`` in ``pymmap/_platform/posix.py``), which, when a
-tracer is installed, calls it after the call returns.  When none is
+function (``_syscall`` in ``pymmap/_platform/posix.py``, ``_call_raw`` in
+``windows.py``), which, when a tracer is installed, calls it after the call
+returns.  On Windows the lines show kernel32's calls::
+
+    CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 4096, NULL) = 0x1f4
+    MapViewOfFile(0x1f4, FILE_MAP_WRITE, 0, 0, 4096) = 0x2a0c4d50000
+    MapViewOfFile(0x1f8, FILE_MAP_WRITE, 0, 4096, 4096) = NULL (WinError 1132: The base ...)  When none is
 installed, the cost is one ``is not None`` test per system call, and the hot
 paths (indexing, ``read``, ``find``) make no system calls at all.
 
@@ -247,6 +252,62 @@ def _arguments(name: str, args: Tuple[Any, ...], result: Any, err: int) -> List[
     return [_plain(arg) for arg in args]
 
 
+# --- Windows: kernel32's calls -------------------------------------------------------
+
+#: For each kernel32 call the Windows backend makes: what it returns and what
+#: each argument is.  ``h``: a handle or an address, in hex; ``p``: a ``PAGE_*``
+#: protection; ``m``: a ``FILE_MAP_*`` access; ``s``: a name; ``o``: a pointer
+#: the call fills in; ``b``: a BOOL; ``d``: a number.  Results: ``h`` a handle
+#: or address (NULL on failure), ``b`` a BOOL, ``v`` nothing.
+_KERNEL32 = {
+    "CreateFileMappingW": ("h", "hhpdds"),
+    "OpenFileMappingW": ("h", "mbs"),
+    "MapViewOfFile": ("h", "hmddd"),
+    "UnmapViewOfFile": ("b", "h"),
+    "FlushViewOfFile": ("b", "hd"),
+    "CloseHandle": ("b", "h"),
+    "GetCurrentProcess": ("h", ""),
+    "DuplicateHandle": ("b", "hhhodbd"),
+    "GetFileSizeEx": ("b", "ho"),
+    "SetFilePointerEx": ("b", "hdod"),
+    "SetEndOfFile": ("b", "h"),
+    "GetSystemInfo": ("v", "o"),
+}
+# <winnt.h> and <memoryapi.h>
+_PAGE_NAMES = {0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE", 0x08: "PAGE_WRITECOPY"}
+_FILE_MAP_NAMES = {0x1: "FILE_MAP_COPY", 0x2: "FILE_MAP_WRITE", 0x4: "FILE_MAP_READ"}
+_INVALID_HANDLE_VALUE = ctypes.c_void_p(-1).value
+
+
+def _windows_value(kind: str, value: Any) -> str:
+    """Internal: one argument of a kernel32 call, spelled as its header names it."""
+    if value is None:
+        return "NULL"
+    if kind == "h":
+        return "INVALID_HANDLE_VALUE" if value == _INVALID_HANDLE_VALUE else hex(value)
+    if kind == "p":
+        return _PAGE_NAMES.get(value, hex(value))
+    if kind == "m":
+        return _FILE_MAP_NAMES.get(value, hex(value))
+    if kind == "s":
+        return _string(value.encode("utf-8", "backslashreplace"))
+    if kind == "o":
+        return "0x..."
+    if kind == "b":
+        return "TRUE" if value else "FALSE"
+    return str(value)
+
+
+def _windows_outcome(kind: str, result: Any, err: int) -> str:
+    """Internal: what follows ``=`` for a kernel32 call: the result, or the error and its message."""
+    if err:
+        failed = "NULL" if kind == "h" else "FALSE"
+        return f"{failed} (WinError {err}: {backend.oserror(err).strerror})"
+    if kind == "v":
+        return "(void)"
+    return _windows_value(kind, result)
+
+
 def _outcome(name: str, result: Any, err: int) -> str:
     """Internal: what follows ``=``: the result, or ``-1 ENAME (message)``."""
     if err:
@@ -262,9 +323,15 @@ def format_call(name: str, args: Tuple[Any, ...], result: Any, err: int) -> str:
     """Return one strace-style line for a call the platform layer made.
 
     ``name``, ``args``, ``result`` and ``err`` are what the backend passes to
-    its tracer: ``err`` is 0 for success, else the errno.  Flags are named
+    its tracer: ``err`` is 0 for success, else the errno (for kernel32's
+    calls, the Windows error code).  Flags are named
     (``PROT_READ|PROT_WRITE``), addresses are hex, NULL stands for None.
     """
+    windows = _KERNEL32.get(name)
+    if windows is not None:
+        kind, kinds = windows
+        arguments = ", ".join(_windows_value(k, arg) for k, arg in zip(kinds, args))
+        return f"{name}({arguments}) = {_windows_outcome(kind, result, err)}"
     arguments = ", ".join(_arguments(name, args, result, err))
     return f"{name}({arguments}) = {_outcome(name, result, err)}"
 

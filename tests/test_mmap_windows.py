@@ -513,3 +513,33 @@ def test_audit_event(win):
     sys.addaudithook(hook)
     pymmap.mmap(-1, 10, access=pymmap.ACCESS_WRITE).close()
     assert events[-1] == (-1, 10, pymmap.ACCESS_WRITE, 0)
+
+
+def test_the_trace_shows_kernel32s_calls(win, open_file):
+    pymmap, standin = win
+    f = open_file(b"x" * 10)
+    lines = []
+    with pymmap.trace(lambda record: lines.append(str(record))):
+        m = pymmap.mmap(-1, 4096, tagname="traced")
+        m.flush()
+        m.close()
+        with pytest.raises(OSError):
+            pymmap.mmap(f.fileno(), 10, offset=4096)
+    section, view = (c.result for c in named(standin, "CreateFileMappingW", "MapViewOfFile")[:2])
+    assert lines[:5] == [
+        f"CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 4096, \"traced\") = {hex(section)}",
+        f"MapViewOfFile({hex(section)}, FILE_MAP_WRITE, 0, 0, 4096) = {hex(view)}",
+        f"FlushViewOfFile({hex(view)}, 4096) = TRUE",
+        f"UnmapViewOfFile({hex(view)}) = TRUE",
+        f"CloseHandle({hex(section)}) = TRUE",
+    ]
+    # The map duplicates the caller's handle for itself, then maps the file.
+    names = [line.split("(", 1)[0] for line in lines[5:]]
+    assert names == ["GetCurrentProcess", "_get_osfhandle", "DuplicateHandle", "_open_osfhandle",
+                     "_get_osfhandle", "CreateFileMappingW", "MapViewOfFile", "CloseHandle", "_close"]
+    assert lines[5] == "GetCurrentProcess() = INVALID_HANDLE_VALUE"
+    assert lines[7].endswith(", 0x..., 0, FALSE, 2) = TRUE")
+    assert "MapViewOfFile(" in lines[-3] and lines[-3].endswith(
+        "= NULL (WinError 1132: The base address or the file offset specified does not have the "
+        "proper alignment.)")
+    assert lines[-2].startswith("CloseHandle(") and lines[-1].startswith("_close(")

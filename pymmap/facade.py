@@ -1185,7 +1185,7 @@ def _new_with_tagname(
         _audit("mmap.__new__", fileno, length, access, offset)
     if access == ACCESS_READ:
         flags, prot = _MAP_SHARED, _PROT_READ
-    elif access == ACCESS_DEFAULT or access == ACCESS_WRITE:
+    elif access in (ACCESS_DEFAULT, ACCESS_WRITE):
         flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
     elif access == ACCESS_COPY:
         flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
@@ -1198,6 +1198,8 @@ def _new_with_tagname(
 
     if fileno == 0:
         fileno = -1  # the C module takes 0, like -1, for the paging file
+    # Deliberate difference: the C module also moves the file's position to 0
+    # here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
     if fileno != -1 and length == 0:
         file_size = backend.file_size(fileno)
         if file_size == 0:

@@ -543,3 +543,11 @@ def test_the_trace_shows_kernel32s_calls(win, open_file):
         "= NULL (WinError 1132: The base address or the file offset specified does not have the "
         "proper alignment.)")
     assert lines[-2].startswith("CloseHandle(") and lines[-1].startswith("_close(")
+
+
+def test_the_files_position_is_left_alone(mm, open_file):
+    # Deliberate difference: the C module seeks the file to 0 on Windows.
+    f = open_file(b"x" * 10)
+    f.seek(7)
+    mm(f.fileno(), 0).close()
+    assert f.tell() == 7

@@ -120,6 +120,19 @@ def test_resident_pages_of_a_private_map_go_with_dontneed_and_come_back_with_loa
     m.close()
 
 
+def test_load_of_a_map_closed_during_the_advice(monkeypatch):
+    m = pymmap.mmap(-1, 2 * P)
+    advise = backend.advise
+
+    def advise_then_close(*args):
+        advise(*args)
+        m.close()  # as another thread could, while madvise(2) runs
+
+    monkeypatch.setattr(backend, "advise", advise_then_close)
+    with pytest.raises(ValueError, match="mmap closed or invalid"):
+        m.load()
+
+
 def test_resident_counts_pages_from_the_one_holding_start():
     m = pymmap.mmap(-1, 4 * P + 100, flags=pymmap.MAP_PRIVATE)
     assert len(m.resident()) == 5

@@ -505,3 +505,14 @@ def test_a_duplicate_the_c_runtime_cannot_take_is_closed_again(k32, open_file, m
         windows.dup(f.fileno())
     assert info.value.errno == errno.EMFILE
     assert calls(k32)[-1].name == "CloseHandle"
+
+
+def test_virtual_query_describes_a_view(k32):
+    w = windows._api()
+    address = windows.map(100, RW, ANON, -1, 0)
+    info = w.MEMORY_BASIC_INFORMATION()
+    assert w.VirtualQuery(address + 10, ctypes.byref(info), ctypes.sizeof(info)) == ctypes.sizeof(info)
+    assert (info.BaseAddress, info.RegionSize, info.Type) == (address, 100, w.MEM_MAPPED)
+    windows.unmap(address, 100)
+    w.VirtualQuery(address, ctypes.byref(info), ctypes.sizeof(info))
+    assert info.State == w.MEM_FREE

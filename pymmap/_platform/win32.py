@@ -292,6 +292,8 @@ SetEndOfFile.restype = BOOL
 SetEndOfFile.argtypes = (HANDLE,)
 
 # SIZE_T VirtualQuery(LPCVOID lpAddress, PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength);
+# (What lies at an address: a view, and how long.  The backend knows its own
+# views, so only the tests ask.)
 VirtualQuery = kernel32.VirtualQuery
 VirtualQuery.restype = SIZE_T
 VirtualQuery.argtypes = (LPVOID, POINTER(MEMORY_BASIC_INFORMATION), SIZE_T)

@@ -13,6 +13,7 @@ code would die with SIGSEGV.
   coverage sees the code.
 """
 
+import ctypes
 import errno
 import gc
 import os
@@ -101,6 +102,7 @@ def check_protected(m):
     _none(m.buffer)
     _none(m.load)
     _none(m.load, P + 1, 1)
+    _none(m._memory_for, 2 * P - 2, 4, False)
     if BUFFER_PROTOCOL:
         _none(memoryview, m)
     # Writes that touch page 1 are refused the same way.
@@ -110,6 +112,7 @@ def check_protected(m):
     _none(_at, m, P, "write", b"x")
     _none(_at, m, P, "write_byte", 120)
     _none(m.move, P, 0, 4)
+    _none(m._memory_for, P, 1, True)
     # Writes to page 2 (read-only).
     _ro(m.__setitem__, 2 * P, 1)
     _ro(m.__setitem__, -2 * P, 1)
@@ -119,6 +122,7 @@ def check_protected(m):
     _ro(_at, m, 3 * P - 1, "write", b"xx")
     _ro(_at, m, 2 * P, "write_byte", 120)
     _ro(m.move, 2 * P, 0, 4)
+    _ro(m._memory_for, 2 * P, 4, True)
 
     # What does not touch a protected page works, even next to one.
     assert m[0] == m[P - 1] == m[2 * P] == m[-1] == 97
@@ -147,6 +151,29 @@ def check_protected(m):
     m.move(3 * P + 10, 2 * P, 5)
     m.move(0, 3 * P, 4)
     assert m[0:4] == m[3 * P:3 * P + 4] == b"defa"
+    # _memory_for() gives the whole raw view once the range is allowed;
+    # the caller touches only that range.
+    assert bytes(m._memory_for(2 * P, 3, False)[2 * P:2 * P + 3]) == b"aaa"
+    m._memory_for(3 * P, 2, True)[3 * P:3 * P + 2] = b"gh"
+    assert m[3 * P:3 * P + 2] == b"gh"
+    assert m.unpack_from("<H", 3 * P) == (0x6867,)
+    _none(m.unpack_from, "<I", 2 * P - 2)
+    _ro(m.pack_into, "<H", 2 * P, 1)
+    m.pack_into("<H", 3 * P, 0x6968)
+    assert m[3 * P:3 * P + 2] == b"hi"
+    t = m.typed()
+    _none(t.u32.__getitem__, 2 * P - 2)
+    _none(t.f64.__setitem__, P, 1.0)
+    _ro(t.u16.__setitem__, 2 * P, 1)
+    assert t.u8[2 * P] == 97
+    t.u16[3 * P] = 0x6968
+    assert t.u16[3 * P] == 0x6968
+    _none(m.record, ctypes.c_uint32 * 1, P)
+    _ro(m.record, ctypes.c_uint32 * 1, 2 * P)  # a record over read-only pages could be written
+    record = m.record(ctypes.c_char * 2, 3 * P)
+    assert record.raw == b"hi"
+    del record
+    gc.collect()  # the record was an export; it must be gone before protect() again
     m.load(0, P)
     m.load(2 * P)
     assert len(m.resident()) == 4
@@ -368,6 +395,30 @@ def test_close_forgets_the_protection(fake_mprotect):
     assert m._region.protection is None
     with pytest.raises(ValueError, match="closed"):
         m[0]
+
+
+def test_memory_for_checks_state_and_bounds(open_file, fake_mprotect):
+    m = pymmap.mmap(-1, 2 * P)
+    with pytest.raises(IndexError, match="out of range"):
+        m._memory_for(2 * P - 1, 2, False)
+    with pytest.raises(IndexError, match="out of range"):
+        m._memory_for(-1, 1, False)
+    m._memory_for(0, 4, True)[0:4] = b"abcd"
+    assert m[:4] == b"abcd"
+    m.protect(R, P)
+    m._memory_for(0, 4, True)[0:4] = b"efgh"  # through the raw view, after the check
+    assert m[:4] == b"efgh"
+    with pytest.raises(TypeError, match="readonly"):
+        m._memory_for(P, 4, True)
+    m.protect(RW)
+    m.close()
+    with pytest.raises(ValueError, match="closed"):
+        m._memory_for(0, 1, False)
+    f = open_file(b"x" * P)
+    r = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+    with pytest.raises(TypeError, match="readonly"):
+        r._memory_for(0, 1, True)
+    r.close()
 
 
 # --- the region layer -------------------------------------------------------------

@@ -178,6 +178,21 @@ def test_run_touch_and_json_in_process(big, tmp_path):
     assert report["files"][1]["error"] == "Is a directory"
 
 
+def test_run_reports_each_refused_file_and_goes_on(make_file, tmp_path):
+    empty = make_file(b"")
+    good = make_file(b"v" * P)
+    missing = str(tmp_path / "missing")
+    status, out, err = _run(missing, empty, "/dev/null", good, touch=True, as_json=True)
+    assert status == 1
+    assert err.splitlines() == [f"pymmap pages: {missing}: No such file or directory",
+                                f"pymmap pages: {empty}: empty file (no pages to map)",
+                                "pymmap pages: /dev/null: not a regular file"]
+    files = json.loads(out)["files"]
+    assert [f.get("error") for f in files] == ["No such file or directory", "empty file (no pages to map)",
+                                               "not a regular file", None]
+    assert files[3]["resident"] == 1 and files[3]["before_touch"]["resident"] in (0, 1)
+
+
 def test_run_notes_when_the_kernel_hides_the_page_cache(big, monkeypatch):
     monkeypatch.setattr(pages, "_sees_page_cache", lambda path, st: False)
     status, out, err = _run(big)

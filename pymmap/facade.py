@@ -677,7 +677,7 @@ class mmap:
 
     def read(self, n: Optional[int] = None) -> bytes:
         """Read up to ``n`` bytes from the position; all the rest if ``n`` is omitted, None or negative."""
-        if n is None or n.__class__ is int and _SSIZE_MIN <= n <= _SSIZE_MAX:
+        if n is None or (n.__class__ is int and _SSIZE_MIN <= n <= _SSIZE_MAX):
             count = n
         else:
             count = _args.optional_ssize(n)

@@ -19,10 +19,12 @@ return), and:
   no traced ``mmap``/``dup`` may be left behind, including by constructors
   that fail halfway (after duplicating the descriptor).
 
-Calls that the stdlib survives but that would crash the process (a map the
-CPU may not read, ``resize(0)`` cutting the file under the map) are at the
-end; they run in a child process, so that a crash fails the test instead of
-killing the run.
+Calls that would crash the process in the stdlib (a map the CPU may not
+read, ``resize(0)`` cutting the file under the map, ``madvise`` advice that
+makes the pages fault, ``MAP_FIXED`` without an address) are at the end;
+they run in a child process, so that a crash fails the test instead of
+killing the run.  The last two are expected failures until the platform
+layer refuses them.
 """
 
 import contextlib
@@ -781,3 +783,52 @@ def test_resize_to_zero_leaves_the_file_alone(tmp_path: Any) -> None:
                 m.close()
     """)
     assert out.split() == ["OSError", str(errno.EINVAL), str(P), str(3 * P), "121", "121"] * 2, out
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "region.py/_platform: madvise(MADV_GUARD_INSTALL) (102, Linux 6.13+) is passed on, "
+    "and the next access dies with SIGSEGV; on older kernels it is EINVAL and this passes"))
+def test_madvise_cannot_make_the_map_unreadable(tmp_path: Any) -> None:
+    # Advice that turns the pages into guard pages (or poisons them: MADV_HWPOISON,
+    # not run here, as it takes a physical page away) makes every later access
+    # fault.  pymmap must refuse it, or the map must stay readable.
+    run_child(f"""
+        import pymmap
+        P = pymmap.PAGESIZE
+        with open({str(tmp_path / 'g.bin')!r}, "w+b") as f:
+            f.write(b"g" * P)
+            f.flush()
+            for m in (pymmap.mmap(-1, P, flags=pymmap.MAP_PRIVATE), pymmap.mmap(f.fileno(), 0)):
+                try:
+                    m.madvise(102)  # MADV_GUARD_INSTALL
+                except OSError:
+                    pass
+                print(m[0], m[:2])
+                m.close()
+    """)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "_platform: with MAP_FIXED in flags and no address, a process allowed to map page 0 "
+    "(root) gets address 0 back, which ctypes reads as None: TypeError, and the page leaks"))
+def test_map_fixed_without_an_address_is_refused_cleanly() -> None:
+    # The stdlib has no address argument, so MAP_FIXED means "at address 0".
+    # Without CAP_SYS_RAWIO the kernel says EPERM; as root it maps page 0.
+    # Either way pymmap must raise OSError and leave nothing mapped there.
+    out = run_child("""
+        import pymmap
+        P = pymmap.PAGESIZE
+        for fixed in (0x10, 0x100000):  # MAP_FIXED, MAP_FIXED_NOREPLACE
+            try:
+                m = pymmap.mmap(-1, P, flags=pymmap.MAP_SHARED | fixed)
+            except Exception as exc:
+                print("OSError" if isinstance(exc, OSError) else type(exc).__name__)
+            else:
+                print("mapped", len(m))
+                m.close()
+        with open("/proc/self/maps") as maps:
+            print("page0" if any(line.startswith("00000000-") for line in maps) else "clean")
+    """)
+    lines = out.split()
+    assert lines[-1] == "clean", out
+    assert all(word == "OSError" for word in lines[:-1]), out

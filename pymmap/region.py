@@ -457,7 +457,15 @@ class MappedRegion:
         backend.sync(base + start, max(0, min(length, len(array) - start)), flags)
 
     def advise(self, advice: int, start: int, length: int) -> None:
-        """Tell the kernel how the range will be used (``madvise(2)``)."""
+        """Tell the kernel how the range will be used (``madvise(2)``).
+
+        Advice that makes every later access fault (``MADV_HWPOISON``,
+        ``MADV_GUARD_INSTALL``) is refused with ``ValueError``: pymmap never
+        hands out memory that kills the process when read.  (The C module
+        passes it on.)
+        """
+        if advice in getattr(backend, "UNSAFE_ADVICE", ()):
+            raise ValueError(f"madvise option {advice} would make the pages fault on access")
         array, base = self._pin()
         backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
 

@@ -41,3 +41,33 @@ def open_file(make_file):
     yield open_
     for f in opened:
         f.close()
+
+
+# On PyPy, which has no reference counts, MappedRegion.close() cannot tell
+# whether another thread still holds the memory, so it always swaps in a
+# zero-filled placeholder (one mmap(MAP_FIXED)) and the munmap(2) comes when
+# the collector frees the views (see the README's Safety section).  These
+# tests assert CPython's exact call sequence (mmap ... munmap at close); the
+# trace's format itself is the same on both and is tested on CPython.
+EXACT_CLOSE_SEQUENCE = {
+    "tests/test_mmap_windows.py::test_the_trace_shows_kernel32s_calls",
+    "tests/test_tour.py::test_tour_shows_lines_results_and_system_calls",
+    "tests/test_trace.py::test_anonymous_map_lifetime",
+    "tests/test_trace.py::test_records_carry_the_raw_call",
+    "tests/test_trace.py::test_file_map_flush_resize_advise",
+    "tests/test_trace.py::test_nesting_restores_the_outer_tracer",
+    "tests/test_trace.py::test_file_object_target",
+    "tests/test_trace.py::test_path_target_appends_and_closes",
+    "tests/test_trace.py::test_default_target_is_stderr",
+    "tests/test_trace.py::test_environment_variable_traces_to_stderr",
+    "tests/test_trace.py::test_environment_variable_names_a_file",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if sys.implementation.name == "cpython":
+        return
+    skip = pytest.mark.skip(reason="PyPy unmaps at garbage collection: the close() call sequence differs")
+    for item in items:
+        if item.nodeid.split("[")[0] in EXACT_CLOSE_SEQUENCE:
+            item.add_marker(skip)

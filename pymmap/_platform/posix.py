@@ -88,6 +88,17 @@ CONSTANTS: Dict[str, int] = {k: v for k, v in _TABLE.items() if not k.startswith
 PUBLIC_CONSTANTS: Dict[str, int] = CONSTANTS
 
 _MAP_FIXED = _TABLE["MAP_FIXED"]
+# MAP_FIXED_NOREPLACE (Linux 4.17+, <linux/mman.h>) also takes the address literally.
+_MAP_FIXED_ANY = _MAP_FIXED | (0x100000 if sys.platform.startswith("linux") else 0)
+
+#: Advice after which touching the pages kills the process: MADV_HWPOISON
+#: poisons them (SIGBUS), and MADV_GUARD_INSTALL (102, Linux 6.13+) turns them
+#: into guard pages (SIGSEGV).  The region refuses these (see MappedRegion.advise).
+UNSAFE_ADVICE = frozenset(
+    value
+    for value in (_TABLE.get("MADV_HWPOISON"), 102 if sys.platform.startswith("linux") else None)
+    if value is not None
+)
 _MAP_PRIVATE = _TABLE["MAP_PRIVATE"]
 _MAP_ANONYMOUS = _TABLE["MAP_ANONYMOUS"]
 _PROT_READ = _TABLE["PROT_READ"]
@@ -174,6 +185,8 @@ HAS_REMAP = _mremap is not None
 HAS_MADVISE = _madvise is not None
 HAS_MEMFD = _memfd_create is not None
 HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
+
+
 
 class ipc_perm(ctypes.Structure):
     """The owner and permissions of a System V IPC object (Linux, 64-bit).
@@ -358,7 +371,15 @@ ALLOCATIONGRANULARITY: int = PAGESIZE
 
 def map(length: int, prot: int, flags: int, fd: int, offset: int,
         address: Optional[int] = None) -> int:
-    """Wrapper around mmap(2); return the address of the new mapping."""
+    """Wrapper around mmap(2); return the address of the new mapping.
+
+    ``MAP_FIXED`` without an ``address`` would mean "at address 0": the
+    kernel refuses that to ordinary users (EPERM) but grants it to root,
+    and a mapping at NULL is one no Python code should ever get.  pymmap
+    refuses it for everyone, with EINVAL, before asking the kernel.
+    """
+    if address is None and flags & _MAP_FIXED_ANY:
+        _raise_errno(_errno.EINVAL)
     try:
         return int(_syscall("mmap", _mmap, (address, length, prot, flags, fd, offset), MAP_FAILED))
     except OSError as exc:

@@ -64,6 +64,9 @@ _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 _audit = getattr(sys, "audit", None)
 _collects_lazily = not hasattr(sys, "getrefcount")  # PyPy
+# CPython 3.12+ reports every release of a buffer to __release_buffer__ (PEP
+# 688); PyPy calls __buffer__ but never __release_buffer__.
+_RELEASE_IS_REPORTED = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
 
 
 def _closed() -> ValueError:
@@ -425,10 +428,22 @@ class mmap:
         if self._access == ACCESS_READ and flags & _PYBUF_WRITABLE:
             self._check_valid()
             raise BufferError("Object is not writable.")
+        region = self._region
+        if _RELEASE_IS_REPORTED and region is not None and region.protection is None:
+            view = region.view
+            if view is not None:
+                # CPython 3.12+ calls __release_buffer__ for every export, so
+                # a plain slice of the region's own view will do: it keeps
+                # the mapping alive, and the count drops when it is released.
+                self._exports += 1
+                return view[:]
         return self.buffer()
 
     def __release_buffer__(self, view: memoryview) -> None:
-        # Release at once; the export count drops when the view's holder dies.
+        region = self._region
+        if _RELEASE_IS_REPORTED and region is not None and view.obj is region.array:
+            self._exports -= 1  # an export made by the fast path of __buffer__
+        # Otherwise the count drops when the export's holder dies.
         view.release()
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------

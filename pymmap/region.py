@@ -407,7 +407,7 @@ class MappedRegion:
             return -1 if hit < 0 else start + hit
         if n == 0:
             return stop
-        chunk = max(1 << 16, 4 * n)
+        chunk = max(1 << 20, 4 * n)  # large enough that the copies cost little
         hi = stop
         while hi - start >= n:
             lo = max(start, hi - chunk)

@@ -203,15 +203,19 @@ def test_searches_and_moves():
 
 
 def test_rfind_across_chunk_boundaries():
-    size = 5 * 65536
+    # rfind copies 1 MiB chunks from the end backwards; B is where the
+    # first chunk starts, so a needle at B - 2 straddles two chunks.
+    chunk = 1 << 20
+    size = 3 * chunk + 100
+    B = size - chunk
     r = MappedRegion(size)
-    r.write(65536 - 2, b"NEEDLE")  # straddles a chunk boundary
-    r.write(2 * 65536 - 1, b"NE")
-    assert r.rfind(b"NEEDLE", 0, size) == 65536 - 2
-    assert r.rfind(b"NEEDLE", 0, 65536 + 4) == 65536 - 2  # ends exactly at the bound
-    assert r.rfind(b"NEEDLE", 0, 65536 + 3) == -1
-    assert r.rfind(b"NEEDLE", 0, size) == r.find(b"NEEDLE", 0, size)
-    assert r.rfind(b"NEEDLE", 65536 - 1, size) == -1
+    r.write(B - 2, b"NEEDLE")
+    r.write(10, b"NEEDLE")
+    assert r.rfind(b"NEEDLE", 0, size) == B - 2
+    assert r.rfind(b"NEEDLE", 0, B + 4) == B - 2  # ends exactly at the bound
+    assert r.rfind(b"NEEDLE", 0, B + 3) == 10
+    assert r.rfind(b"NEEDLE", B - 1, size) == -1
+    assert r.rfind(b"NEEDLE", 0, size - 2 * chunk) == 10  # found in a later chunk
     r.close()
 
 

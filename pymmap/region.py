@@ -126,7 +126,17 @@ class MappedRegion:
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
         self.address = self._map(length, fd)
-        self._attach()
+        try:
+            self._attach()
+        except BaseException:
+            # An interrupt (or MemoryError) between mmap(2) and the views
+            # that own the mapping: give the range back before raising.
+            finalizer = getattr(self, "_finalizer", None)
+            if finalizer is not None and finalizer.alive:
+                finalizer()
+            else:
+                backend.unmap(self.address, length)
+            raise
 
     def _setup(self, length: int, prot: int, flags: int, fd: int, offset: int,
                tagname: Optional[str] = None) -> None:

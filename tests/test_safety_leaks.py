@@ -250,9 +250,6 @@ def test_failed_resizes_leak_nothing(backing: str, tmp_path: Any) -> None:
     assert os.path.getsize(path) == 2 * P
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "region.py: MappedRegion.__init__ does not unmap when _attach() fails "
-    "after mmap(2) succeeded (an interrupt, a MemoryError)"))
 def test_interrupted_constructor_leaks_nothing(monkeypatch: Any, data_file: str) -> None:
     # A KeyboardInterrupt (or MemoryError) can arrive between mmap(2) and the
     # moment the region has built the views that own the mapping.

@@ -216,28 +216,15 @@ class GuardedArray:
         return self._raw[item]
 
 
-class GuardedView:
+class GuardedView(GuardedArray):
     """Stands in for a region's memoryview while some pages are protected.
 
-    Reads (``view[i]``) and stores (``view[i] = v``, ``view[a:b] = data``) are
-    checked against the pages they touch, then passed on to the memoryview.
+    Reads (``view[i]``, as for :class:`GuardedArray`) and stores
+    (``view[i] = v``, ``view[a:b] = data``) are checked against the pages
+    they touch, then passed on to the memoryview.
     """
 
-    __slots__ = ("_pages", "_raw")
-
-    def __init__(self, raw: memoryview, pages: PageProtection) -> None:
-        self._raw = raw
-        self._pages = pages
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __getitem__(self, item: Any) -> Any:
-        if item.__class__ is slice:
-            _check_slice(self._pages, item, len(self._raw), False)
-        else:
-            self._pages.check_index(item, len(self._raw), False)
-        return self._raw[item]
+    __slots__ = ()
 
     def __setitem__(self, item: Any, value: Any) -> None:
         if item.__class__ is slice:

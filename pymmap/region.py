@@ -260,6 +260,9 @@ class MappedRegion:
     def _retire(self) -> None:
         """Internal: give the current address range back, now or when its last view dies."""
         busy = self.in_use()
+        # Held until the end: on PyPy nothing else may keep the array (and so
+        # its finalizer) from running before the finalizer is swapped below.
+        array = self.array
         view = self.view
         self.array = None
         self.view = None
@@ -279,6 +282,7 @@ class MappedRegion:
             assert view is not None
             view.release()
             self._finalizer()
+        del array
 
     def export(self, readonly: bool, on_release: Callable[[], None]) -> memoryview:
         """Return a new memoryview of the whole mapping, for a caller to keep.

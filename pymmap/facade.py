@@ -993,6 +993,13 @@ class mmap:
             raise ValueError(f"{name} length invalid")
         return start, min(length, size - start)
 
+    def _checked_page_range(self, name: str, start: Any, length: Any) -> Tuple[int, int]:
+        """Internal: convert ``start``/``length``, check the map is open, then :meth:`_page_range`."""
+        start = _args.ssize(start)
+        length = None if length is None else _args.ssize(length)
+        self._check_valid()
+        return self._page_range(name, start, length)
+
     def _check_access(self, start: int, stop: int, write: bool) -> None:
         """Internal: raise if :meth:`protect` forbids reading (or writing) a byte of ``[start, stop)``."""
         region = self._region
@@ -1090,20 +1097,14 @@ class mmap:
         an unprivileged process may lock (``RLIMIT_MEMLOCK``, ``ulimit -l``);
         past it, ``OSError`` is raised, and its message says so.
         """
-        start = _args.ssize(start)
-        length = None if length is None else _args.ssize(length)
-        self._check_valid()
-        start, length = self._page_range("lock", start, length)
+        start, length = self._checked_page_range("lock", start, length)
         region = self._region
         assert region is not None
         region.lock(start, length)
 
     def unlock(self, start: int = 0, length: Optional[int] = None) -> None:
         """Let the pages of ``[start, start + length)`` be swapped out again (``munlock(2)``)."""
-        start = _args.ssize(start)
-        length = None if length is None else _args.ssize(length)
-        self._check_valid()
-        start, length = self._page_range("unlock", start, length)
+        start, length = self._checked_page_range("unlock", start, length)
         region = self._region
         assert region is not None
         region.unlock(start, length)
@@ -1115,10 +1116,7 @@ class mmap:
         1 if the page is resident (touching it needs no disk read), 0 if not.
         For a file map, "resident" means the page is in the page cache.
         """
-        start = _args.ssize(start)
-        length = None if length is None else _args.ssize(length)
-        self._check_valid()
-        start, length = self._page_range("resident", start, length)
+        start, length = self._checked_page_range("resident", start, length)
         region = self._region
         assert region is not None
         return region.residency(start, length)
@@ -1137,10 +1135,7 @@ class mmap:
         ``ValueError``.  Under memory pressure the kernel may evict pages
         again; :meth:`lock` keeps them.
         """
-        start = _args.ssize(start)
-        length = None if length is None else _args.ssize(length)
-        self._check_valid()
-        start, length = self._page_range("load", start, length)
+        start, length = self._checked_page_range("load", start, length)
         first = start - start % _PAGESIZE
         stop = start + length
         self._check_access(first, stop, write=False)

@@ -48,6 +48,20 @@ CharArray = Any
 _getrefcount: Optional[Callable[[Any], int]] = getattr(sys, "getrefcount", None)
 
 
+def _release_when_dead(array: Any, release: Callable[[int, int], None], address: int,
+                       length: int) -> weakref.finalize:
+    """Internal: arrange for ``release(address, length)`` once ``array`` is gone.
+
+    The finalizer can also be called early (``close()``) or detached.  It
+    does not run at interpreter exit (``atexit = False``): a daemon thread
+    may still be reading the memory then, and the kernel takes every
+    mapping back when the process ends anyway.
+    """
+    finalizer = weakref.finalize(array, release, address, length)
+    finalizer.atexit = False
+    return finalizer
+
+
 def _closed_error() -> ValueError:
     """Internal: the error every operation on a released region raises."""
     return ValueError("mmap closed or invalid")
@@ -218,7 +232,7 @@ class MappedRegion:
             view = view.toreadonly()
         self.array = array
         self.view = view
-        self._finalizer = weakref.finalize(array, self._release, self.address, self.length)
+        self._finalizer = _release_when_dead(array, self._release, self.address, self.length)
         del array, view  # the baseline below must count only the region's own references
         self._refs = self._refcounts()
 
@@ -276,8 +290,8 @@ class MappedRegion:
                 # ordinary mapping, which munmap(2) gives back.
                 detached = self._finalizer.detach()
                 if detached is not None:
-                    self._finalizer = weakref.finalize(detached[0], backend.unmap,
-                                                       self.address, self.length)
+                    self._finalizer = _release_when_dead(detached[0], backend.unmap,
+                                                         self.address, self.length)
         else:
             assert view is not None
             view.release()

@@ -172,3 +172,25 @@ def test_close_during_a_long_find_does_not_unmap_under_it():
         print("ok")
         """
     )
+
+
+def test_daemon_threads_may_use_maps_while_the_interpreter_exits():
+    # At exit the interpreter runs its atexit handlers while daemon threads
+    # are still running.  Unmapping live maps there (weakref.finalize's
+    # default) killed this child with SIGSEGV every time; the kernel takes
+    # the mappings back when the process ends anyway.
+    code = r"""
+        import threading, time, pymmap
+        maps = [pymmap.mmap(-1, 1 << 20) for _ in range(100)]
+        maps.append(pymmap.mmap(-1, 1 << 20, access=pymmap.ACCESS_COPY))
+        def reader():
+            while True:
+                for m in maps:
+                    m[:4096]
+                    m.find(b"\x01")
+        threading.Thread(target=reader, daemon=True).start()
+        time.sleep(0.02)
+        print("exiting")
+        """
+    for _ in range(3):
+        assert run_isolated(code).strip() == "exiting"

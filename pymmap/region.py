@@ -49,7 +49,7 @@ _getrefcount: Optional[Callable[[Any], int]] = getattr(sys, "getrefcount", None)
 
 
 def _release_when_dead(array: Any, release: Callable[[int, int], None], address: int,
-                       length: int) -> weakref.finalize:
+                       length: int) -> "weakref.finalize[..., None]":
     """Internal: arrange for ``release(address, length)`` once ``array`` is gone.
 
     The finalizer can also be called early (``close()``) or detached.  It

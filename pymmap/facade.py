@@ -63,10 +63,13 @@ _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 
 _audit = getattr(sys, "audit", None)
-_collects_lazily = not hasattr(sys, "getrefcount")  # PyPy
-# CPython 3.12+ reports every release of a buffer to __release_buffer__ (PEP
-# 688); PyPy calls __buffer__ but never __release_buffer__.
-_RELEASE_IS_REPORTED = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
+_getrefcount = getattr(sys, "getrefcount", None)
+_collects_lazily = _getrefcount is None  # PyPy
+# CPython 3.12+ asks __buffer__ (PEP 688) for every buffer that C code needs
+# from the map, and counts references: there one shared view can serve
+# every export, and its reference count says how many are alive.  PyPy calls
+# __buffer__ too, but has no reference counts.
+_SHARES_ONE_EXPORT = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
 
 
 def _closed() -> ValueError:
@@ -123,6 +126,8 @@ class mmap:
         "_offset",
         "_pos",
         "_region",
+        "_shared",
+        "_shared_refs",
         "_size",
         "_trackfd",
         "_view",
@@ -138,6 +143,8 @@ class mmap:
     _offset: int
     _trackfd: bool
     _exports: int
+    _shared: Optional[memoryview]
+    _shared_refs: int
     _lock: threading.Lock
 
     def __new__(
@@ -247,6 +254,8 @@ class mmap:
         self._offset = offset
         self._trackfd = trackfd
         self._exports = 0
+        self._shared = None
+        self._shared_refs = 0
         self._fd = -1
         self._lock = threading.Lock()  # serialises close() and resize()
 
@@ -290,9 +299,19 @@ class mmap:
         self._size = region.length
 
     def _detach(self) -> MappedRegion:
-        """Internal: drop the cached views (the region checks for other holders)."""
+        """Internal: drop the cached views (the region checks for other holders).
+
+        The shared export view goes first: it is released, and if some C
+        code still holds a buffer from it (an export made by another thread
+        since the caller's :meth:`_check_no_exports`), ``release()`` raises
+        ``BufferError`` and nothing is detached.
+        """
         region = self._region
         assert region is not None
+        shared = self._shared
+        if shared is not None:
+            shared.release()
+            self._shared = None
         self._view = None
         self._array = None
         return region
@@ -339,11 +358,12 @@ class mmap:
         """
         self._check_no_exports("cannot close exported pointers exist")
         with self._lock:  # two threads closing at once must not close the fd twice
+            region = self._detach() if self._region is not None else None
             try:
                 self._close_fd()
             finally:
-                if self._region is not None:
-                    self._detach().close()
+                if region is not None:
+                    region.close()
 
     @property
     def closed(self) -> bool:
@@ -417,34 +437,67 @@ class mmap:
             # Without reference counting, a dropped view lives on until the
             # collector runs; give it that chance before refusing.
             gc.collect()
-        if self._exports > 0:
+        if self._exports > 0 or self._shared_in_use():
             raise BufferError(message)
 
     def __buffer__(self, flags: int) -> memoryview:
         """Export the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
 
-        Python 3.12+ (and PyPy) call this for any C code asking for a buffer.
+        Python 3.12+ (and PyPy) call this for any C code asking for a buffer,
+        so it is on the hot path of ``struct.unpack_from(fmt, m, offset)``.
+        On CPython every call returns the same shared view of the map (made
+        by :meth:`_export` on first use).  C code takes its buffer from that
+        view and drops its reference when done; :meth:`_shared_in_use` reads
+        the view's reference count to tell whether any export is alive.
+        That is why there is no ``__release_buffer__``: a second Python call
+        per export would cost more than everything else together.
         """
-        if self._access == ACCESS_READ and flags & _PYBUF_WRITABLE:
-            self._check_valid()
-            raise BufferError("Object is not writable.")
-        region = self._region
-        if _RELEASE_IS_REPORTED and region is not None and region.protection is None:
-            view = region.view
-            if view is not None:
-                # CPython 3.12+ calls __release_buffer__ for every export, so
-                # a plain slice of the region's own view will do: it keeps
-                # the mapping alive, and the count drops when it is released.
-                self._exports += 1
-                return view[:]
-        return self.buffer()
+        shared = self._shared
+        if shared is not None:
+            try:
+                if not (shared.readonly and flags & _PYBUF_WRITABLE):
+                    return shared
+            except ValueError:
+                # Someone who called __buffer__ directly released the view
+                # (``with m.__buffer__(0) as v:``): make a new one.
+                pass
+        return self._export(flags)
 
-    def __release_buffer__(self, view: memoryview) -> None:
-        region = self._region
-        if _RELEASE_IS_REPORTED and region is not None and view.obj is region.array:
-            self._exports -= 1  # an export made by the fast path of __buffer__
-        # Otherwise the count drops when the export's holder dies.
-        view.release()
+    def _export(self, flags: int) -> memoryview:
+        """Internal: the export :meth:`__buffer__` cannot answer with the shared view."""
+        if self._view is None:
+            raise _closed()
+        if self._access == ACCESS_READ and flags & _PYBUF_WRITABLE:
+            raise BufferError("Object is not writable.")
+        if not _SHARES_ONE_EXPORT:
+            return self.buffer()  # a counted export of its own
+        with self._lock:  # two threads must not both make (and overwrite) one
+            view = self._view
+            region = self._region
+            if view is None or region is None:
+                raise _closed()
+            if region.protection is not None:
+                # The cached view is a guard that checks each access; an
+                # export cannot, so buffer() decides what may be exported.
+                return self.buffer()
+            shared = self._shared
+            if shared is not None and not _is_released(shared):
+                return shared
+            shared = view[:]
+            assert _getrefcount is not None
+            self._shared = shared
+            self._shared_refs = _getrefcount(shared)  # the slot, this name, the argument
+            return shared
+
+    def _shared_in_use(self) -> bool:
+        """Internal: True while anything besides the map holds the shared export view."""
+        shared = self._shared
+        if shared is None:
+            return False
+        assert _getrefcount is not None
+        # The same three references as when _export() measured them; a view
+        # that its holder has released can export nothing any more.
+        return _getrefcount(shared) > self._shared_refs and not _is_released(shared)
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------
     # The work is in typed.py and records.py; every access goes through
@@ -1147,6 +1200,15 @@ class mmap:
             raise _closed()
         # A slice with a step of one page reads one byte of each page, in C.
         array[first:stop:_PAGESIZE]
+
+
+def _is_released(view: memoryview) -> bool:
+    """Internal: True if ``view.release()`` has been called (memoryview has no flag for it)."""
+    try:
+        view.readonly  # noqa: B018 - every attribute of a released view raises
+    except ValueError:
+        return True
+    return False
 
 
 def _index_or_indexerror(item: Any) -> int:

@@ -166,3 +166,51 @@ def test_a_forgotten_view_can_never_dangle():
         print("ok")
         """
     )
+
+
+@needs_protocol
+def test_a_view_from_a_direct_dunder_call_counts_until_dropped(m):
+    # PEP 688 lets Python code call __buffer__ itself; the view it returns is
+    # an export like any other, as with the stdlib.
+    view = m.__buffer__(0)
+    assert bytes(view[:5]) == b"hello"
+    if TRACKS_EXPORTS:
+        with pytest.raises(BufferError):
+            m.close()
+    del view
+    gc.collect()
+    m.close()
+    assert m.closed
+
+
+@needs_protocol
+def test_releasing_a_direct_dunder_view_spoils_nothing(m):
+    # `with m.__buffer__(0) as v:` releases the view at the end of the block;
+    # later exports still work and close() is not held up by the dead view.
+    with m.__buffer__(0) as view:
+        assert view[0] == ord("h")
+    assert struct.unpack_from("<I", m, 27) == (42,)
+    with memoryview(m) as again:
+        assert bytes(again[:5]) == b"hello"
+    assert view is not None  # the released view is still referenced here
+    gc.collect()
+    m.close()
+    assert m.closed
+
+
+@needs_protocol
+def test_exports_do_not_outlive_a_resize_or_protect(m):
+    assert struct.unpack_from("<I", m, 27) == (42,)
+    m.resize(4096)  # the shared export view is let go with the old mapping
+    assert struct.unpack_from("<I", m, 27) == (42,)
+    if not TRACKS_EXPORTS:
+        return  # on PyPy a map that once exported its memory keeps its protection
+    m.protect(pymmap.PROT_READ)
+    with pytest.raises((BufferError, TypeError)):
+        struct.pack_into("<I", m, 27, 1)  # the pages are read-only now
+    assert struct.unpack_from("<I", m, 27) == (42,)
+    m.protect(pymmap.PROT_READ | pymmap.PROT_WRITE)
+    struct.pack_into("<I", m, 27, 7)
+    assert m[27] == 7
+    gc.collect()
+    m.close()

@@ -848,14 +848,19 @@ class mmap:
         else:
             start = _args.ssize(start)
             end = self._size if end is None else _args.ssize(end)
-        self._check_valid()
+        if self._view is None:
+            raise _closed()
         size = self._size
         if start < 0:
-            start = max(start + size, 0)
+            start += size
+            if start < 0:
+                start = 0
         elif start > size:
             start = size
         if end < 0:
-            end = max(end + size, 0)
+            end += size
+            if end < 0:
+                end = 0
         elif end > size:
             end = size
         return start, end
@@ -867,7 +872,7 @@ class mmap:
         end of the map; negative values count from the end.  An empty ``sub``
         is found at ``start`` (if ``start <= end``).
         """
-        needle = bytes(_args.buffer(sub))
+        needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
         region = self._region
         assert region is not None
@@ -881,7 +886,7 @@ class mmap:
 
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
         """
-        needle = bytes(_args.buffer(sub))
+        needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
         region = self._region
         assert region is not None

@@ -38,6 +38,12 @@ _map_named: Optional[Callable[..., int]] = getattr(backend, "map_named", None)
 _backend_resize: Optional[Callable[..., Tuple[Optional[int], int, Optional[OSError]]]] = getattr(
     backend, "resize", None)
 _PAGESIZE = backend.PAGESIZE
+_addressof = ctypes.addressof
+# How many bytes a search first looks at in a copy.  A foreign call costs a
+# microsecond or more, far longer than copying a few hundred bytes, and
+# most searches (the next newline, the last separator) end close to where
+# they start.
+_SEARCH_WINDOW = 256
 
 #: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
 #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
@@ -363,7 +369,7 @@ class MappedRegion:
         array = self.array
         if array is None:
             raise _closed_error()
-        return array, ctypes.addressof(array)
+        return array, _addressof(array)
 
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
@@ -388,13 +394,15 @@ class MappedRegion:
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
 
-        Searches in place with the C library's ``memmem(3)`` (``memchr(3)``
-        for a single byte): nothing is copied.  If a page that cannot be read
-        (see :meth:`protect`) lies in the range, the bytes before it are
-        searched, and a miss there raises ``ValueError``: the answer would
-        depend on bytes no one may read.
+        The first few hundred bytes are searched in a copy; the rest in place
+        with the C library's ``memmem(3)`` (``memchr(3)`` for a single byte).
+        If a page that cannot be read (see :meth:`protect`) lies in the range,
+        the bytes before it are searched, and a miss there raises
+        ``ValueError``: the answer would depend on bytes no one may read.
         """
-        array, base = self._pin()
+        array = self.array  # (held to the end: it keeps the memory mapped)
+        if array is None:
+            raise _closed_error()
         stop = min(stop, len(array))
         if stop - start < len(needle):
             return -1
@@ -405,20 +413,41 @@ class MappedRegion:
                 if hit < 0:
                     raise inaccessible()
                 return hit
-        if len(needle) == 1:
-            hit = backend.find_byte(base + start, stop - start, needle[0])
-        else:
-            hit = backend.find(base + start, stop - start, needle)
+        window = min(stop, start + _SEARCH_WINDOW)
+        head: bytes = array[start:window]
+        hit = head.find(needle)
+        if hit >= 0 or window == stop:
+            return -1 if hit < 0 else start + hit
+        n = len(needle)
+        start = max(start, window - n + 1)  # a match may straddle the window's end
+        base = _addressof(array)
+        # The first match starts at or after the next copy of the needle's
+        # first byte, and ends at or after the next copy of its last byte.
+        # memchr(3) finds both at memory speed, and skips any stretch
+        # without them; memmem(3), fast on most data but slow on some
+        # repetitive data, then has less to search.
+        first = backend.find_byte(base + start, stop - start - n + 1, needle[0])
+        if first < 0 or n == 1:
+            return -1 if first < 0 else start + first
+        start += first
+        last = backend.find_byte(base + start + n - 1, stop - start - n + 1, needle[-1])
+        if last < 0:
+            return -1
+        start += last
+        hit = backend.find(base + start, stop - start, needle)
         return -1 if hit < 0 else start + hit
 
     def rfind(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the last ``needle`` in ``[start, stop)``, or -1.
 
-        Single bytes use ``memrchr(3)``.  Longer needles are searched backwards
+        The last few hundred bytes are searched in a copy.  Then single
+        bytes use ``memrchr(3)``, and longer needles are searched backwards
         one bounded chunk at a time, so no copy of the whole range is made.
         A page that cannot be read stops the search as in :meth:`find`.
         """
-        array, base = self._pin()
+        array = self.array  # (held to the end: it keeps the memory mapped)
+        if array is None:
+            raise _closed_error()
         stop = min(stop, len(array))
         n = len(needle)
         if stop - start < n:
@@ -430,22 +459,44 @@ class MappedRegion:
                 if hit < 0:
                     raise inaccessible()
                 return hit
+        window = max(start, stop - _SEARCH_WINDOW)
+        tail: bytes = array[window:stop]
+        hit = tail.rfind(needle)
+        if hit >= 0 or window == start:
+            return -1 if hit < 0 else window + hit
+        stop = min(stop, window + n - 1)  # a match may straddle the window's start
+        base = _addressof(array)
         if n == 1:
             hit = backend.rfind_byte(base + start, stop - start, needle[0])
             return -1 if hit < 0 else start + hit
-        if n == 0:
-            return stop
-        chunk = max(1 << 20, 4 * n)  # large enough that the copies cost little
+        # The C library has no backwards memmem, so walk back a chunk at a
+        # time.  The last match ends at or before the last copy of the
+        # needle's last byte, and starts at or before the last copy of its
+        # first byte: memrchr(3) finds both at memory speed, and skips any
+        # stretch without them.  memmem(3) then says whether the chunk
+        # holds the needle at all; only a chunk that does is copied, from
+        # its first match on, for bytes.rfind to find the last one.  Chunks
+        # start small, for the common needle near the end, and double up
+        # to 1 MiB, which bounds the copy.
+        chunk = max(4096, 4 * n)
+        largest = max(1 << 20, 4 * n)
         hi = stop
         while hi - start >= n:
-            lo = max(start, hi - chunk)
-            chunk_bytes: bytes = array[lo:hi]
-            hit = chunk_bytes.rfind(needle)
-            if hit >= 0:
-                return lo + hit
-            if lo == start:
+            last = backend.rfind_byte(base + start + n - 1, hi - start - n + 1, needle[-1])
+            if last < 0:
                 break
+            hi = start + n + last  # just past that last byte
+            first = backend.rfind_byte(base + start, hi - start - n + 1, needle[0])
+            if first < 0:
+                break
+            hi = start + n + first  # just past a match starting there
+            lo = max(start, hi - chunk)
+            found = backend.find(base + lo, hi - lo, needle)
+            if found >= 0:
+                tail = array[lo + found:hi]
+                return lo + found + tail.rfind(needle)
             hi = lo + n - 1  # overlap so a match across the boundary is seen
+            chunk = min(2 * chunk, largest)
         return -1
 
     def find_byte(self, byte: int, start: int, stop: int) -> int:

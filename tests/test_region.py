@@ -202,20 +202,50 @@ def test_searches_and_moves():
     r.close()
 
 
+def _rfind_chunk_starts(size, n):
+    """Where rfind's chunks begin when the needle's last byte is everywhere:
+    a 256-byte window at the end, then 4 KiB, 8 KiB, ... up to 1 MiB, each
+    overlapping the one after it by ``n - 1`` bytes."""
+    starts, chunk, hi = [size - 256], 4096, size - 256 + n - 1
+    while True:
+        lo = max(0, hi - chunk)
+        starts.append(lo)
+        if lo == 0:
+            return starts
+        hi = lo + n - 1
+        chunk = min(2 * chunk, 1 << 20)
+
+
 def test_rfind_across_chunk_boundaries():
-    # rfind copies 1 MiB chunks from the end backwards; B is where the
-    # first chunk starts, so a needle at B - 2 straddles two chunks.
-    chunk = 1 << 20
-    size = 3 * chunk + 100
-    B = size - chunk
+    size = 3 * (1 << 20) + 100
+    needle = b"NEEDLE"
+    filler = b"E"  # the needle's last byte at every offset: no chunk can be skipped
     r = MappedRegion(size)
-    r.write(B - 2, b"NEEDLE")
-    r.write(10, b"NEEDLE")
-    assert r.rfind(b"NEEDLE", 0, size) == B - 2
-    assert r.rfind(b"NEEDLE", 0, B + 4) == B - 2  # ends exactly at the bound
-    assert r.rfind(b"NEEDLE", 0, B + 3) == 10
-    assert r.rfind(b"NEEDLE", B - 1, size) == -1
-    assert r.rfind(b"NEEDLE", 0, size - 2 * chunk) == 10  # found in a later chunk
+    r.write(0, filler * size)
+    r.write(10, needle)  # an early match, found only if nothing later is
+    starts = _rfind_chunk_starts(size, len(needle))
+    assert len(starts) > 9  # the chunks grow, then stay at 1 MiB
+    for lo in starts[:-1]:
+        for pos in range(lo - len(needle), lo + 2):  # straddling, ending at, starting at lo
+            r.write(pos, needle)
+            assert r.rfind(needle, 0, size) == pos
+            assert r.rfind(needle, 0, pos + len(needle)) == pos  # ends exactly at the bound
+            assert r.rfind(needle, 0, pos + len(needle) - 1) == 10
+            assert r.rfind(needle, pos + 1, size) == -1
+            r.write(pos, filler * len(needle))
+    # Where the last byte is rare, memrchr jumps straight to the candidates.
+    r.write(0, bytes(size))
+    r.write(10, needle)
+    r.write(size // 2, needle)
+    assert r.rfind(needle, 0, size) == size // 2
+    assert r.rfind(needle, 0, size // 2 + 5) == 10
+    assert r.rfind(b"NEEDLX", 0, size) == -1
+    # Several matches in one chunk: the last one wins.
+    r.write(size - 100, needle)
+    r.write(size - 50, needle)
+    assert r.rfind(needle, 0, size) == size - 50
+    assert r.rfind(b"NEED", 0, size - 46) == size - 50
+    assert r.rfind(b"NEED", 0, size - 47) == size - 100
     r.close()
 
 
@@ -250,3 +280,26 @@ def test_regions_left_open_are_released_at_exit_without_errors(tmp_path):
                           capture_output=True)
     assert proc.returncode == 0
     assert proc.stderr == b""
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 255, 256, 257, 1000, 5000])
+def test_searches_agree_with_bytes_around_the_first_window(n):
+    # find and rfind look at 256 bytes in a copy first, then search in place
+    # from where a match could still begin; a needle longer than the window
+    # must not make them look outside [start, stop).
+    size = 3 * 4096
+    needle = bytes(range(1, 256)) * (n // 255 + 1)
+    needle = needle[:n]
+    r = MappedRegion(size)
+    for pos in sorted({0, 1, 100, 255 - n, 256 - n, 257 - n, 200, 255, 256, 300, 5000, size - 256 - n,
+                       size - 256, size - 255 - n, size - n}):
+        if not 0 <= pos <= size - n:
+            continue
+        r.write(pos, needle)
+        data = r.read(0, size)
+        for start, stop in [(0, size), (pos, pos + n), (pos, pos + n - 1), (pos + 1, size),
+                            (max(0, pos - 300), min(size, pos + n + 300)), (10, size - 10)]:
+            assert r.find(needle, start, stop) == data.find(needle, start, stop), (pos, start, stop)
+            assert r.rfind(needle, start, stop) == data.rfind(needle, start, stop), (pos, start, stop)
+        r.write(pos, bytes(n))
+    r.close()

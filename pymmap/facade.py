@@ -580,17 +580,28 @@ class mmap:
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
-        array = self._array
+        array = self._array  # (on PyPy a memoryview does not keep its array alive)
         view = self._view
+        if item.__class__ is int:
+            # The hot path: the memoryview checks the index.  If it raises
+            # (closed map, index out of range), the full path says why.
+            try:
+                return view[item]  # type: ignore[index]
+            except (TypeError, IndexError, OverflowError):
+                pass
+        elif item.__class__ is slice and array is not None:
+            result = array[item]  # ctypes copies the bytes out
+            if self._view is None:  # the slice's __index__ may have closed the map
+                raise _closed()
+            return result
+        return self._getitem(item, array, view)
+
+    def _getitem(self, item: Any, array: Optional[CharArray], view: Optional[memoryview]) -> Any:
+        """Internal: ``m[item]`` for any ``item``, with the C module's errors."""
         if view is None or array is None:
             raise _closed()
         # The local references keep the memory mapped during the call, even
-        # if an argument's __index__ closes the map; hence the re-checks.
-        if item.__class__ is slice:
-            result = array[item]
-            if self._view is None:
-                raise _closed()
-            return result
+        # if an argument's __index__ closes the map; hence the re-check.
         if item.__class__ is not int:
             if not hasattr(type(item), "__index__"):
                 raise TypeError("mmap indices must be integers")
@@ -605,16 +616,26 @@ class mmap:
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        array = self._array
+        array = self._array  # (on PyPy a memoryview does not keep its array alive)
         view = self._view
+        if item.__class__ is int and value.__class__ is int:
+            # The hot path: the memoryview checks the index and the value,
+            # and is read-only for an ACCESS_READ map.  If it raises, the
+            # full path finds the C module's error.
+            try:
+                view[item] = value  # type: ignore[index]
+                return
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass
+        self._setitem(item, value, array, view)
+
+    def _setitem(self, item: Any, value: Any, array: Optional[CharArray],
+                 view: Optional[memoryview]) -> None:
+        """Internal: ``m[item] = value`` for any ``item`` and ``value``, with the C module's errors."""
         if view is None or array is None:
             raise _closed()
         if self._access == ACCESS_READ:
             raise _readonly()
-        if (item.__class__ is int and value.__class__ is int
-                and -self._size <= item < self._size and 0 <= value <= 255):
-            view[item] = value  # the common case, with nothing left to check
-            return
         if item.__class__ is slice:
             start, stop, step = item.indices(self._size)
             data = _args.buffer(value)
@@ -723,11 +744,20 @@ class mmap:
         Returns the new position (CPython 3.13 and later; earlier versions
         returned None).
         """
-        # Plain ints in range skip the converters: seek() is on the hot path.
-        if pos.__class__ is not int or not _SSIZE_MIN <= pos <= _SSIZE_MAX:
-            pos = _args.ssize(pos)
-        if whence.__class__ is not int or not 0 <= whence <= 2:
-            whence = _args.c_int(whence)
+        if pos.__class__ is int and whence.__class__ is int:
+            # The hot path: plain ints need no conversion.
+            if whence == 0:
+                where = pos
+            elif whence == 1:
+                where = self._pos + pos
+            else:
+                where = self._size + pos if whence == 2 else -1
+            if 0 <= where <= self._size and self._view is not None:
+                self._pos = where
+                return where
+        # The full path: convert (in the C module's order), check, explain.
+        pos = _args.ssize(pos)
+        whence = _args.c_int(whence)
         if self._view is None:
             raise _closed()
         if whence == 0:
@@ -774,7 +804,23 @@ class mmap:
 
     def readline(self) -> bytes:
         """Read up to and including the next ``\\n`` (or to the end of the map)."""
+        # The hot path: most lines are short, so look in a small copy first.
         array = self._array
+        if array is not None:
+            pos = self._pos
+            try:
+                head = array[pos:pos + 256]  # (ctypes stops the slice at the end)
+            except ValueError:
+                pass  # a PROT_NONE page lies ahead: the full path finds out if it matters
+            else:
+                eol = head.find(b"\n")
+                if eol >= 0:
+                    self._pos = pos + eol + 1
+                    return head[:eol + 1]  # type: ignore[no-any-return]
+        return self._readline(array)
+
+    def _readline(self, array: Optional[CharArray]) -> bytes:
+        """Internal: :meth:`readline` for long lines: search the map in place (``memchr``)."""
         region = self._region
         if array is None or region is None:
             raise _closed()
@@ -782,19 +828,7 @@ class mmap:
         size = self._size
         if pos >= size:
             return b""
-        # Most lines are short: look in a small copy first, and search the
-        # map in place (memchr) only when the line is longer than that.
-        try:
-            head = array[pos:pos + 256]
-        except ValueError:
-            # A page protected with PROT_NONE lies ahead: let the search
-            # below find out whether the line ends before it.
-            head = b""
-        eol = head.find(b"\n")
-        if eol >= 0:
-            self._pos = pos + eol + 1
-            return head[:eol + 1]  # type: ignore[no-any-return]
-        eol = region.find_byte(10, pos + len(head), size)
+        eol = region.find_byte(10, pos, size)
         end = size if eol < 0 else eol + 1
         self._pos = end
         return array[pos:end]  # type: ignore[no-any-return]

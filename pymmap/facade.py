@@ -20,12 +20,13 @@ import gc
 import os
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple, Type, cast
+from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
 from . import records as _records
 from . import typed as _typed
 from ._platform import backend
+from .copying import SLOW_SLICES, FastArray, FastView
 from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
 
@@ -289,13 +290,16 @@ class mmap:
         """
         self._region = region
         pages = region.protection
-        if pages is None or region.view is None:
-            self._view = region.view
-            self._array = region.array
-        else:
+        view: Any = region.view
+        array: Any = region.array
+        if SLOW_SLICES and view is not None:
+            # PyPy: stand-ins that copy slices at memory speed (see copying.py).
+            view, array = FastView(view, array), FastArray(array)
+        if pages is not None and view is not None:
             # The guards stand in for the memoryview and the ctypes array.
-            self._view = cast(memoryview, GuardedView(region.view, pages))
-            self._array = GuardedArray(region.array, pages)
+            view, array = GuardedView(view, pages), GuardedArray(array, pages)
+        self._view = view
+        self._array = array
         self._size = region.length
 
     def _detach(self) -> MappedRegion:

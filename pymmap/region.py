@@ -23,6 +23,7 @@ import weakref
 from typing import Any, Callable, Optional, Tuple
 
 from ._platform import backend
+from .copying import bytes_at, move, store
 from .protection import PageProtection, inaccessible
 
 __all__ = ["MappedRegion"]
@@ -378,8 +379,7 @@ class MappedRegion:
             raise _closed_error()
         if self.protection is not None:
             self.protection.check(range(start, min(stop, len(array))), False)
-        data: bytes = array[start:stop]
-        return data
+        return bytes_at(array, start, stop)
 
     def write(self, start: int, data: Any) -> None:
         """Copy the bytes-like ``data`` into the mapping at ``start``."""
@@ -389,7 +389,7 @@ class MappedRegion:
             raise _closed_error()
         if self.protection is not None:
             self.protection.check(range(start, min(start + len(data), len(array))), True)
-        view[start:start + len(data)] = data
+        store(array, view, start, data)
 
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
@@ -414,7 +414,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = min(stop, start + _SEARCH_WINDOW)
-        head: bytes = array[start:window]
+        head = bytes_at(array, start, window)
         hit = head.find(needle)
         if hit >= 0 or window == stop:
             return -1 if hit < 0 else start + hit
@@ -460,7 +460,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = max(start, stop - _SEARCH_WINDOW)
-        tail: bytes = array[window:stop]
+        tail = bytes_at(array, window, stop)
         hit = tail.rfind(needle)
         if hit >= 0 or window == start:
             return -1 if hit < 0 else window + hit
@@ -493,7 +493,7 @@ class MappedRegion:
             lo = max(start, hi - chunk)
             found = backend.find(base + lo, hi - lo, needle)
             if found >= 0:
-                tail = array[lo + found:hi]
+                tail = bytes_at(array, lo + found, hi)
                 return lo + found + tail.rfind(needle)
             hi = lo + n - 1  # overlap so a match across the boundary is seen
             chunk = min(2 * chunk, largest)
@@ -526,9 +526,8 @@ class MappedRegion:
         if self.protection is not None:
             self.protection.check(range(src, src + count), False)
             self.protection.check(range(dest, dest + count), True)
-        # memoryview slice assignment handles overlap like memmove(3), and
-        # holds the GIL while it copies.
-        view[dest:dest + count] = view[src:src + count]
+        # Overlapping ranges are copied as memmove(3) does.
+        move(array, view, dest, src, count)
 
     def sync(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""

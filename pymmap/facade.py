@@ -20,7 +20,9 @@ import gc
 import os
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
+from functools import partial
+from itertools import count
+from typing import Any, Callable, Iterator, NoReturn, Optional, Set, Tuple, Type, TypeVar
 
 from . import _args
 from . import records as _records
@@ -64,6 +66,12 @@ _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
 
 _audit = getattr(sys, "audit", None)
+# Each export is a key in its map's _exports set, removed when the export
+# dies.  Adding and removing a key are single operations; a counter's
+# `+= 1` is a read and a write, and a release reported from another
+# thread (or by PyPy's collector) between the two would be lost.
+_export_keys = count()
+_T = TypeVar("_T")
 _getrefcount = getattr(sys, "getrefcount", None)
 _collects_lazily = _getrefcount is None  # PyPy
 # CPython 3.12+ asks __buffer__ (PEP 688) for every buffer that C code needs
@@ -143,7 +151,7 @@ class mmap:
     _fd: int
     _offset: int
     _trackfd: bool
-    _exports: int
+    _exports: Set[int]
     _shared: Optional[memoryview]
     _shared_refs: int
     _lock: threading.Lock
@@ -254,7 +262,7 @@ class mmap:
         self._access = access
         self._offset = offset
         self._trackfd = trackfd
-        self._exports = 0
+        self._exports = set()
         self._shared = None
         self._shared_refs = 0
         self._fd = -1
@@ -427,21 +435,30 @@ class mmap:
             raise _closed()
         region = self._region
         assert region is not None
-        export = region.export(self._access == ACCESS_READ, self._export_released)
-        self._exports += 1
-        return export
+        readonly = self._access == ACCESS_READ
+        return self._counted(lambda on_release: region.export(readonly, on_release))
 
-    def _export_released(self) -> None:
-        """Internal: called when an exported view (and all its slices) is gone."""
-        self._exports -= 1
+    def _counted(self, make: Callable[[Callable[[], None]], _T]) -> _T:
+        """Internal: ``make(on_release)`` an export, counted in ``_exports`` until it dies.
+
+        The key goes in first: on PyPy the export's holder may be collected
+        (and ``on_release`` called) as soon as it is made.
+        """
+        key = next(_export_keys)
+        self._exports.add(key)
+        try:
+            return make(partial(self._exports.discard, key))
+        except BaseException:
+            self._exports.discard(key)
+            raise
 
     def _check_no_exports(self, message: str) -> None:
         """Internal: raise BufferError if an exported view is still alive."""
-        if self._exports > 0 and _collects_lazily:
+        if self._exports and _collects_lazily:
             # Without reference counting, a dropped view lives on until the
             # collector runs; give it that chance before refusing.
             gc.collect()
-        if self._exports > 0 or self._shared_in_use():
+        if self._exports or self._shared_in_use():
             raise BufferError(message)
 
     def __buffer__(self, flags: int) -> memoryview:
@@ -572,8 +589,7 @@ class mmap:
             return _records.ReadOnlyRecord(self, ctype, offset)
         region = self._region
         assert region is not None
-        holder = region.export_array(self._export_released)
-        self._exports += 1
+        holder = self._counted(region.export_array)
         return _records.alias(ctype, holder, offset)
 
     # --- the sequence protocol ------------------------------------------------

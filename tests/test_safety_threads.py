@@ -93,9 +93,6 @@ def worker(seed):
             errors_seen.append(repr(exc))
             stop.set()
             raise
-        # A released view still holds its export on PyPy until it is
-        # collected; a worker must not keep the last one in a local.
-        view = None
 
 
 def churn(seed):

@@ -278,15 +278,31 @@ class MappedRegion:
             self.protection = None  # the pages go, and their protection with them
             self._retire()
 
-    def _retire(self) -> None:
-        """Internal: give the current address range back, now or when its last view dies."""
-        busy = self.in_use()
-        # Held until the end: on PyPy nothing else may keep the array (and so
-        # its finalizer) from running before the finalizer is swapped below.
+    def _take_views(self) -> Tuple[Any, Any, bool]:
+        """Internal: take the array and view from the region; say if anything else holds them.
+
+        They are taken first and counted after.  Counting first would leave
+        a gap: another thread could pick up the array between the count and
+        the taking (the GIL can change hands there), and then find the range
+        unmapped or moved under it.  Once taken, no other thread can get
+        them from the region (its methods raise ``ValueError``), so the count
+        is final.  The caller holds them in local variables, which count
+        exactly as the region's own attributes did (see :meth:`_attach`).
+        """
         array = self.array
         view = self.view
         self.array = None
         self.view = None
+        if _getrefcount is None:
+            return array, view, True
+        busy = (_getrefcount(array), _getrefcount(view)) != self._refs
+        return array, view, busy
+
+    def _retire(self) -> None:
+        """Internal: give the current address range back, now or when its last view dies."""
+        # Held until the end: on PyPy nothing else may keep the array (and so
+        # its finalizer) from running before the finalizer is swapped below.
+        array, view, busy = self._take_views()
         if busy:
             backend.placeholder(self.address, self.length)
             if self._pinned:
@@ -680,17 +696,24 @@ class MappedRegion:
         private = bool(self.flags & _MAP_PRIVATE)
         if fd != -1 and grows:
             backend.truncate(fd, self.offset + new_length)
-        if backend.HAS_REMAP and not (anonymous and not private and grows) and not self.in_use():
-            new_address = backend.remap(base, old_length, new_length)
-            # The kernel has moved (or cut) the old range: forget its views
-            # without unmapping anything.
-            self._finalizer.detach()
-            view = self.view
-            assert view is not None
-            self.array = None
-            self.view = None
-            view.release()
-        else:
+        moved = False
+        if backend.HAS_REMAP and not (anonymous and not private and grows):
+            array, view, busy = self._take_views()
+            if busy:
+                self.array, self.view = array, view  # retired below, after the copy
+            else:
+                try:
+                    new_address = backend.remap(base, old_length, new_length)
+                except BaseException:
+                    self.array, self.view = array, view
+                    raise
+                # The kernel has moved (or cut) the old range: forget its
+                # views without unmapping anything.
+                self._finalizer.detach()
+                view.release()
+                moved = True
+            del array, view
+        if not moved:
             new_address = self._map(new_length, fd if fd != -1 else self.fd)
             if anonymous or private:
                 backend.move(new_address, base, min(old_length, new_length))

@@ -324,7 +324,9 @@ def test_no_one_can_pick_up_the_range_while_mremap_moves_it(monkeypatch):
 
     monkeypatch.setattr(backend, "remap", remap_while_another_thread_looks)
     r.resize(3 * PAGE)
-    assert seen == ["mmap closed or invalid"] * 2
+    # PyPy cannot tell whether anyone holds a view, so its regions never
+    # move: resize maps afresh and copies, and mremap(2) is not called.
+    assert seen == (["mmap closed or invalid"] * 2 if CPYTHON else [])
     assert r.length == 3 * PAGE and r.read(0, 4) == b"\0" * 4
     r.close()
 
@@ -337,7 +339,11 @@ def test_a_failed_mremap_gives_the_views_back(monkeypatch):
         raise backend.oserror(12)
 
     monkeypatch.setattr(backend, "remap", refuse)
-    with pytest.raises(OSError):
-        r.resize(3 * PAGE)
-    assert r.read(0, 4) == b"kept" and r.length == PAGE
+    if CPYTHON:
+        with pytest.raises(OSError):
+            r.resize(3 * PAGE)
+        assert r.read(0, 4) == b"kept" and r.length == PAGE
+    else:
+        r.resize(3 * PAGE)  # PyPy never calls mremap(2) (see above): the copy succeeds
+        assert r.read(0, 4) == b"kept" and r.length == 3 * PAGE
     r.close()

@@ -1045,7 +1045,10 @@ class mmap:
     def madvise(self, option: int, start: int = 0, length: Optional[int] = None) -> None:
         """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``).
 
-        ``length`` defaults to (and None means) the rest of the map.
+        ``length`` defaults to (and None means) the rest of the map.  A child
+        forked after ``MADV_DONTFORK`` finds zero-filled pages in the advised
+        range instead of dying on them (see :meth:`MappedRegion.advise
+        <pymmap.region.MappedRegion.advise>`).
         """
         option = _args.c_int(option)
         start = _args.ssize(start)

@@ -18,6 +18,7 @@ flushing, advising, resizing).  Everything above it, such as the
 
 import ctypes
 import errno
+import os
 import sys
 import weakref
 from typing import Any, Callable, Optional, Tuple
@@ -69,6 +70,25 @@ def _release_when_dead(array: Any, release: Callable[[int, int], None], address:
     return finalizer
 
 
+# Regions given MADV_DONTFORK (Linux): a child forked afterwards lacks those
+# pages, and would die with SIGSEGV on touching them.  Right after a fork,
+# the child fills each hole with zero-filled private pages (see
+# backend.fill_holes), as if the parent had asked for MADV_WIPEONFORK.
+_MADV_DONTFORK = backend.CONSTANTS.get("MADV_DONTFORK")
+_unforked: "weakref.WeakSet[MappedRegion]" = weakref.WeakSet()
+
+
+def _fill_holes_after_fork() -> None:
+    """Internal: in a forked child, give every open region back the pages it was not given."""
+    for region in list(_unforked):
+        if region.array is not None:
+            backend.fill_holes(region.address, region.length)
+
+
+if _MADV_DONTFORK is not None:
+    os.register_at_fork(after_in_child=_fill_holes_after_fork)
+
+
 def _closed_error() -> ValueError:
     """Internal: the error every operation on a released region raises."""
     return ValueError("mmap closed or invalid")
@@ -105,7 +125,7 @@ class MappedRegion:
             region's methods check it; :attr:`array` and :attr:`view` do not.
 
     The region is released exactly once: by :meth:`close`, or when it is
-    garbage-collected, or at interpreter exit.  After release, ``array``
+    garbage-collected, or by the kernel when the process ends.  After release, ``array``
     and ``view`` are ``None`` and every method raises ``ValueError``.
     """
 
@@ -557,11 +577,19 @@ class MappedRegion:
         ``MADV_GUARD_INSTALL``) is refused with ``ValueError``: pymmap never
         hands out memory that kills the process when read.  (The C module
         passes it on.)
+
+        ``MADV_DONTFORK`` keeps the pages out of processes forked later.
+        Such a child would die with SIGSEGV on touching them (the C module's
+        child does); pymmap's child finds private zero-filled pages there
+        instead, as with ``MADV_WIPEONFORK``.  The rest of the mapping is
+        inherited as usual.
         """
         if advice in getattr(backend, "UNSAFE_ADVICE", ()):
             raise ValueError(f"madvise option {advice} would make the pages fault on access")
         array, base = self._pin()
         backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
+        if advice == _MADV_DONTFORK:
+            _unforked.add(self)
 
     def protect(self, prot: int, start: int, length: int) -> None:
         """Change what the CPU may do with the pages of ``[start, start + length)`` (``mprotect(2)``).

@@ -135,3 +135,77 @@ def test_reading_after_another_process_truncates_the_file(tmp_path):
         """,
         path,
     )
+
+
+FORK_AFTER_DONTFORK = """
+    import os, sys, pymmap
+    P = pymmap.PAGESIZE
+
+    def in_a_child(check):
+        # Fork; run check() in the child; return how the child ended.
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if check() else 1)
+            finally:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+"""
+
+
+@pytest.mark.skipif(not hasattr(pymmap, "MADV_DONTFORK"), reason="MADV_DONTFORK is Linux's")
+def test_a_child_forked_after_madv_dontfork_finds_zeros():
+    # The stdlib's child dies with SIGSEGV on the first touch of a page
+    # its parent advised MADV_DONTFORK: the page is missing from the
+    # child's address space.  pymmap's child finds private zeros there,
+    # and shares the rest of the map with its parent as usual.
+    out = run_child(
+        FORK_AFTER_DONTFORK
+        + """
+    m = pymmap.mmap(-1, 4 * P)
+    m[:] = b"p" * (4 * P)
+    m.madvise(pymmap.MADV_DONTFORK, P, 2 * P)
+    view = memoryview(m) if sys.version_info >= (3, 12) else None
+
+    def check():
+        kept = m[0] == ord("p") and m[3 * P:] == b"p" * P
+        zeros = m[P:3 * P] == bytes(2 * P) and m.find(b"p", P) == 3 * P
+        if view is not None:
+            zeros = zeros and view[P] == 0 and bytes(view[2 * P:2 * P + 8]) == bytes(8)
+        m[P] = 1          # private to the child
+        m[0] = ord("c")   # shared: the parent sees it
+        return kept and zeros and m[P] == 1
+
+    print(in_a_child(check), chr(m[0]), chr(m[P]))
+    """
+    )
+    assert out == "0 c p\n"
+
+
+@pytest.mark.skipif(not hasattr(pymmap, "MADV_DONTFORK"), reason="MADV_DONTFORK is Linux's")
+def test_madv_dontfork_on_a_file_map_survives_resize_and_dofork_undoes_it(tmp_path):
+    # mremap(2) keeps the advice on the pages it moves, even on the pages
+    # it adds: a child forked after a resize still lacks them all, and
+    # still finds zeros.  MADV_DOFORK
+    # gives the child its parent's pages again.
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"f" * (2 * PAGESIZE))
+    out = run_child(
+        FORK_AFTER_DONTFORK
+        + """
+    with open(sys.argv[1], "r+b") as f:
+        m = pymmap.mmap(f.fileno(), 0)
+    m.madvise(pymmap.MADV_DONTFORK)
+    m.resize(64 * P)
+    # PyPy cannot tell whether a view is held, so its resize maps afresh and
+    # copies: the new mapping starts without the advice, and is inherited.
+    seen = bytes(2 * P) if hasattr(sys, "getrefcount") else b"f" * (2 * P)
+    print(in_a_child(lambda: m[:2 * P] == seen and m[-1] == 0 and len(m) == 64 * P))
+    m.madvise(pymmap.MADV_DOFORK)
+    print(in_a_child(lambda: m[:2 * P] == b"f" * (2 * P)))
+    m.close()
+    """,
+        path,
+    )
+    assert out == "0\n0\n"

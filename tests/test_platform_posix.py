@@ -207,6 +207,63 @@ class TestCalls:
         assert ctypes.string_at(anon, 4) == b"\0\0\0\0"
 
 
+class TestFillHoles:
+    """backend.fill_holes: what a child forked after MADV_DONTFORK needs."""
+
+    @pytest.fixture
+    def holed(self):
+        # Eight pages of 'x' with pages 2, 3 and 6 unmapped, as a child sees
+        # a range whose parent advised MADV_DONTFORK on them.
+        rw = C["PROT_READ"] | C["PROT_WRITE"]
+        addr = backend.map(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+        ctypes.memset(addr, ord("x"), 8 * PAGE)
+        backend.unmap(addr + 2 * PAGE, 2 * PAGE)
+        backend.unmap(addr + 6 * PAGE, PAGE)
+        yield addr
+        backend.unmap(addr, 8 * PAGE)
+
+    def _pages(self, addr):
+        return [ctypes.string_at(addr + i * PAGE, PAGE) for i in range(8)]
+
+    @pytest.mark.parametrize("noreplace", [True, False], ids=["MAP_FIXED_NOREPLACE", "hint only"])
+    def test_fills_only_the_holes_with_zeros(self, holed, noreplace, monkeypatch):
+        if not noreplace:
+            # Kernels before 4.17 ignore MAP_FIXED_NOREPLACE: the address is
+            # then a hint, and a range with a page in use lands elsewhere.
+            monkeypatch.setattr(backend, "_MAP_NOREPLACE", 0)
+        assert backend.fill_holes(holed, 8 * PAGE) == 3
+        pages = self._pages(holed)
+        assert [p == bytes(PAGE) for p in pages] == [False, False, True, True, False, False, True, False]
+        assert all(p == b"x" * PAGE for i, p in enumerate(pages) if i not in (2, 3, 6))
+        ctypes.memset(holed + 2 * PAGE, ord("y"), 2 * PAGE)  # the new pages are writable
+        assert backend.fill_holes(holed, 8 * PAGE) == 0  # nothing left to fill, nothing replaced
+        assert ctypes.string_at(holed + 2 * PAGE, 3) == b"yyy"
+
+    def test_a_whole_range_missing_is_filled_in_one_call(self, holed, monkeypatch):
+        calls = []
+        real_map = backend.map
+        monkeypatch.setattr(backend, "map", lambda *a: calls.append(a) or real_map(*a))
+        assert backend.fill_holes(holed + 2 * PAGE, 2 * PAGE) == 2
+        assert len(calls) == 1
+
+    def test_a_page_the_kernel_will_not_place_is_enomem(self, holed, monkeypatch):
+        real_map = backend.map
+
+        def elsewhere(length, prot, flags, fd, offset, address=None):
+            return real_map(length, prot, flags & ~backend._MAP_NOREPLACE, fd, offset)
+
+        monkeypatch.setattr(backend, "map", elsewhere)
+        with pytest.raises(OSError) as info:
+            backend.fill_holes(holed, 8 * PAGE)
+        assert info.value.errno == errno.ENOMEM
+        assert ctypes.string_at(holed, PAGE) == b"x" * PAGE  # nothing was mapped over
+
+    def test_other_mincore_errors_are_raised(self):
+        with pytest.raises(OSError) as info:
+            backend.fill_holes(PAGE + 1, PAGE)  # not page-aligned
+        assert info.value.errno == errno.EINVAL
+
+
 class TestTracerHook:
     def test_tracer_sees_success_and_failure(self):
         seen = []

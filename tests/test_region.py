@@ -9,6 +9,7 @@ import pytest
 
 import pymmap
 from pymmap import MappedRegion
+from pymmap import region as region_module
 from pymmap._platform import backend
 
 PAGE = pymmap.PAGESIZE
@@ -346,4 +347,22 @@ def test_a_failed_mremap_gives_the_views_back(monkeypatch):
     else:
         r.resize(3 * PAGE)  # PyPy never calls mremap(2) (see above): the copy succeeds
         assert r.read(0, 4) == b"kept" and r.length == 3 * PAGE
+    r.close()
+
+
+@pytest.mark.skipif(region_module._MADV_DONTFORK is None, reason="MADV_DONTFORK is Linux's")
+def test_after_a_fork_the_pages_left_out_are_filled():
+    # What a child forked after MADV_DONTFORK finds: the advised pages are
+    # gone.  The hook os.fork() runs in the child fills them with zeros.
+    # (tests/test_mmap_crashes.py forks for real.)
+    r = MappedRegion(3 * PAGE, flags=pymmap.MAP_PRIVATE)
+    closed = MappedRegion(PAGE)
+    r.array[:] = b"r" * (3 * PAGE)
+    r.advise(region_module._MADV_DONTFORK, PAGE, PAGE)
+    closed.advise(region_module._MADV_DONTFORK, 0, PAGE)
+    closed.close()
+    assert r in region_module._unforked
+    backend.unmap(r.address + PAGE, PAGE)  # as the child sees it
+    region_module._fill_holes_after_fork()
+    assert r.read(0, 3 * PAGE) == b"r" * PAGE + bytes(PAGE) + b"r" * PAGE
     r.close()

@@ -49,6 +49,7 @@ __all__ = [
     "copy",
     "dup",
     "file_size",
+    "fill_holes",
     "find",
     "find_byte",
     "huge_page_size",
@@ -89,7 +90,8 @@ PUBLIC_CONSTANTS: Dict[str, int] = CONSTANTS
 
 _MAP_FIXED = _TABLE["MAP_FIXED"]
 # MAP_FIXED_NOREPLACE (Linux 4.17+, <linux/mman.h>) also takes the address literally.
-_MAP_FIXED_ANY = _MAP_FIXED | (0x100000 if sys.platform.startswith("linux") else 0)
+_MAP_NOREPLACE = 0x100000 if sys.platform.startswith("linux") else 0
+_MAP_FIXED_ANY = _MAP_FIXED | _MAP_NOREPLACE
 
 #: Advice after which touching the pages kills the process: MADV_HWPOISON
 #: poisons them (SIGBUS), and MADV_GUARD_INSTALL (102, Linux 6.13+) turns them
@@ -419,6 +421,56 @@ def placeholder(address: int, length: int) -> None:
     """
     map(length, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED,
         -1, 0, address)
+
+
+def fill_holes(address: int, length: int) -> int:
+    """Put private zero-filled pages wherever ``[address, address + length)`` has none.
+
+    Return how many pages were filled.  ``address`` must be page-aligned.
+
+    A process forked from one that advised pages ``MADV_DONTFORK`` does not
+    inherit those pages: they are simply missing from its address space,
+    and the first touch kills it with SIGSEGV.  This finds the holes and
+    fills them, without ever mapping over a page that is there.
+
+    ``mincore(2)`` answers for a whole range at once: it fails with ENOMEM
+    if any page of it is unmapped.  ``MAP_FIXED_NOREPLACE`` maps a range
+    only if all of it is free (older kernels ignore the flag and treat the
+    address as a hint: a mapping placed elsewhere means "not free" just
+    the same).  A range that is neither all there nor all free is halved,
+    so each hole costs a few calls, not one per page.
+    """
+    pages = (length + PAGESIZE - 1) // PAGESIZE
+    vec = (c_ubyte * max(pages, 1))()
+    filled = 0
+    pending = [(address, pages)]
+    while pending:
+        start, count = pending.pop()
+        size = count * PAGESIZE
+        try:
+            _syscall("mincore", _mincore, (start, size, vec), -1)
+            continue  # every page is there
+        except OSError as exc:
+            if exc.errno != _errno.ENOMEM:
+                raise
+        try:
+            got = map(size, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_NOREPLACE,
+                      -1, 0, start)
+        except OSError as exc:
+            if exc.errno != _errno.EEXIST:
+                raise
+            got = None
+        if got == start:
+            filled += count
+            continue
+        if got is not None:
+            unmap(got, size)
+        if count == 1:  # neither there nor free: the kernel would not place it
+            _raise_errno(_errno.ENOMEM)
+        half = count // 2
+        pending.append((start + half * PAGESIZE, count - half))
+        pending.append((start, half))
+    return filled
 
 
 def sync(address: int, length: int, flags: int) -> None:

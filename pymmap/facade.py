@@ -222,6 +222,14 @@ class mmap:
                         raise ValueError("mmap length is too large")
                 elif offset > file_size or file_size - offset < length:
                     raise ValueError("mmap length is greater than file size")
+            else:
+                # Deliberate difference: the C module checks regular files
+                # only, and its map of a disk past the disk's end dies with
+                # SIGBUS when read there.  (Length 0 still means nothing
+                # here, as there: mmap(2) refuses it with EINVAL.)
+                device = backend.device_size(fileno)
+                if device is not None and length and (offset > device or device - offset < length):
+                    raise ValueError("mmap length is greater than file size")
 
         if populate:
             flags |= _optional_constant("MAP_POPULATE", "populate=True")

@@ -5,6 +5,8 @@ operations on it and on pymmap and compare the results.
 """
 
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -71,3 +73,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("[")[0] in EXACT_CLOSE_SEQUENCE:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def block_device(tmp_path):
+    """A 1 MiB loop device (needs root and losetup(8)); yields its path."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("a loop device needs Linux, root and losetup(8)")
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"d" * (1 << 20))
+    made = subprocess.run(["losetup", "--find", "--show", str(image)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"losetup could not attach a loop device: {made.stderr.strip()}")
+    device = made.stdout.strip()
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "--detach", device], check=True)

@@ -209,3 +209,37 @@ def test_madv_dontfork_on_a_file_map_survives_resize_and_dofork_undoes_it(tmp_pa
         path,
     )
     assert out == "0\n0\n"
+
+
+def test_a_map_past_the_end_of_a_block_device_is_refused(block_device):
+    # fstat(2) says a disk has 0 bytes, so the C module maps any length of
+    # it, and reading past the disk's end dies with SIGBUS.  pymmap asks
+    # the kernel for the device's size and refuses, as for a regular file.
+    out = run_child(
+        """
+        import os, sys, pymmap
+        from pymmap._platform import backend
+        fd = os.open(sys.argv[1], os.O_RDWR)
+        MiB = 1 << 20
+        assert os.fstat(fd).st_size == 0 and backend.device_size(fd) == MiB
+        for length, offset in ((2 * MiB, 0), (MiB, pymmap.PAGESIZE), (1, 2 * MiB)):
+            try:
+                pymmap.mmap(fd, length, offset=offset)
+            except ValueError as exc:
+                print(exc)
+        with pymmap.mmap(fd, MiB) as m:
+            print(m[:1], m[-1:], m.find(b"x"))
+            try:
+                m.resize(2 * MiB)  # a disk has the size it has
+            except OSError as exc:
+                print("resize:", exc.errno != 0)
+            print(len(m), m[-1:])
+        try:
+            pymmap.mmap(fd, 0)  # as in the C module: mmap(2) gets length 0
+        except OSError as exc:
+            print("length 0:", exc.errno == 22)
+        """,
+        block_device,
+    )
+    assert out.splitlines() == ["mmap length is greater than file size"] * 3 + [
+        "b'd' b'd' -1", "resize: True", f"{1 << 20} b'd'", "length 0: True"]

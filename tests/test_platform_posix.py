@@ -207,6 +207,41 @@ class TestCalls:
         assert ctypes.string_at(anon, 4) == b"\0\0\0\0"
 
 
+class TestDeviceSize:
+    def test_a_block_device_has_the_size_the_kernel_says(self, block_device):
+        fd = os.open(block_device, os.O_RDONLY)
+        try:
+            assert os.fstat(fd).st_size == 0  # why fstat(2) will not do
+            assert backend.device_size(fd) == 1 << 20
+        finally:
+            os.close(fd)
+
+    def test_anything_else_has_none(self, tmp_path):
+        path = tmp_path / "f.bin"
+        path.write_bytes(b"x" * 10)
+        r, w = os.pipe()
+        with open(path, "rb") as f:
+            assert backend.device_size(f.fileno()) is None
+        assert backend.device_size(r) is None
+        os.close(r)
+        os.close(w)
+        assert backend.device_size(r) is None  # a closed descriptor: no error either
+
+    def test_a_failing_ioctl_or_a_system_without_it_gives_none(self, block_device, monkeypatch):
+        fd = os.open(block_device, os.O_RDONLY)
+        try:
+            def refuse(*args):
+                raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
+
+            monkeypatch.setattr(backend.fcntl, "ioctl", refuse)
+            assert backend.device_size(fd) is None
+            monkeypatch.undo()
+            monkeypatch.delitem(backend._TABLE, "_BLKGETSIZE64")
+            assert backend.device_size(fd) is None
+        finally:
+            os.close(fd)
+
+
 class TestFillHoles:
     """backend.fill_holes: what a child forked after MADV_DONTFORK needs."""
 

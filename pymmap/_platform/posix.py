@@ -24,6 +24,7 @@ Linux share memory by name.
 import ctypes
 import ctypes.util
 import errno as _errno
+import fcntl
 import os
 import stat
 import sys
@@ -47,6 +48,7 @@ __all__ = [
     "advise",
     "close_fd",
     "copy",
+    "device_size",
     "dup",
     "file_size",
     "fill_holes",
@@ -574,6 +576,26 @@ def is_regular_file(fd: int) -> Optional[int]:
     except (OSError, OverflowError):
         return None
     return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def device_size(fd: int) -> Optional[int]:
+    """Return the size of the block device behind ``fd``, else None; never raises.
+
+    ``fstat(2)`` reports a size of 0 for a disk or partition (its
+    ``st_size`` is meaningless there), so the usual check that a map fits
+    in its file cannot see that a map runs past the end of the device, and
+    reading there dies with SIGBUS.  Linux tells the real size through the
+    ``BLKGETSIZE64`` ioctl.  Other systems (and other kinds of files): None.
+    """
+    request = _TABLE.get("_BLKGETSIZE64")
+    try:
+        if request is None or not stat.S_ISBLK(os.fstat(fd).st_mode):
+            return None
+        size = ctypes.c_uint64()
+        _os_call("ioctl", fcntl.ioctl, (fd, request, size))
+    except (OSError, OverflowError):
+        return None
+    return size.value
 
 
 def truncate(fd: int, length: int) -> None:

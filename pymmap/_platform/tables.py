@@ -113,7 +113,14 @@ LINUX_GENERIC: Dict[str, int] = {
     "_IPC_RMID": 0,
     "_IPC_STAT": 2,
     "_SHM_RDONLY": 0o10000,
+    # The size of a block device in bytes (<linux/fs.h>): _IOR(0x12, 114,
+    # size_t), which <asm-generic/ioctl.h> encodes with the read bit at bit 31.
+    "_BLKGETSIZE64": 0x80081272,
 }
+
+# Alpha, MIPS, PA-RISC, PowerPC, SPARC and Xtensa encode ioctl numbers with
+# the read direction at bit 30 instead (their <asm/ioctl.h>).
+_IOR_BIT30_BLKGETSIZE64 = 0x40081272
 
 # x86 and x86-64 add MAP_32BIT (<asm/mman.h> of arch/x86).
 LINUX_X86: Dict[str, int] = dict(LINUX_GENERIC, MAP_32BIT=0x40)
@@ -137,6 +144,7 @@ LINUX_ALPHA: Dict[str, int] = dict(
     MS_SYNC=2,
     MS_INVALIDATE=4,
     MADV_DONTNEED=6,
+    _BLKGETSIZE64=_IOR_BIT30_BLKGETSIZE64,
 )
 del LINUX_ALPHA["MAP_SYNC"]
 
@@ -154,6 +162,7 @@ LINUX_MIPS: Dict[str, int] = dict(
     MAP_NONBLOCK=0x20000,
     MAP_STACK=0x40000,
     MAP_HUGETLB=0x80000,
+    _BLKGETSIZE64=_IOR_BIT30_BLKGETSIZE64,
 )
 del LINUX_MIPS["MAP_SYNC"]
 
@@ -177,6 +186,7 @@ LINUX_PARISC: Dict[str, int] = dict(
     MS_INVALIDATE=4,
     # Its MADV_* numbers are the generic ones since Linux 6.1 (and glibc
     # 2.37); before, MADV_MERGEABLE to MADV_KEEPONFORK were 65 to 72.
+    _BLKGETSIZE64=_IOR_BIT30_BLKGETSIZE64,
 )
 del LINUX_PARISC["MAP_SYNC"]
 
@@ -185,6 +195,7 @@ LINUX_POWERPC: Dict[str, int] = dict(
     LINUX_GENERIC,
     MAP_NORESERVE=0x40,
     MAP_LOCKED=0x80,
+    _BLKGETSIZE64=_IOR_BIT30_BLKGETSIZE64,
 )
 
 # arch/sparc/include/uapi/asm/mman.h
@@ -193,6 +204,7 @@ LINUX_SPARC: Dict[str, int] = dict(
     MAP_NORESERVE=0x40,
     MAP_LOCKED=0x100,
     MAP_GROWSDOWN=0x0200,
+    _BLKGETSIZE64=_IOR_BIT30_BLKGETSIZE64,
 )
 
 # arch/xtensa/include/uapi/asm/mman.h: the MAP_* numbers of MIPS (both come

@@ -57,6 +57,7 @@ __all__ = [
     "advise",
     "close_fd",
     "copy",
+    "device_size",
     "dup",
     "file_size",
     "find",
@@ -468,6 +469,14 @@ def is_regular_file(fd: int) -> Optional[int]:
         return file_size(fd)
     except (OSError, OverflowError):
         return None
+
+
+def device_size(fd: int) -> Optional[int]:
+    """Return None: a descriptor on Windows is a file with a size (see :func:`is_regular_file`).
+
+    POSIX needs this for block devices, whose ``st_size`` is 0.
+    """
+    return None
 
 
 def truncate(fd: int, length: int) -> None:

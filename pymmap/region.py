@@ -618,11 +618,20 @@ class MappedRegion:
         if end <= first:
             return
         current = self.protection or PageProtection.uniform(self.prot, pages)
-        busy = self._pinned if _getrefcount is None else self.in_use()
-        if busy and current.takes_away(prot, first, end):
-            raise BufferError("mmap can't change protection while its memory is in use.")
-        backend.protect(base + first * _PAGESIZE, (end - first) * _PAGESIZE, prot)
-        self.protection = current.changed(prot, first, end)
+        # Taken while mprotect(2) runs (without the GIL), as in close(): a
+        # thread that picked up the views after a count could be reading a
+        # page just as it becomes PROT_NONE.
+        array, view, busy = self._take_views()
+        try:
+            if _getrefcount is None:
+                busy = self._pinned
+            if busy and current.takes_away(prot, first, end):
+                raise BufferError("mmap can't change protection while its memory is in use.")
+            backend.protect(base + first * _PAGESIZE, (end - first) * _PAGESIZE, prot)
+            self.protection = current.changed(prot, first, end)
+        finally:
+            self.array, self.view = array, view
+            del array, view  # a traceback keeps this frame: its locals would count as holders
 
     def lock(self, start: int, length: int) -> None:
         """Keep the pages of the range in RAM (``mlock(2)``): they can no longer be swapped out.
@@ -707,9 +716,18 @@ class MappedRegion:
             # one.  The backend unmaps, resizes the file and maps again, in
             # the order Windows requires, and says where the view is now.  An
             # old view that someone may still read stays mapped until then.
-            busy = self.in_use()
-            self._replace(busy, *_backend_resize(base, old_length, new_length,
-                                                 fd if fd != -1 else self.fd, self.offset, busy))
+            array, view, busy = self._take_views()
+            try:
+                moved = _backend_resize(base, old_length, new_length,
+                                        fd if fd != -1 else self.fd, self.offset, busy)
+            except BaseException:
+                self.array, self.view = array, view
+                del array, view  # a traceback keeps this frame: its locals would count as holders
+                raise
+            error = self._replace(array, view, busy, *moved)
+            del array, view
+            if error is not None:
+                raise error
             return
         kept = self.protection
         if kept is not None:
@@ -734,6 +752,7 @@ class MappedRegion:
                     new_address = backend.remap(base, old_length, new_length)
                 except BaseException:
                     self.array, self.view = array, view
+                    del array, view  # a traceback keeps this frame: its locals would count as holders
                     raise
                 # The kernel has moved (or cut) the old range: forget its
                 # views without unmapping anything.
@@ -757,29 +776,30 @@ class MappedRegion:
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)
 
-    def _replace(self, busy: bool, address: Optional[int], length: int,
-                 error: Optional[OSError]) -> None:
-        """Internal: take up the view a backend's ``resize`` left, then raise its error, if any.
+    def _replace(self, array: CharArray, view: memoryview, busy: bool, address: Optional[int],
+                 length: int, error: Optional[OSError]) -> Optional[OSError]:
+        """Internal: take up the view a backend's ``resize`` left; return its error, if any.
 
-        If the view moved while ``busy``, the backend left the old one mapped:
-        it is retired as by :meth:`close`, and unmapped when its last holder
-        lets go.  Otherwise the backend has unmapped it, or it is still the
-        view at ``address``: the region forgets its own views of it and
-        attaches to ``address``.  If no view is left (``address`` None), the
-        region stays closed.
+        ``array`` and ``view`` are the region's own, taken (see
+        :meth:`_take_views`) before the backend was called.  If the view is
+        where it was, with its size, the region keeps them.  If it moved
+        while ``busy``, the backend left the old one mapped: it is retired
+        as by :meth:`close`, and unmapped when its last holder lets go.
+        Otherwise the backend has unmapped it: the region forgets its views
+        of it and attaches to ``address``.  If no view is left (``address``
+        None), the region stays closed.
         """
-        if busy and address is not None and address != self.address:
+        if address == self.address and length == self.length:
+            self.array, self.view = array, view
+        elif busy:
+            self.array, self.view = array, view
             self._retire()
         else:
             self._finalizer.detach()
-            view = self.view
-            assert view is not None
-            self.array = None
-            self.view = None
             view.release()
-        if address is not None:
+        del array, view
+        if address is not None and self.array is None:
             self.address = address
             self.length = length
             self._attach()
-        if error is not None:
-            raise error
+        return error

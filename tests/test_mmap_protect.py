@@ -342,6 +342,28 @@ def test_protect_refuses_to_take_access_away_while_memory_is_in_use(fake_mprotec
     m.close()
 
 
+def test_no_one_can_pick_up_the_memory_while_mprotect_runs(monkeypatch):
+    # mprotect(2) runs without the GIL: a thread that picked up the region's
+    # views after the count of holders could read a page just as it became
+    # PROT_NONE.  The region lets go of its views for the call.
+    region = pymmap.MappedRegion(2 * P)
+    seen = []
+
+    def protect_while_another_thread_looks(*args):
+        try:
+            region.read(0, 1)
+        except ValueError as exc:
+            seen.append(str(exc))
+
+    monkeypatch.setattr(backend, "protect", protect_while_another_thread_looks)
+    region.protect(NONE, 0, P)
+    assert seen == ["mmap closed or invalid"]
+    assert region.read(P, P + 1) == b"\0" and region.protection is not None
+    with pytest.raises(ValueError, match="not accessible"):
+        region.read(0, 1)
+    region.close()
+
+
 def test_resize_keeps_the_protection_of_pages_that_stay(fake_mprotect):
     m = pymmap.mmap(-1, 4 * P)
     m.protect(NONE, P, P)

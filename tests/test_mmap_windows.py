@@ -459,6 +459,32 @@ def test_a_file_view_in_use_is_not_resized(win, open_file):
     m.close()
 
 
+@needs_refcounts
+def test_no_one_can_pick_up_a_view_while_windows_resizes_it(win, open_file, monkeypatch):
+    # The backend's calls run without the GIL, and it unmaps a file's view
+    # before the file can change size: had the region still offered the
+    # old view, another thread could pin it and read unmapped memory.
+    pymmap, standin = win
+    f = open_file(b"x" * 10)
+    m = pymmap.mmap(f.fileno(), 0)
+    seen = []
+    real_resize = pymmap.region._backend_resize
+
+    def resize_while_another_thread_looks(*args):
+        try:
+            m._region.read(0, 1)
+        except ValueError as exc:
+            seen.append(str(exc))
+        return real_resize(*args)
+
+    monkeypatch.setattr(pymmap.region, "_backend_resize", resize_while_another_thread_looks)
+    m.resize(20)
+    assert seen == ["mmap closed or invalid"]
+    assert m[:] == b"x" * 10 + bytes(10) and os.fstat(f.fileno()).st_size == 20
+    m.close()
+    assert not standin.views  # no holder was left behind: unmapped at once
+
+
 # --- the rest --------------------------------------------------------------------------
 
 

@@ -718,13 +718,13 @@ class MappedRegion:
             # old view that someone may still read stays mapped until then.
             array, view, busy = self._take_views()
             try:
-                moved = _backend_resize(base, old_length, new_length,
-                                        fd if fd != -1 else self.fd, self.offset, busy)
+                outcome = _backend_resize(base, old_length, new_length,
+                                          fd if fd != -1 else self.fd, self.offset, busy)
             except BaseException:
                 self.array, self.view = array, view
                 del array, view  # a traceback keeps this frame: its locals would count as holders
                 raise
-            error = self._replace(array, view, busy, *moved)
+            error = self._replace(array, view, busy, *outcome)
             del array, view
             if error is not None:
                 raise error

@@ -79,7 +79,8 @@ class ReadOnlyRecord:
 
     ``rec.field`` copies the whole structure out of the map (through the
     map's checks: ``ValueError`` once it is closed) and returns the field,
-    so every read sees the map as it is now.  A field that is itself a
+    so every read sees the map as it is now; ``rec[i]`` of an array copies
+    just that item.  A field that is itself a
     structure, union or array comes back as another ``ReadOnlyRecord``, at
     its own place in the map; ``rec[i]`` and ``len(rec)`` work for arrays.
     Assigning a field or an item raises ``TypeError``, as writing to the
@@ -121,14 +122,45 @@ class ReadOnlyRecord:
         return self._wrap(getattr(snapshot, name), snapshot)
 
     def __getitem__(self, index: Any) -> Any:
+        ctype = self._ctype
+        if type(index) is int and issubclass(ctype, ctypes.Array):
+            return self._item(ctype, index)
         snapshot = self._copy()
         value = snapshot[index]
         if isinstance(value, list):  # a slice of an array
             return [self._wrap(item, snapshot) for item in value]
         return self._wrap(value, snapshot)
 
+    def _item(self, ctype: Any, index: int) -> Any:
+        """Internal: ``rec[index]`` of an array, copying that one item, not the whole array.
+
+        An item that is itself a structure, union or array is not copied at
+        all: it comes back as a record at its own place in the map.  A
+        one-item array of the item's type turns the bytes into what ctypes
+        returns for ``array[index]`` (an int for ``c_int``, one byte for
+        ``c_char``, an instance for a subclass of a simple type).
+        """
+        length = ctype._length_
+        if index < 0:
+            index += length
+        if not 0 <= index < length:
+            raise IndexError("invalid index")  # ctypes' message
+        item = ctype._type_
+        size = ctypes.sizeof(item)
+        where = self._offset + index * size
+        m = self._map
+        _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
+        memory = m._memory_for(where, size, False)  # checks, even for a nested record
+        if issubclass(item, AGGREGATES):
+            return ReadOnlyRecord(m, item, where)
+        return (item * 1).from_buffer_copy(memory, where)[0]
+
     def __len__(self) -> int:
-        return len(self._copy())
+        ctype = self._ctype
+        if issubclass(ctype, ctypes.Array):
+            self._map._memory_for(self._offset, 0, False)  # ValueError once the map is closed
+            return int(ctype._length_)
+        return len(self._copy())  # TypeError, as len() of the structure itself
 
     def __bytes__(self) -> bytes:
         return bytes(self._copy())

@@ -46,6 +46,8 @@ _addressof = ctypes.addressof
 # most searches (the next newline, the last separator) end close to where
 # they start.
 _SEARCH_WINDOW = 256
+# bytes([b]) for every byte value, made once.
+_ONE_BYTE = [bytes((b,)) for b in range(256)]
 
 #: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
 #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
@@ -536,20 +538,12 @@ class MappedRegion:
         return -1
 
     def find_byte(self, byte: int, start: int, stop: int) -> int:
-        """Return the index of the first ``byte`` in ``[start, stop)``, or -1 (``memchr``)."""
-        array, base = self._pin()
-        stop = min(stop, len(array))
-        if stop <= start:
-            return -1
-        if self.protection is not None:
-            limit = self.protection.readable_prefix(start, stop)
-            if limit < stop:
-                hit = self.find_byte(byte, start, limit)
-                if hit < 0:
-                    raise inaccessible()
-                return hit
-        hit = backend.find_byte(base + start, stop - start, byte)
-        return -1 if hit < 0 else start + hit
+        """Return the index of the first ``byte`` in ``[start, stop)``, or -1.
+
+        The same search as :meth:`find` with a one-byte needle (a copy of
+        the first few hundred bytes, then ``memchr(3)`` in place).
+        """
+        return self.find(_ONE_BYTE[byte], start, stop)
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from ``src`` to ``dest``; the ranges may overlap."""

@@ -282,14 +282,18 @@ class TestFillHoles:
         assert len(calls) == 1
 
     def test_a_page_the_kernel_will_not_place_is_enomem(self, holed, monkeypatch):
-        real_map = backend.map
-
-        def elsewhere(length, prot, flags, fd, offset, address=None):
-            return real_map(length, prot, flags & ~backend._MAP_NOREPLACE, fd, offset)
-
-        monkeypatch.setattr(backend, "map", elsewhere)
-        with pytest.raises(OSError) as info:
-            backend.fill_holes(holed, 8 * PAGE)
+        # A kernel that ignores MAP_FIXED_NOREPLACE may place the mapping
+        # elsewhere even for a free page: fill_holes unmaps it, and gives up
+        # on that page.  (A real mapping without an address could land in
+        # the hole itself, so the stand-in always answers with a decoy.)
+        rw = C["PROT_READ"] | C["PROT_WRITE"]
+        decoy = backend.map(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+        monkeypatch.setattr(backend, "map", lambda *args: decoy)
+        try:
+            with pytest.raises(OSError) as info:
+                backend.fill_holes(holed, 8 * PAGE)
+        finally:
+            backend.unmap(decoy, 8 * PAGE)
         assert info.value.errno == errno.ENOMEM
         assert ctypes.string_at(holed, PAGE) == b"x" * PAGE  # nothing was mapped over
 

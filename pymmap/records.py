@@ -102,11 +102,13 @@ class ReadOnlyRecord:
 
     def _copy(self) -> Any:
         """Internal: a ``ctypes`` instance holding a copy of the record's bytes, as they are now."""
+        return self._copy_at(self._ctype, self._offset)
+
+    def _copy_at(self, ctype: Any, offset: int) -> Any:
+        """Internal: a ``ctype`` instance holding a copy of the map's bytes at ``offset``."""
         m = self._map
-        ctype = self._ctype
         _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
-        return ctype.from_buffer_copy(m._memory_for(self._offset, ctypes.sizeof(ctype), False),
-                                      self._offset)
+        return ctype.from_buffer_copy(m._memory_for(offset, ctypes.sizeof(ctype), False), offset)
 
     def _wrap(self, value: Any, snapshot: Any) -> Any:
         """Internal: a nested structure or array becomes a read-only record at its place in the map."""
@@ -148,12 +150,10 @@ class ReadOnlyRecord:
         item = ctype._type_
         size = ctypes.sizeof(item)
         where = self._offset + index * size
-        m = self._map
-        _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
-        memory = m._memory_for(where, size, False)  # checks, even for a nested record
         if issubclass(item, AGGREGATES):
-            return ReadOnlyRecord(m, item, where)
-        return (item * 1).from_buffer_copy(memory, where)[0]
+            self._map._memory_for(where, size, False)  # the map's checks, though nothing is copied
+            return ReadOnlyRecord(self._map, item, where)
+        return self._copy_at(item * 1, where)[0]
 
     def __len__(self) -> int:
         ctype = self._ctype

@@ -14,7 +14,10 @@ import sys
 from operator import index
 from typing import Any, Optional, Union
 
-__all__ = ["Buffer", "buffer", "c_int", "index_size", "off_t", "optional_ssize", "ssize", "ubyte"]
+__all__ = [
+    "buffer", "c_int", "clinic_int", "index_or_indexerror", "index_size", "off_t", "optional_ssize",
+    "plain_slice", "ssize", "ubyte",
+]
 
 _INT_MAX = 2**31 - 1
 _INT_MIN = -(2**31)
@@ -28,10 +31,12 @@ _LONG_MIN = -_LONG_MAX - 1
 # (LP64 systems) and with ``L`` (long long) elsewhere; the overflow message
 # names the C type.
 _OFF_T_C_NAME = "long" if _LONG_MAX >= _OFF_MAX else "long long"
-
-#: What pymmap accepts where the C module takes ``y*``.
-Buffer = Union[bytes, bytearray, memoryview, Any]
-
+# Messages that changed between CPython versions (see clinic_int, _slice_index).
+_CLINIC_INT_MESSAGES = sys.version_info >= (3, 14)
+_SLICE_INDEX_MESSAGE = (
+    "slice indices must be integers or have an __index__ method" if sys.version_info >= (3, 15)
+    else "slice indices must be integers or None or have an __index__ method"
+)
 
 def _integer(value: Any) -> int:
     """Internal: ``value.__index__()``, refusing floats the way the C module does."""
@@ -61,6 +66,23 @@ def c_int(value: Any) -> int:
     return result
 
 
+def clinic_int(value: Any) -> int:
+    """Convert an ``int`` argument of a method that CPython parses with Argument Clinic.
+
+    Since 3.14 (``seek``'s ``whence``, ``madvise``'s ``option``, ``flush``'s
+    ``flags``) that converter says "Python int too large to convert to C
+    int" for any int out of range; before, it was format ``i``'s messages.
+    """
+    if value.__class__ is int and _INT_MIN <= value <= _INT_MAX:
+        return value
+    if not _CLINIC_INT_MESSAGES:
+        return c_int(value)
+    result = _integer(value)
+    if not _INT_MIN <= result <= _INT_MAX:
+        raise OverflowError("Python int too large to convert to C int")
+    return result
+
+
 def ssize(value: Any) -> int:
     """Convert like format ``n``: an int that fits a ``Py_ssize_t``."""
     if value.__class__ is int and _SSIZE_MIN <= value <= _SSIZE_MAX:
@@ -81,6 +103,44 @@ def index_size(value: Any, error: type) -> int:
     if not _SSIZE_MIN <= result <= _SSIZE_MAX:
         raise error(f"cannot fit '{type(value).__name__}' into an index-sized integer")
     return result
+
+
+def index_or_indexerror(value: Any) -> int:
+    """Convert an index like ``PyNumber_AsSsize_t(value, PyExc_IndexError)``.
+
+    What ``m[i]`` does with an ``i`` that is not a plain int; an int too
+    large to be an index is an ``IndexError``, as one outside the map is.
+    """
+    return index_size(value, IndexError)
+
+
+def _slice_index(value: Any) -> int:
+    """Internal: one part of a slice, like ``_PyEval_SliceIndex``: clamped, never an overflow."""
+    if not hasattr(type(value), "__index__"):
+        raise TypeError(_SLICE_INDEX_MESSAGE)
+    return min(max(index(value), _SSIZE_MIN), _SSIZE_MAX)
+
+
+def plain_slice(item: slice) -> slice:
+    """Return ``item`` with its parts converted like ``PySlice_Unpack``: step, start, stop.
+
+    Each part that is not None goes through its ``__index__`` once, here.
+    The result holds only ints and None: ``slice.indices()`` and ctypes can
+    use it without running any Python code, after the caller has checked
+    that the map is still open (the C module's order).
+    """
+    step = item.step
+    if step is not None:
+        step = _slice_index(step)
+        if step == 0:
+            raise ValueError("slice step cannot be zero")
+    start = item.start
+    if start is not None:
+        start = _slice_index(start)
+    stop = item.stop
+    if stop is not None:
+        stop = _slice_index(stop)
+    return slice(start, stop, step)
 
 
 def off_t(value: Any) -> int:

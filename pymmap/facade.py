@@ -3,32 +3,35 @@
 This is the facade of pymmap's three layers.  It keeps what the C module
 keeps — the access mode, the current position, the descriptor it duplicated
 — and turns Python's sequence and file protocols into byte operations on a
-:class:`~pymmap.region.MappedRegion`, which owns the mapping itself.
+:class:`~pymmap.region.MappedRegion`, which owns the mapping itself.  What
+the map lends to C code through the buffer protocol is counted by its
+:class:`~pymmap.exports.Exports`.
 
 Every method follows the same shape, the C module's order of work:
 
 1. convert the arguments (``_args``; an argument's ``__index__`` may run
-   arbitrary code, even close the map),
-2. check the state (:meth:`mmap._check_valid`, :meth:`mmap._check_writable`),
+   arbitrary code, even close or resize the map),
+2. check the state (:meth:`mmap._check_valid`, :meth:`mmap._check_writable`,
+   or the same test inline on a hot path), reading the views anew,
 3. do the work on plain ints.
 
 Where pymmap deliberately differs from the C module, a comment says so.
 """
 
 import errno
-import gc
 import os
 import sys
 import threading
-from functools import partial
-from itertools import count
-from typing import Any, Callable, Iterator, NoReturn, Optional, Set, Tuple, Type, TypeVar
+from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
 from . import records as _records
 from . import typed as _typed
 from ._platform import backend
 from .copying import SLOW_SLICES, FastArray, FastView
+from .errors import closed as _closed
+from .errors import readonly as _readonly
+from .exports import Exports, Lender, lends
 from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
 
@@ -55,35 +58,22 @@ _MS_ASYNC = backend.CONSTANTS["MS_ASYNC"]
 _PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
 _MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
 _PAGESIZE = backend.PAGESIZE
+# Windows names its mappings (tagname), and its constructor takes the
+# tagname where POSIX takes flags and prot: the class body picks one.
+_NAMES_MAPPINGS = hasattr(backend, "map_named")
 
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
 
 _SSIZE_MAX = sys.maxsize
 _SSIZE_MIN = -sys.maxsize - 1
-
-_PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
-
+# CPython 3.14 reordered the checks of m[i] = v: the value is converted and
+# checked before the index is compared with the size (see mmap._setitem).
+_VALUE_BEFORE_INDEX = sys.version_info >= (3, 14)
+# CPython 3.14's __exit__ takes exactly the three arguments the with statement passes.
+_EXIT_WANTS_THREE = sys.version_info >= (3, 14)
 
 _audit = getattr(sys, "audit", None)
-# Each export is a key in its map's _exports set, removed when the export
-# dies.  Adding and removing a key are single operations; a counter's
-# `+= 1` is a read and a write, and a release reported from another
-# thread (or by PyPy's collector) between the two would be lost.
-_export_keys = count()
-_T = TypeVar("_T")
-_getrefcount = getattr(sys, "getrefcount", None)
-_collects_lazily = _getrefcount is None  # PyPy
-# CPython 3.12+ asks __buffer__ (PEP 688) for every buffer that C code needs
-# from the map, and counts references: there one shared view can serve
-# every export, and its reference count says how many are alive.  PyPy calls
-# __buffer__ too, but has no reference counts.
-_SHARES_ONE_EXPORT = sys.implementation.name == "cpython" and sys.version_info >= (3, 12)
-
-
-def _closed() -> ValueError:
-    """Internal: the one error for every use of a closed map."""
-    return ValueError("mmap closed or invalid")
 
 
 def _optional_constant(name: str, feature: str) -> int:
@@ -94,12 +84,36 @@ def _optional_constant(name: str, feature: str) -> int:
     return value
 
 
-def _readonly() -> TypeError:
-    """Internal: the one error for every write to a read-only map."""
-    return TypeError("mmap can't modify a readonly memory map.")
+def _check_sizes(length: int, offset: int) -> None:
+    """Internal: the constructor's checks of ``length`` and ``offset``, with the C module's errors."""
+    if length < 0:
+        raise OverflowError("memory mapped length must be positive")
+    if offset < 0:
+        raise OverflowError("memory mapped offset must be positive")
 
 
-class mmap:
+def _whole_file(file_size: int, offset: int) -> int:
+    """Internal: the length that ``length=0`` means: the file from ``offset`` to its end."""
+    if file_size == 0:
+        raise ValueError("cannot mmap an empty file")
+    if offset >= file_size:
+        raise ValueError("mmap offset is greater than file size")
+    if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
+        raise ValueError("mmap length is too large")
+    return file_size - offset
+
+
+class SizeError(OSError, ValueError):
+    """The error of ``size()`` on a map made with ``trackfd=False``: it has no descriptor to ask.
+
+    CPython 3.13 and 3.14 raise ``OSError`` (``EBADF``) there, 3.15
+    ``ValueError``; this class is both, as ``io.UnsupportedOperation`` is,
+    so that code written for either version catches it.
+    """
+
+
+@lends
+class mmap(Lender):
     """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
          access=ACCESS_DEFAULT, offset=0, *, trackfd=True,
          populate=False, huge_pages=False)
@@ -135,8 +149,6 @@ class mmap:
         "_offset",
         "_pos",
         "_region",
-        "_shared",
-        "_shared_refs",
         "_size",
         "_trackfd",
         "_view",
@@ -151,112 +163,172 @@ class mmap:
     _fd: int
     _offset: int
     _trackfd: bool
-    _exports: Set[int]
-    _shared: Optional[memoryview]
-    _shared_refs: int
+    _exports: Exports
     _lock: threading.Lock
 
-    def __new__(
-        cls,
-        fileno: int,
-        length: int,
-        flags: int = _MAP_SHARED,
-        prot: int = _PROT_WRITE | _PROT_READ,
-        access: int = ACCESS_DEFAULT,
-        offset: int = 0,
-        *,
-        trackfd: bool = True,
-        populate: bool = False,
-        huge_pages: bool = False,
-    ) -> "mmap":
-        fileno = _args.c_int(fileno)
-        length = _args.ssize(length)
-        flags = _args.c_int(flags)
-        prot = _args.c_int(prot)
-        access = _args.c_int(access)
-        offset = _args.off_t(offset)
-        trackfd = bool(trackfd)
-        populate = bool(populate)
-        huge_pages = bool(huge_pages)
+    # --- construction: one path, with the platform's arguments ----------------------
 
-        if length < 0:
-            raise OverflowError("memory mapped length must be positive")
-        if offset < 0:
-            raise OverflowError("memory mapped offset must be positive")
-        if access != ACCESS_DEFAULT and (
-            flags != _MAP_SHARED or prot != (_PROT_WRITE | _PROT_READ)
-        ):
-            raise ValueError("mmap can't specify both access and flags, prot.")
-        if access == ACCESS_READ:
-            flags, prot = _MAP_SHARED, _PROT_READ
-        elif access == ACCESS_WRITE:
-            flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
-        elif access == ACCESS_COPY:
-            flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
-        elif access == ACCESS_DEFAULT:
-            # Without PROT_WRITE the map is read-only, whatever flags say.
-            if not prot & _PROT_WRITE:
-                access = ACCESS_READ
-            elif not prot & _PROT_READ:
-                access = ACCESS_WRITE
-            # Deliberate difference: the C module maps prot=0 (PROT_NONE), or
-            # PROT_EXEC alone, as asked, and the first read of the map kills
-            # the process with SIGSEGV.  pymmap always lets the CPU read it.
-            prot |= _PROT_READ
-        else:
-            raise ValueError("mmap invalid access parameter.")
+    if _NAMES_MAPPINGS:
 
-        if _audit is not None:
-            _audit("mmap.__new__", fileno, length, access, offset)
+        def __new__(
+            cls,
+            fileno: int,
+            length: int,
+            tagname: Optional[str] = None,
+            access: int = ACCESS_DEFAULT,
+            offset: int = 0,
+            *,
+            trackfd: bool = True,
+        ) -> "mmap":
+            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
 
-        if fileno != -1:
-            file_size = backend.is_regular_file(fileno)
-            if file_size is not None:
-                if length == 0:
-                    if file_size == 0:
-                        raise ValueError("cannot mmap an empty file")
-                    if offset >= file_size:
-                        raise ValueError("mmap offset is greater than file size")
-                    length = file_size - offset
-                    if length > sys.maxsize:  # pragma: no cover - 32-bit only
-                        raise ValueError("mmap length is too large")
-                elif offset > file_size or file_size - offset < length:
-                    raise ValueError("mmap length is greater than file size")
+            The stdlib's constructor on Windows, where ``tagname`` takes the
+            place of ``flags`` and ``prot``: maps made with the same
+            ``tagname`` share memory, in one process or several.  ``fileno``
+            -1 (or 0) maps anonymous memory from the paging file.  ``length``
+            0 maps the whole file (an empty file cannot be mapped); a
+            ``length`` past the end of the file makes the file that long.
+            ``offset`` must be a multiple of ``ALLOCATIONGRANULARITY`` (64
+            KiB).  ``ACCESS_DEFAULT`` writes through to the file, as
+            ``ACCESS_WRITE`` does.
+            """
+            fileno = _args.c_int(fileno)
+            length = _args.ssize(length)
+            access = _args.c_int(access)
+            offset = _args.off_t(offset)
+            trackfd = bool(trackfd)
+
+            if _audit is not None:
+                _audit("mmap.__new__", fileno, length, access, offset)
+            if access == ACCESS_READ:
+                flags, prot = _MAP_SHARED, _PROT_READ
+            elif access in (ACCESS_DEFAULT, ACCESS_WRITE):
+                flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
+            elif access == ACCESS_COPY:
+                flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
             else:
-                # Deliberate difference: the C module checks regular files
-                # only, and its map of a disk past the disk's end dies with
-                # SIGBUS when read there.  (Length 0 still means nothing
-                # here, as there: mmap(2) refuses it with EINVAL.)
-                device = backend.device_size(fileno)
-                if device is not None and length and (offset > device or device - offset < length):
-                    raise ValueError("mmap length is greater than file size")
+                raise ValueError("mmap invalid access parameter.")
+            _check_sizes(length, offset)
+            if fileno == 0:
+                fileno = -1  # the C module takes 0, like -1, for the paging file
+            # Deliberate difference: the C module also moves the file's position
+            # to 0 here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
+            if fileno != -1 and length == 0:
+                length = _whole_file(backend.file_size(fileno), offset)
+            if tagname is not None:
+                if not isinstance(tagname, str):
+                    raise TypeError(f"expected str or None for 'tagname', not {type(tagname).__name__}")
+                if "\0" in tagname:
+                    raise ValueError("embedded null character")
+            return mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags, tagname)
 
-        if populate:
-            flags |= _optional_constant("MAP_POPULATE", "populate=True")
-        if huge_pages and fileno == -1:
-            flags |= _optional_constant("MAP_HUGETLB", "huge_pages=True")
-            huge = backend.huge_page_size()
-            if length % huge:
-                raise ValueError(f"huge_pages=True needs a length that is a multiple of "
-                                 f"the huge page size ({huge} bytes)")
+        __doc__ = __new__.__doc__  # the class says the platform's signature
 
+    else:
+
+        def __new__(
+            cls,
+            fileno: int,
+            length: int,
+            flags: int = _MAP_SHARED,
+            prot: int = _PROT_WRITE | _PROT_READ,
+            access: int = ACCESS_DEFAULT,
+            offset: int = 0,
+            *,
+            trackfd: bool = True,
+            populate: bool = False,
+            huge_pages: bool = False,
+        ) -> "mmap":
+            fileno = _args.c_int(fileno)
+            length = _args.ssize(length)
+            flags = _args.c_int(flags)
+            prot = _args.c_int(prot)
+            access = _args.c_int(access)
+            offset = _args.off_t(offset)
+            trackfd = bool(trackfd)
+            populate = bool(populate)
+            huge_pages = bool(huge_pages)
+
+            _check_sizes(length, offset)
+            if access != ACCESS_DEFAULT and (
+                flags != _MAP_SHARED or prot != (_PROT_WRITE | _PROT_READ)
+            ):
+                raise ValueError("mmap can't specify both access and flags, prot.")
+            if access == ACCESS_READ:
+                flags, prot = _MAP_SHARED, _PROT_READ
+            elif access == ACCESS_WRITE:
+                flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
+            elif access == ACCESS_COPY:
+                flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
+            elif access == ACCESS_DEFAULT:
+                # Without PROT_WRITE the map is read-only, whatever flags say.
+                if not prot & _PROT_WRITE:
+                    access = ACCESS_READ
+                elif not prot & _PROT_READ:
+                    access = ACCESS_WRITE
+                # Deliberate difference: the C module maps prot=0 (PROT_NONE), or
+                # PROT_EXEC alone, as asked, and the first read of the map kills
+                # the process with SIGSEGV.  pymmap always lets the CPU read it.
+                prot |= _PROT_READ
+            else:
+                raise ValueError("mmap invalid access parameter.")
+
+            if _audit is not None:
+                _audit("mmap.__new__", fileno, length, access, offset)
+
+            if fileno != -1:
+                file_size = backend.is_regular_file(fileno)
+                if file_size is not None:
+                    if length == 0:
+                        length = _whole_file(file_size, offset)
+                    elif offset > file_size or file_size - offset < length:
+                        raise ValueError("mmap length is greater than file size")
+                else:
+                    # Deliberate difference: the C module checks regular files
+                    # only, and its map of a disk past the disk's end dies with
+                    # SIGBUS when read there.  (Length 0 still means nothing
+                    # here, as there: mmap(2) refuses it with EINVAL.)
+                    device = backend.device_size(fileno)
+                    if device is not None and length and (offset > device or device - offset < length):
+                        raise ValueError("mmap length is greater than file size")
+
+            if populate:
+                flags |= _optional_constant("MAP_POPULATE", "populate=True")
+            if huge_pages and fileno == -1:
+                flags |= _optional_constant("MAP_HUGETLB", "huge_pages=True")
+                huge = backend.huge_page_size()
+                if length % huge:
+                    raise ValueError(f"huge_pages=True needs a length that is a multiple of "
+                                     f"the huge page size ({huge} bytes)")
+
+            self = mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags)
+            if huge_pages and fileno != -1:
+                try:
+                    self.madvise(_optional_constant("MADV_HUGEPAGE", "huge_pages=True"))
+                except BaseException:
+                    self.close()
+                    raise
+            return self
+
+    @staticmethod
+    def _new(cls: Type["mmap"], fileno: int, length: int, access: int, offset: int, trackfd: bool,
+             prot: int, flags: int, tagname: Optional[str] = None) -> "mmap":
+        """Internal: the constructor's last steps, once the arguments are checked: map, and wrap.
+
+        (A static method: ``mmap.__new__(cls, ...)`` may be called with any
+        ``cls``, and ``object.__new__`` says what is wrong with it.)
+        """
         self = object.__new__(cls)
         self._setup(length, access, offset, trackfd)
-        # The map keeps its own copy of the descriptor, so that size() and
-        # resize() still work after the caller closes the file.
+        # The map keeps its own copy of the descriptor (a HANDLE on Windows),
+        # so that size() and resize() still work after the caller closes the file.
         self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
         try:
-            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags)
+            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
+                                  tagname=tagname)
         except BaseException:
             self._close_fd()
             raise
-        if huge_pages and fileno != -1:
-            try:
-                region.advise(_optional_constant("MADV_HUGEPAGE", "huge_pages=True"), 0, length)
-            except BaseException:
-                region.close()
-                self._close_fd()
-                raise
         self._attach(region)
         return self
 
@@ -270,11 +342,12 @@ class mmap:
         self._access = access
         self._offset = offset
         self._trackfd = trackfd
-        self._exports = set()
-        self._shared = None
-        self._shared_refs = 0
         self._fd = -1
-        self._lock = threading.Lock()  # serialises close() and resize()
+        self._lock = threading.Lock()  # serialises close(), resize() and protect()
+        # What the map lends through the buffer protocol: the C slots read
+        # _lent (see pymmap.exports), the map's own code reads _exports.
+        self._exports = self._lent = Exports()
+        self._buffer = None
 
     @classmethod
     def _from_region(cls, region: MappedRegion, access: int) -> "mmap":
@@ -292,7 +365,7 @@ class mmap:
         return self
 
     def _attach(self, region: MappedRegion) -> None:
-        """Internal: cache the region's views for the hot paths.
+        """Internal: cache the region's views for the hot paths, and lend its memory.
 
         A method that works on the memory first copies ``_array`` and
         ``_view`` into local variables.  Those references keep the mapping
@@ -302,36 +375,35 @@ class mmap:
 
         While :meth:`protect` has changed some pages, the cache holds guards
         (:mod:`pymmap.protection`) that check each access first, so the hot
-        paths stay as they are and cost nothing extra otherwise.
+        paths stay as they are and cost nothing extra otherwise.  A region
+        left closed (a resize that could not map again) leaves the map
+        closed.
         """
         self._region = region
-        pages = region.protection
         view: Any = region.view
         array: Any = region.array
-        if SLOW_SLICES and view is not None:
+        if view is None or array is None:
+            self._view = self._array = None
+            return
+        if SLOW_SLICES:
             # PyPy: stand-ins that copy slices at memory speed (see copying.py).
             view, array = FastView(view, array), FastArray(array)
-        if pages is not None and view is not None:
+        pages = region.protection
+        if pages is not None:
             # The guards stand in for the memoryview and the ctypes array.
             view, array = GuardedView(view, pages), GuardedArray(array, pages)
+        self._size = region.length
+        self._exports.start(region, readonly=self._access == ACCESS_READ)
         self._view = view
         self._array = array
-        self._size = region.length
 
     def _detach(self) -> MappedRegion:
-        """Internal: drop the cached views (the region checks for other holders).
+        """Internal: drop the cached views, before the region changes or closes.
 
-        The shared export view goes first: it is released, and if some C
-        code still holds a buffer from it (an export made by another thread
-        since the caller's :meth:`_check_no_exports`), ``release()`` raises
-        ``BufferError`` and nothing is detached.
+        The caller has stopped the exports first (``self._exports.stop()``).
         """
         region = self._region
         assert region is not None
-        shared = self._shared
-        if shared is not None:
-            shared.release()
-            self._shared = None
         self._view = None
         self._array = None
         return region
@@ -350,17 +422,6 @@ class mmap:
         if self._access == ACCESS_READ:
             raise _readonly()
 
-    def _check_resizable(self) -> None:
-        """Internal: raise if the map cannot be resized."""
-        if self._view is None:
-            raise _closed()
-        self._check_no_exports("mmap can't resize with extant buffers exported.")
-        if not self._trackfd:
-            # Without its own descriptor the map cannot change the file's size.
-            raise ValueError("mmap can't resize with trackfd=False.")
-        if self._access == ACCESS_READ or self._access == ACCESS_COPY:
-            raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
-
     # --- lifetime -----------------------------------------------------------
 
     def _close_fd(self) -> None:
@@ -376,8 +437,8 @@ class mmap:
         Closing twice is allowed.  While a buffer exported by the map (a
         ``memoryview``) is alive, ``close()`` raises ``BufferError``.
         """
-        self._check_no_exports("cannot close exported pointers exist")
         with self._lock:  # two threads closing at once must not close the fd twice
+            self._exports.stop("cannot close exported pointers exist")
             region = self._detach() if self._region is not None else None
             try:
                 self._close_fd()
@@ -391,7 +452,7 @@ class mmap:
         return self._view is None
 
     def __del__(self) -> None:
-        # The region's own finalizer unmaps the memory; the descriptor is ours.
+        # The region's lease unmaps the memory; the descriptor is ours.
         if getattr(self, "_fd", -1) >= 0:
             self._close_fd()
 
@@ -400,6 +461,8 @@ class mmap:
         return self
 
     def __exit__(self, *args: Any) -> None:
+        if _EXIT_WANTS_THREE and len(args) != 3:
+            raise TypeError(f"__exit__ expected 3 arguments, got {len(args)}")
         self.close()
 
     def __reduce_ex__(self, protocol: Any) -> NoReturn:
@@ -429,108 +492,44 @@ class mmap:
     def buffer(self) -> memoryview:
         """Return a memoryview of the whole map (read-only for ACCESS_READ maps).
 
-        On Python 3.12+ ``memoryview(m)`` does the same (PEP 688).  Before
-        3.12 a class written in Python cannot export a buffer, so pass
-        ``m.buffer()`` wherever a bytes-like object is needed:
-        ``re.search(p, m.buffer())``, ``struct.unpack_from(fmt, m.buffer(), 8)``.
-
-        While the view (or any slice of it) is alive, ``close()`` and
-        ``resize()`` raise ``BufferError``; release it with ``view.release()``
-        or a ``with`` block.
+        The same as ``memoryview(m)``, on every Python version and
+        interpreter.  While the view (or any slice of it) is alive,
+        ``close()`` and ``resize()`` raise ``BufferError``; release it with
+        ``view.release()`` or a ``with`` block.
         """
-        view = self._view
-        if view is None:
-            raise _closed()
-        region = self._region
-        assert region is not None
-        readonly = self._access == ACCESS_READ
-        return self._counted(lambda on_release: region.export(readonly, on_release))
-
-    def _counted(self, make: Callable[[Callable[[], None]], _T]) -> _T:
-        """Internal: ``make(on_release)`` an export, counted in ``_exports`` until it dies.
-
-        The key goes in first: on PyPy the export's holder may be collected
-        (and ``on_release`` called) as soon as it is made.
-        """
-        key = next(_export_keys)
-        self._exports.add(key)
-        try:
-            return make(partial(self._exports.discard, key))
-        except BaseException:
-            self._exports.discard(key)
-            raise
-
-    def _check_no_exports(self, message: str) -> None:
-        """Internal: raise BufferError if an exported view is still alive."""
-        if self._exports and _collects_lazily:
-            # Without reference counting, a dropped view lives on until the
-            # collector runs; give it that chance before refusing.
-            gc.collect()
-        if self._exports or self._shared_in_use():
-            raise BufferError(message)
-
-    def __buffer__(self, flags: int) -> memoryview:
-        """Export the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
-
-        Python 3.12+ (and PyPy) call this for any C code asking for a buffer,
-        so it is on the hot path of ``struct.unpack_from(fmt, m, offset)``.
-        On CPython every call returns the same shared view of the map (made
-        by :meth:`_export` on first use).  C code takes its buffer from that
-        view and drops its reference when done; :meth:`_shared_in_use` reads
-        the view's reference count to tell whether any export is alive.
-        That is why there is no ``__release_buffer__``: a second Python call
-        per export would cost more than everything else together.
-        """
-        shared = self._shared
-        if shared is not None:
-            try:
-                if not (shared.readonly and flags & _PYBUF_WRITABLE):
-                    return shared
-            except ValueError:
-                # Someone who called __buffer__ directly released the view
-                # (``with m.__buffer__(0) as v:``): make a new one.
-                pass
-        return self._export(flags)
-
-    def _export(self, flags: int) -> memoryview:
-        """Internal: the export :meth:`__buffer__` cannot answer with the shared view."""
         if self._view is None:
             raise _closed()
-        if self._access == ACCESS_READ and flags & _PYBUF_WRITABLE:
-            raise BufferError("Object is not writable.")
-        if not _SHARES_ONE_EXPORT:
-            return self.buffer()  # a counted export of its own
-        with self._lock:  # two threads must not both make (and overwrite) one
-            view = self._view
-            region = self._region
-            if view is None or region is None:
-                raise _closed()
-            if region.protection is not None:
-                # The cached view is a guard that checks each access; an
-                # export cannot, so buffer() decides what may be exported.
-                return self.buffer()
-            shared = self._shared
-            if shared is not None and not _is_released(shared):
-                return shared
-            shared = view[:]
-            assert _getrefcount is not None
-            self._shared = shared
-            self._shared_refs = _getrefcount(shared)  # the slot, this name, the argument
-            return shared
+        return self._exports.buffer()
 
-    def _shared_in_use(self) -> bool:
-        """Internal: True while anything besides the map holds the shared export view."""
-        shared = self._shared
-        if shared is None:
-            return False
-        assert _getrefcount is not None
-        # The same three references as when _export() measured them; a view
-        # that its holder has released can export nothing any more.
-        return _getrefcount(shared) > self._shared_refs and not _is_released(shared)
+    def __buffer__(self, flags: int) -> memoryview:
+        """Lend the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
+
+        Python 3.12+ and PyPy call this for any C code asking the map for a
+        buffer, so it is on the hot path of ``struct.unpack_from(fmt, m,
+        offset)``.  The answer is the map's lending view (see
+        :mod:`pymmap.exports`), which counts the exports itself.
+        """
+        return self._exports.export(flags)
+
+    def __release_buffer__(self, view: memoryview) -> None:
+        """Called by CPython 3.12+ when a borrower is done with a buffer from :meth:`__buffer__`.
+
+        There is nothing left to do here: the lending view has counted the
+        release already.  The method must exist all the same: borrowers
+        such as numpy keep a buffer (rather than copy its pointer and give
+        it back at once) only when its lender has ``__release_buffer__``.
+        """
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------
-    # The work is in typed.py and records.py; every access goes through
-    # _memory_for(), the map's single gate for typed reads and writes.
+    # The work is in typed.py and records.py; every access goes through the
+    # region's checked gate, MappedRegion.memory_for().
+
+    def _live_region(self) -> MappedRegion:
+        """Internal: the region, after checking the map is open."""
+        region = self._region
+        if region is None or self._view is None:
+            raise _closed()
+        return region
 
     def unpack_from(self, fmt: "_typed.Format", offset: int = 0) -> Tuple[Any, ...]:
         """Return the values of the :mod:`struct` format ``fmt`` stored at byte ``offset``.
@@ -544,7 +543,7 @@ class mmap:
         the map, and a negative ``offset`` does not count from the end:
         ``IndexError`` either way.  ``ValueError`` on a closed map.
         """
-        return _typed.unpack_from(self, fmt, offset)
+        return _typed.unpack_from(self._live_region(), fmt, offset)
 
     def pack_into(self, fmt: "_typed.Format", offset: int, *values: Any) -> None:
         """Store ``values`` at byte ``offset``, encoded by the :mod:`struct` format ``fmt``.
@@ -556,7 +555,7 @@ class mmap:
         ``IndexError`` if the bytes do not lie inside the map, ``TypeError``
         on an ``ACCESS_READ`` map, ``ValueError`` on a closed one.
         """
-        _typed.pack_into(self, fmt, offset, values)
+        _typed.pack_into(self._live_region(), fmt, offset, values)
 
     def typed(self, byteorder: str = "little") -> "_typed.Typed":
         """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
@@ -566,16 +565,15 @@ class mmap:
         ``t.f64.array(16, 4)``, ``t.char[42]``, ``t.string(43, 8)``; see
         :mod:`pymmap.typed` for every accessor and error.
         """
-        self._check_valid()
-        return _typed.Typed(self, byteorder)
+        return _typed.Typed(self._live_region(), byteorder)
 
     def record(self, ctype: Any, offset: int = 0) -> Any:
         """Return an instance of the ctypes type ``ctype`` that lives in the map at byte ``offset``.
 
         ``ctype`` is a ``ctypes`` Structure, Union or Array type, including
-        ``LittleEndianStructure`` and ``BigEndianStructure`` with
-        ``_pack_ = 1`` for C's packed structs.  Reading a field reads the
-        map; assigning a field writes it.
+        ``LittleEndianStructure`` and ``BigEndianStructure`` (a packed C
+        struct needs ``_pack_ = 1``; see :mod:`pymmap.records`).  Reading a
+        field reads the map; assigning a field writes it.
 
         On a writable map the record is a real ``ctypes`` object over the
         map's memory, counted as an export like :meth:`buffer`: while it (or
@@ -591,14 +589,12 @@ class mmap:
         size = _records.size_of(ctype)
         if offset.__class__ is not int:
             offset = _typed._offset(offset)
+        region = self._live_region()
         writable = self._access != ACCESS_READ
-        self._memory_for(offset, size, writable)  # the checks; the view itself is not kept
+        region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
         if not writable:
-            return _records.ReadOnlyRecord(self, ctype, offset)
-        region = self._region
-        assert region is not None
-        holder = self._counted(region.export_array)
-        return _records.alias(ctype, holder, offset)
+            return _records.ReadOnlyRecord(region, ctype, offset)
+        return _records.alias(ctype, self._exports.record_source(), offset)
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -617,34 +613,40 @@ class mmap:
                 return view[item]  # type: ignore[index]
             except (TypeError, IndexError, OverflowError):
                 pass
-        elif item.__class__ is slice and array is not None:
-            result = array[item]  # ctypes copies the bytes out
-            if self._view is None:  # the slice's __index__ may have closed the map
-                raise _closed()
-            return result
-        return self._getitem(item, array, view)
+        elif (item.__class__ is slice and array is not None and item.step is None
+              and (item.start is None or item.start.__class__ is int)
+              and (item.stop is None or item.stop.__class__ is int)):
+            # A slice of plain ints: ctypes copies the bytes out, and no
+            # Python code runs in between.
+            return array[item]
+        return self._getitem(item)
 
-    def _getitem(self, item: Any, array: Optional[CharArray], view: Optional[memoryview]) -> Any:
-        """Internal: ``m[item]`` for any ``item``, with the C module's errors."""
-        if view is None or array is None:
+    def _getitem(self, item: Any) -> Any:
+        """Internal: ``m[item]`` for any ``item``, with the C module's errors and order."""
+        if self._view is None:
             raise _closed()
-        # The local references keep the memory mapped during the call, even
-        # if an argument's __index__ closes the map; hence the re-check.
-        if item.__class__ is not int:
+        if item.__class__ is slice:
+            item = _args.plain_slice(item)
+        elif item.__class__ is not int:
             if not hasattr(type(item), "__index__"):
                 raise TypeError("mmap indices must be integers")
-            item = _index_or_indexerror(item)
-            if self._view is None:
-                raise _closed()
+            item = _args.index_or_indexerror(item)
+        # The conversion may have run Python code (an __index__) that closed
+        # or resized the map: read its state anew.
+        array = self._array
+        view = self._view
+        if view is None or array is None:
+            raise _closed()
+        if item.__class__ is slice:
+            return array[item]
         try:
             return view[item]
         except (IndexError, OverflowError):  # PyPy: OverflowError past ssize_t
             pass
-        _index_or_indexerror(item)  # a plain int too large to be an index says so
+        _args.index_or_indexerror(item)  # a plain int too large to be an index says so
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        array = self._array  # (on PyPy a memoryview does not keep its array alive)
         view = self._view
         if item.__class__ is int and value.__class__ is int:
             # The hot path: the memoryview checks the index and the value,
@@ -655,25 +657,34 @@ class mmap:
                 return
             except (TypeError, ValueError, IndexError, OverflowError):
                 pass
-        self._setitem(item, value, array, view)
+        self._setitem(item, value)
 
-    def _setitem(self, item: Any, value: Any, array: Optional[CharArray],
-                 view: Optional[memoryview]) -> None:
-        """Internal: ``m[item] = value`` for any ``item`` and ``value``, with the C module's errors."""
-        if view is None or array is None:
-            raise _closed()
-        if self._access == ACCESS_READ:
-            raise _readonly()
+    def _setitem(self, item: Any, value: Any) -> None:
+        """Internal: ``m[item] = value`` for any ``item`` and ``value``, with the C module's errors.
+
+        The checks come in the order of the running version's C module.
+        Since CPython 3.14: the map must be writable; then a slice is
+        converted and the value must be a buffer, or an index is converted
+        and the value must be an int from 0 to 255; only then must the map
+        be open, and the index (or the slice's size) fit it.  Before: the map
+        must be open and writable first, and an index must fit the map
+        before the value is looked at (CPython 3.13's own tests check it).
+
+        Every conversion may run Python code that closes or resizes the
+        map, so the view and its length are read after the last one.
+        """
+        if _VALUE_BEFORE_INDEX:
+            if self._access == ACCESS_READ:
+                raise _readonly()
+        else:
+            self._check_writable()
         if item.__class__ is slice:
-            start, stop, step = item.indices(self._size)
+            item = _args.plain_slice(item)
             data = _args.buffer(value)
-            if self._view is None:
+            view = self._view
+            if view is None:
                 raise _closed()
-            if step == 1:
-                if len(data) != (stop - start if stop > start else 0):
-                    raise IndexError("mmap slice assignment is wrong size")
-                view[start:stop] = data
-                return
+            start, stop, step = item.indices(len(view))
             count = len(range(start, stop, step))
             if len(data) != count:
                 raise IndexError("mmap slice assignment is wrong size")
@@ -681,34 +692,42 @@ class mmap:
                 # After slice.indices() a stop of -1 means "past the front".
                 view[start:(None if stop < 0 else stop):step] = data
             return
-        if item.__class__ is not int:
-            if not hasattr(type(item), "__index__"):
-                raise TypeError("mmap indices must be integer")
-            item = _index_or_indexerror(item)
-        size = self._size
-        if not -size <= item < size:
-            _index_or_indexerror(item)  # a plain int too large to be an index says so
+        if not hasattr(type(item), "__index__"):
+            raise TypeError("mmap indices must be integer")
+        index = _args.index_or_indexerror(item)
+        if not _VALUE_BEFORE_INDEX and not -self._size <= index < self._size:
             raise IndexError("mmap index out of range")
-        if item < 0:
-            item += size
         if not hasattr(type(value), "__index__"):
             raise TypeError("mmap item value must be an int")
-        value = _args.index_size(value, TypeError)
-        if not 0 <= value <= 255:
+        byte = _args.index_size(value, TypeError)
+        if not 0 <= byte <= 255:
             raise ValueError("mmap item value must be in range(0, 256)")
-        if self._view is None:
+        view = self._view
+        if view is None:
             raise _closed()
-        view[item] = value
+        size = len(view)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("mmap index out of range")
+        view[index] = byte
 
     def __delitem__(self, item: Any) -> None:
-        self._check_writable()
+        # The running version's order, as in _setitem: since CPython 3.14
+        # deletion is refused once the index is converted, open or not;
+        # before, the map must be open and the index in range first.
+        if _VALUE_BEFORE_INDEX:
+            if self._access == ACCESS_READ:
+                raise _readonly()
+        else:
+            self._check_writable()
         if item.__class__ is slice:
-            item.indices(self._size)  # a bad slice (say, step 0) is reported first
+            _args.plain_slice(item)
             raise TypeError("mmap object doesn't support slice deletion")
         if not hasattr(type(item), "__index__"):
             raise TypeError("mmap indices must be integer")
-        i = _index_or_indexerror(item)
-        if not -self._size <= i < self._size:
+        i = _args.index_or_indexerror(item)
+        if not _VALUE_BEFORE_INDEX and not -self._size <= i < self._size:
             raise IndexError("mmap index out of range")
         raise TypeError("mmap doesn't support item deletion")
 
@@ -746,9 +765,7 @@ class mmap:
     def __contains__(self, value: Any) -> bool:
         # Like the C module, `x in m` compares x with each 1-byte item: only
         # a single byte (as bytes, bytearray, ...) can ever be found.
-        region = self._region
-        if self._view is None or region is None:
-            raise _closed()
+        region = self._live_region()
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 1:
                 return False
@@ -785,7 +802,7 @@ class mmap:
                 return where
         # The full path: convert (in the C module's order), check, explain.
         pos = _args.ssize(pos)
-        whence = _args.c_int(whence)
+        whence = _args.clinic_int(whence)
         if self._view is None:
             raise _closed()
         if whence == 0:
@@ -899,30 +916,28 @@ class mmap:
     # --- searching ---------------------------------------------------------------
 
     def _search_bounds(self, start: Any, end: Any) -> Tuple[int, int]:
-        """Internal: convert and clamp find()'s optional bounds, slice-style.
+        """Internal: convert and adjust find()'s optional bounds, as ``bytes.find`` does.
 
         Without ``start`` (or with None) the search runs from the position to
         the end of the map, and ``end`` is not even looked at: the C module's
-        rule.
+        rule.  Negative bounds count from the end; ``end`` is cut to the
+        size, but ``start`` may stay past it (then nothing is found, not even
+        an empty ``sub``: CPython 3.15).
         """
+        if self._view is None:  # (the C module's order: the map, then the bounds)
+            raise _closed()
         if start is None:
             start, end = self._pos, self._size
         else:
             start = _args.ssize(start)
             end = self._size if end is None else _args.ssize(end)
-        if self._view is None:
-            raise _closed()
+            if self._view is None:  # an __index__ may have closed it
+                raise _closed()
         size = self._size
         if start < 0:
-            start += size
-            if start < 0:
-                start = 0
-        elif start > size:
-            start = size
+            start = max(0, start + size)
         if end < 0:
-            end += size
-            if end < 0:
-                end = 0
+            end = max(0, end + size)
         elif end > size:
             end = size
         return start, end
@@ -936,10 +951,10 @@ class mmap:
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
-        region = self._region
-        assert region is not None
+        region = self._live_region()
         if not needle:
-            # CPython 3.13+; before, `start` came back even when end < start.
+            # CPython 3.15; before, `start` came back even when end < start
+            # (until 3.13) or start > len(m) (until 3.15).
             return start if start <= end else -1
         return region.find(needle, start, end)
 
@@ -950,8 +965,7 @@ class mmap:
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         start, end = self._search_bounds(start, end)
-        region = self._region
-        assert region is not None
+        region = self._live_region()
         if not needle:
             return end if start <= end else -1  # as find() does
         return region.rfind(needle, start, end)
@@ -973,7 +987,7 @@ class mmap:
         """
         offset = _args.ssize(offset)
         size = _args.ssize(size)
-        flags = _args.c_int(flags)
+        flags = _args.clinic_int(flags)
         self._check_valid()
         if size == -1:
             # The newest CPython (gh-138092); before, the default size was the
@@ -983,9 +997,7 @@ class mmap:
             raise ValueError("flush values out of range")
         if self._access == ACCESS_READ or self._access == ACCESS_COPY:
             return None
-        region = self._region
-        assert region is not None
-        region.sync(offset, size, flags or _MS_SYNC)
+        self._live_region().sync(offset, size, flags or _MS_SYNC)
         return None
 
     def flush_async(self, offset: int = 0, size: Optional[int] = None) -> None:
@@ -1008,20 +1020,21 @@ class mmap:
         size = self._size
         if dest < 0 or src < 0 or count < 0 or size - dest < count or size - src < count:
             raise ValueError("source, destination, or count out of range")
-        region = self._region
-        assert region is not None
-        region.move(dest, src, count)
+        self._live_region().move(dest, src, count)
 
     def size(self) -> int:
         """Return the size of the mapped file (which may differ from ``len()``).
 
         For an anonymous map, return its length (as CPython 3.15 does;
         earlier versions raised ``OSError``).  With ``trackfd=False`` there is
-        no descriptor to ask, and ``OSError`` (EBADF) is raised, as in 3.13,
-        whose test suite checks it (CPython 3.15 raises ``ValueError``).
+        no descriptor to ask: :class:`SizeError`, which is both the
+        ``OSError`` (EBADF) of CPython 3.13 and 3.14 and the ``ValueError``
+        of 3.15.
         """
         self._check_valid()
-        if self._fd == -1 and self._trackfd:
+        if not self._trackfd:
+            raise SizeError(errno.EBADF, "can't get size with trackfd=False")
+        if self._fd == -1:
             return self._size
         return backend.file_size(self._fd)
 
@@ -1031,21 +1044,25 @@ class mmap:
         The file is set to ``offset + newsize`` bytes (``ftruncate(2)``) and
         the mapping follows it (``mremap(2)``); the position is kept, even if
         it is now past the end.
+
+        Deliberate difference: CPython 3.14 and later refuse to grow a shared
+        anonymous map (``ValueError``), and earlier versions grow it into
+        memory that kills the process with SIGBUS when touched; pymmap grows
+        it (see :meth:`MappedRegion.resize <pymmap.region.MappedRegion.resize>`).
         """
         newsize = _args.ssize(newsize)
         with self._lock:
-            self._check_resizable()
-            if newsize < 0 or sys.maxsize - newsize < self._offset:
-                raise ValueError("new size out of range")
-            if newsize == 0:
-                # No mapping can be 0 bytes long: mremap(2) fails with EINVAL.
-                # Deliberate difference: the C module cuts the file first, and
-                # its map, still as long as before, then dies (SIGBUS) on its
-                # next access to the file it no longer has.  pymmap fails the
-                # same way, before it touches the file.
-                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+            self._check_valid()
+            self._exports.stop("mmap can't resize with extant buffers exported.")
             region = self._detach()
             try:
+                if not self._trackfd:
+                    # Without its own descriptor the map cannot change the file's size.
+                    raise ValueError("mmap can't resize with trackfd=False.")
+                if self._access == ACCESS_READ or self._access == ACCESS_COPY:
+                    raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
+                if newsize < 0 or sys.maxsize - newsize < self._offset:
+                    raise ValueError("new size out of range")
                 region.resize(newsize, self._fd)
             finally:
                 self._attach(region)
@@ -1058,8 +1075,11 @@ class mmap:
         range instead of dying on them (see :meth:`MappedRegion.advise
         <pymmap.region.MappedRegion.advise>`).
         """
-        option = _args.c_int(option)
+        option = _args.clinic_int(option)
         start = _args.ssize(start)
+        self._check_valid()
+        # CPython 3.14+ converts the optional length only once the map is
+        # known to be open (an __index__ there may still close it).
         length = self._size if length is None else _args.ssize(length)
         self._check_valid()
         if start < 0 or start >= self._size:
@@ -1068,11 +1088,7 @@ class mmap:
             raise ValueError("madvise length invalid")
         if sys.maxsize - start < length:
             raise OverflowError("madvise length too large")
-        if start + length > self._size:
-            length = self._size - start
-        region = self._region
-        assert region is not None
-        region.advise(option, start, length)
+        self._live_region().advise(option, start, length)  # (the region cuts the range at the end)
 
     def set_name(self, name: str) -> None:
         """Name an anonymous map; the name shows in ``/proc/self/maps`` (Linux 5.17+).
@@ -1090,9 +1106,7 @@ class mmap:
         label = _ANON_NAME_PREFIX + name.encode("utf-8")
         if len(label) > _ANON_NAME_MAX:
             raise ValueError("name is too long")
-        self._check_valid()
-        region = self._region
-        assert region is not None
+        region = self._live_region()
         if region.fd != -1:
             raise ValueError("Cannot set annotation on non-anonymous mappings")
         region.set_name(label)
@@ -1129,43 +1143,6 @@ class mmap:
         pages = None if region is None else region.protection
         if pages is not None:
             pages.check(range(start, stop), write)
-
-    def _memory_for(self, offset: int, size: int, write: bool) -> memoryview:
-        """Internal: the map's memory, once an access to bytes ``[offset, offset + size)`` is allowed.
-
-        The one gate that typed reads and writes (``unpack_from``,
-        ``pack_into``, the ``typed()`` accessors, records) go through.  It
-        checks that the map is open (``ValueError``), writable if ``write``
-        (``TypeError``), that the range lies inside the map (``IndexError``),
-        and that :meth:`protect` allows the access.  ``offset`` and ``size``
-        are plain ints, ``size >= 0``.
-
-        It returns the map's whole memoryview, not a slice: a slice would
-        cost an allocation on every ``t.u32[off]``.  The caller touches only
-        bytes ``[offset, offset + size)`` of it, at once, and drops it; while
-        it is alive, the memory counts as in use.  On PyPy a memoryview does
-        not keep the mapping alive: the caller also holds ``_array``.
-        """
-        view = self._view
-        if view is None:
-            raise _closed()
-        if write and self._access == ACCESS_READ:
-            raise _readonly()
-        if offset < 0 or self._size - offset < size:
-            raise IndexError(f"mmap offset out of range: {size} bytes at {offset} in a map of {self._size}")
-        if view.__class__ is not memoryview:
-            # protect() has changed some pages and _view is a guard (see
-            # _attach): check the range here, and hand out the view behind it.
-            return self._protected_memory(offset, size, write)
-        return view
-
-    def _protected_memory(self, offset: int, size: int, write: bool) -> memoryview:
-        """Internal: :meth:`_memory_for` while some pages are protected."""
-        self._check_access(offset, offset + size, write)
-        region = self._region
-        if region is None or region.view is None:  # pragma: no cover - closed by another thread
-            raise _closed()
-        return region.view
 
     def protect(self, prot: int, start: int = 0, length: Optional[int] = None) -> None:
         """Change what may be done with the pages of ``[start, start + length)`` (``mprotect(2)``).
@@ -1205,7 +1182,7 @@ class mmap:
             assert region is not None
             if prot & ~region.prot:
                 raise TypeError("mmap can't grant more access than the map was created with")
-            self._check_no_exports("mmap can't change protection with extant buffers exported.")
+            self._exports.stop("mmap can't change protection with extant buffers exported.")
             self._detach()
             try:
                 region.protect(prot, start, length)
@@ -1221,16 +1198,12 @@ class mmap:
         past it, ``OSError`` is raised, and its message says so.
         """
         start, length = self._checked_page_range("lock", start, length)
-        region = self._region
-        assert region is not None
-        region.lock(start, length)
+        self._live_region().lock(start, length)
 
     def unlock(self, start: int = 0, length: Optional[int] = None) -> None:
         """Let the pages of ``[start, start + length)`` be swapped out again (``munlock(2)``)."""
         start, length = self._checked_page_range("unlock", start, length)
-        region = self._region
-        assert region is not None
-        region.unlock(start, length)
+        self._live_region().unlock(start, length)
 
     def resident(self, start: int = 0, length: Optional[int] = None) -> bytes:
         """Return which pages of ``[start, start + length)`` are in RAM (``mincore(2)``).
@@ -1240,9 +1213,7 @@ class mmap:
         For a file map, "resident" means the page is in the page cache.
         """
         start, length = self._checked_page_range("resident", start, length)
-        region = self._region
-        assert region is not None
-        return region.residency(start, length)
+        return self._live_region().residency(start, length)
 
     def is_loaded(self) -> bool:
         """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""
@@ -1262,9 +1233,7 @@ class mmap:
         first = start - start % _PAGESIZE
         stop = start + length
         self._check_access(first, stop, write=False)
-        region = self._region
-        assert region is not None
-        region.advise(_MADV_WILLNEED, first, stop - first)
+        self._live_region().advise(_MADV_WILLNEED, first, stop - first)
         array = self._array
         if array is None:  # closed meanwhile, by another thread
             raise _closed()
@@ -1272,111 +1241,6 @@ class mmap:
         array[first:stop:_PAGESIZE]
 
 
-def _is_released(view: memoryview) -> bool:
-    """Internal: True if ``view.release()`` has been called (memoryview has no flag for it)."""
-    try:
-        view.readonly  # noqa: B018 - every attribute of a released view raises
-    except ValueError:
-        return True
-    return False
-
-
-def _index_or_indexerror(item: Any) -> int:
-    """Internal: ``item.__index__()``; an int too large for an index is an IndexError."""
-    value = _args._integer(item)
-    if not -sys.maxsize - 1 <= value <= sys.maxsize:
-        raise IndexError(f"cannot fit '{type(item).__name__}' into an index-sized integer")
-    return value
-
-
-# --- where the platform names its mappings (Windows) -----------------------------
-
-
-def _new_with_tagname(
-    cls: Type[mmap],
-    fileno: int,
-    length: int,
-    tagname: Optional[str] = None,
-    access: int = ACCESS_DEFAULT,
-    offset: int = 0,
-    *,
-    trackfd: bool = True,
-) -> mmap:
-    """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
-
-    The stdlib's constructor on Windows, where ``tagname`` takes the place
-    of ``flags`` and ``prot``: maps made with the same ``tagname`` share
-    memory, in one process or several.  ``fileno`` -1 (or 0) maps anonymous
-    memory from the paging file.  ``length`` 0 maps the whole file (an
-    empty file cannot be mapped); a ``length`` past the end of the file
-    makes the file that long.  ``offset`` must be a multiple of
-    ``ALLOCATIONGRANULARITY`` (64 KiB).  ``ACCESS_DEFAULT`` writes through
-    to the file, as ``ACCESS_WRITE`` does.
-
-    The arguments are checked in the C module's order and with its
-    messages.  It is installed as ``mmap.__new__`` when the platform layer
-    can name mappings (``backend.map_named``).
-    """
-    fileno = _args.c_int(fileno)
-    length = _args.ssize(length)
-    access = _args.c_int(access)
-    offset = _args.off_t(offset)
-    trackfd = bool(trackfd)
-
-    if _audit is not None:
-        _audit("mmap.__new__", fileno, length, access, offset)
-    if access == ACCESS_READ:
-        flags, prot = _MAP_SHARED, _PROT_READ
-    elif access in (ACCESS_DEFAULT, ACCESS_WRITE):
-        flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
-    elif access == ACCESS_COPY:
-        flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
-    else:
-        raise ValueError("mmap invalid access parameter.")
-    if length < 0:
-        raise OverflowError("memory mapped length must be positive")
-    if offset < 0:
-        raise OverflowError("memory mapped offset must be positive")
-
-    if fileno == 0:
-        fileno = -1  # the C module takes 0, like -1, for the paging file
-    # Deliberate difference: the C module also moves the file's position to 0
-    # here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
-    if fileno != -1 and length == 0:
-        file_size = backend.file_size(fileno)
-        if file_size == 0:
-            raise ValueError("cannot mmap an empty file")
-        if offset >= file_size:
-            raise ValueError("mmap offset is greater than file size")
-        if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
-            raise ValueError("mmap length is too large")
-        length = file_size - offset
-    if tagname is not None:
-        if not isinstance(tagname, str):
-            raise TypeError(f"expected str or None for 'tagname', not {type(tagname).__name__}")
-        if "\0" in tagname:
-            raise ValueError("embedded null character")
-
-    self = object.__new__(cls)
-    self._setup(length, access, offset, trackfd)
-    # As on POSIX, the map keeps its own descriptor (a duplicated HANDLE), so
-    # that size() and resize() still work after the caller closes the file.
-    self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
-    try:
-        region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
-                              tagname=tagname)
-    except BaseException:
-        self._close_fd()
-        raise
-    self._attach(region)
-    return self
-
-
-# The constructor and the methods follow what the platform layer can do, never
-# the platform's name.
-if hasattr(backend, "map_named"):
-    mmap.__new__ = staticmethod(_new_with_tagname)  # type: ignore[assignment]
-    mmap.__doc__ = _new_with_tagname.__doc__
 if not backend.HAS_MADVISE:
     # The C module has madvise() only where the system has madvise(2).
     del mmap.madvise

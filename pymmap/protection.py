@@ -24,8 +24,9 @@ from bisect import bisect_left
 from typing import Any, Iterator, Optional, Tuple
 
 from ._platform import backend
+from .errors import inaccessible, readonly
 
-__all__ = ["GuardedArray", "GuardedView", "PageProtection", "inaccessible", "readonly"]
+__all__ = ["GuardedArray", "GuardedView", "PageProtection"]
 
 PAGESIZE = backend.PAGESIZE
 _PROT_READ = backend.CONSTANTS["PROT_READ"]
@@ -35,16 +36,6 @@ _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 # fault, else 0: ``pages.translate(_NO_READ)`` maps every page at C speed.
 _NO_READ = bytes(0 if prot & _PROT_READ else 1 for prot in range(256))
 _NO_WRITE = bytes(0 if prot & _PROT_WRITE else 1 for prot in range(256))
-
-
-def inaccessible() -> ValueError:
-    """Return the error for reading or writing a ``PROT_NONE`` page."""
-    return ValueError("mmap range is not accessible (PROT_NONE)")
-
-
-def readonly() -> TypeError:
-    """Return the error for writing a read-only page (the C module's message)."""
-    return TypeError("mmap can't modify a readonly memory map.")
 
 
 def _first_hit(mask: bytes, indices: range) -> int:

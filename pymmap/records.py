@@ -4,6 +4,7 @@ A C program describes shared memory with a ``struct``; ``ctypes`` can
 describe the same layout in Python::
 
     class Sample(ctypes.LittleEndianStructure):
+        _layout_ = "ms"                 # (see below)
         _pack_ = 1                      # no padding, like __attribute__((packed))
         _fields_ = [("count", ctypes.c_uint16), ("total", ctypes.c_int32)]
 
@@ -18,6 +19,15 @@ memoryview from :meth:`pymmap.mmap.buffer`: while a record (or a field
 object taken from it, such as a nested structure) is alive, ``close()`` and
 ``resize()`` raise ``BufferError``.  Drop the record (``del rec``) first.
 
+A C struct without padding (``__attribute__((packed))`` in GCC, ``#pragma
+pack(1)`` in MSVC) needs ``_pack_ = 1``.  Since Python 3.14, ctypes also
+wants to be told which compiler's rules ``_pack_`` follows
+(``_layout_``), and warns (an error from 3.19 on) if it is not: say
+``_layout_ = "ms"``, as above.  With ``_pack_ = 1`` both compilers lay out
+the fields the same way, one after the other (bit fields aside), and
+Pythons before 3.14 simply ignore ``_layout_``, so that one form works on
+every version.  A struct with its natural padding needs neither line.
+
 On a map opened with ``ACCESS_READ`` the pages are read-only for the CPU:
 one store through a raw pointer would kill the process with SIGSEGV.  So
 there the record is a :class:`ReadOnlyRecord` instead, which holds no
@@ -26,21 +36,18 @@ write raises ``TypeError``.
 """
 
 import ctypes
-import sys
 from typing import TYPE_CHECKING, Any, List, Type
 
+from ._interpreter import KEEPS_EXPORTER
+from .errors import readonly as _readonly
+
 if TYPE_CHECKING:  # pragma: no cover - for the type checker only
-    from .facade import mmap
+    from .region import MappedRegion
 
 __all__ = ["ReadOnlyRecord", "alias", "size_of"]
 
 #: The ctypes types a record can be: they have fields or items to reach.
 AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
-
-# CPython's from_buffer() keeps the exporting object alive in the new
-# instance; PyPy's keeps only the raw memory (see alias()).
-_KEEPS_EXPORTER = hasattr(sys, "getrefcount")
-
 
 def size_of(ctype: Any) -> int:
     """Return ``ctypes.sizeof(ctype)`` after checking that ``ctype`` can be a record.
@@ -53,25 +60,21 @@ def size_of(ctype: Any) -> int:
     return ctypes.sizeof(ctype)
 
 
-def alias(ctype: Any, holder: Any, offset: int) -> Any:
-    """Return an instance of ``ctype`` whose memory is ``holder``'s, from byte ``offset`` on.
+def alias(ctype: Any, source: Any, offset: int) -> Any:
+    """Return an instance of ``ctype`` whose memory is ``source``'s, from byte ``offset`` on.
 
-    ``holder`` is the counted ``c_char`` array the map exported for this
-    record; the record must keep it alive, since the export ends (and the
-    map may be closed) when the holder dies.  CPython's ``from_buffer``
-    keeps it in the record; PyPy's keeps only the raw memory, so there the
-    record carries the holder in an attribute of its own.  Field objects
-    taken from the record (``rec.inner``) keep the record alive in turn.
+    ``source`` is an export of the map (see
+    :meth:`pymmap.exports.Exports.record_source`); the record must keep it
+    alive, since the export ends (and the map may be closed) when it dies.
+    CPython's ``from_buffer`` keeps it in the record; PyPy's keeps only the
+    raw memory, so there the record carries it in an attribute of its own.
+    Field objects taken from the record (``rec.inner``) keep the record
+    alive in turn.
     """
-    record = ctype.from_buffer(holder, offset)
-    if not _KEEPS_EXPORTER:
-        record._pymmap_export = holder
+    record = ctype.from_buffer(source, offset)
+    if not KEEPS_EXPORTER:
+        record._pymmap_export = source
     return record
-
-
-def _readonly() -> TypeError:
-    """Internal: the error for any write through a read-only record."""
-    return TypeError("mmap can't modify a readonly memory map.")
 
 
 class ReadOnlyRecord:
@@ -93,10 +96,10 @@ class ReadOnlyRecord:
     does not count as an export: the map may be closed while it exists.
     """
 
-    __slots__ = ("_ctype", "_map", "_offset")
+    __slots__ = ("_ctype", "_offset", "_region")
 
-    def __init__(self, m: "mmap", ctype: Type[Any], offset: int) -> None:
-        object.__setattr__(self, "_map", m)
+    def __init__(self, region: "MappedRegion", ctype: Type[Any], offset: int) -> None:
+        object.__setattr__(self, "_region", region)
         object.__setattr__(self, "_ctype", ctype)
         object.__setattr__(self, "_offset", offset)
 
@@ -106,15 +109,14 @@ class ReadOnlyRecord:
 
     def _copy_at(self, ctype: Any, offset: int) -> Any:
         """Internal: a ``ctype`` instance holding a copy of the map's bytes at ``offset``."""
-        m = self._map
-        _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
-        return ctype.from_buffer_copy(m._memory_for(offset, ctypes.sizeof(ctype), False), offset)
+        view, _keep = self._region.memory_for(offset, ctypes.sizeof(ctype), False)
+        return ctype.from_buffer_copy(view, offset)
 
     def _wrap(self, value: Any, snapshot: Any) -> Any:
         """Internal: a nested structure or array becomes a read-only record at its place in the map."""
         if isinstance(value, AGGREGATES):
             where = self._offset + ctypes.addressof(value) - ctypes.addressof(snapshot)
-            return ReadOnlyRecord(self._map, type(value), where)
+            return ReadOnlyRecord(self._region, type(value), where)
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -151,14 +153,14 @@ class ReadOnlyRecord:
         size = ctypes.sizeof(item)
         where = self._offset + index * size
         if issubclass(item, AGGREGATES):
-            self._map._memory_for(where, size, False)  # the map's checks, though nothing is copied
-            return ReadOnlyRecord(self._map, item, where)
+            self._region.memory_for(where, size, False)  # the map's checks, though nothing is copied
+            return ReadOnlyRecord(self._region, item, where)
         return self._copy_at(item * 1, where)[0]
 
     def __len__(self) -> int:
         ctype = self._ctype
         if issubclass(ctype, ctypes.Array):
-            self._map._memory_for(self._offset, 0, False)  # ValueError once the map is closed
+            self._region.memory_for(self._offset, 0, False)  # ValueError once the map is closed
             return int(ctype._length_)
         return len(self._copy())  # TypeError, as len() of the structure itself
 

@@ -18,14 +18,17 @@ flushing, advising, resizing).  Everything above it, such as the
 
 import ctypes
 import errno
+import gc
 import os
-import sys
 import weakref
 from typing import Any, Callable, Optional, Tuple
 
 from ._platform import backend
 from .copying import bytes_at, move, store
-from .protection import PageProtection, inaccessible
+from .lease import Lease
+from .errors import closed as _closed_error
+from .errors import inaccessible, readonly
+from .protection import PageProtection
 
 __all__ = ["MappedRegion"]
 
@@ -53,24 +56,6 @@ _ONE_BYTE = [bytes((b,)) for b in range(256)]
 #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
 CharArray = Any
 
-# CPython counts references, so it can tell whether anyone besides the region
-# still holds its views.  PyPy cannot, and pymmap then assumes someone might.
-_getrefcount: Optional[Callable[[Any], int]] = getattr(sys, "getrefcount", None)
-
-
-def _release_when_dead(array: Any, release: Callable[[int, int], None], address: int,
-                       length: int) -> "weakref.finalize[..., None]":
-    """Internal: arrange for ``release(address, length)`` once ``array`` is gone.
-
-    The finalizer can also be called early (``close()``) or detached.  It
-    does not run at interpreter exit (``atexit = False``): a daemon thread
-    may still be reading the memory then, and the kernel takes every
-    mapping back when the process ends anyway.
-    """
-    finalizer = weakref.finalize(array, release, address, length)
-    finalizer.atexit = False
-    return finalizer
-
 
 # Regions given MADV_DONTFORK (Linux): a child forked afterwards lacks those
 # pages, and would die with SIGSEGV on touching them.  Right after a fork,
@@ -89,11 +74,6 @@ def _fill_holes_after_fork() -> None:
 
 if _MADV_DONTFORK is not None:
     os.register_at_fork(after_in_child=_fill_holes_after_fork)
-
-
-def _closed_error() -> ValueError:
-    """Internal: the error every operation on a released region raises."""
-    return ValueError("mmap closed or invalid")
 
 
 class MappedRegion:
@@ -126,6 +106,22 @@ class MappedRegion:
             :class:`~pymmap.protection.PageProtection` saying which.  The
             region's methods check it; :attr:`array` and :attr:`view` do not.
 
+    **When the memory goes.**  The address range is given back to the
+    kernel only when no ``ctypes`` array made over it is alive (see
+    :class:`~pymmap.lease.Lease`): the region's own :attr:`array`, and every
+    object that reaches the memory holds one, directly or through a chain of
+    references (a memoryview of it, a method's local variable in the middle
+    of a copy, an exported buffer).  That is the whole safety argument, and
+    it depends only on what every Python promises: an object that is
+    referenced is alive.  No decision depends on a reference count.
+
+    :meth:`close` lets go of the region's own array.  If that was the last
+    one, the range is unmapped at once; if something else still holds one
+    (another thread in the middle of a copy, say), the pages are swapped for
+    zero-filled private ones, which lets the file go at once, and the range
+    itself is unmapped when that holder lets go.  On PyPy, whose collector
+    frees objects later, the second case is the usual one.
+
     The region is released exactly once: by :meth:`close`, or when it is
     garbage-collected, or by the kernel when the process ends.  After release, ``array``
     and ``view`` are ``None`` and every method raises ``ValueError``.
@@ -133,11 +129,9 @@ class MappedRegion:
 
     __slots__ = (
         "__weakref__",
-        "_finalizer",
+        "_lease",
         "_name",
         "_origin",
-        "_pinned",
-        "_refs",
         "_release",
         "address",
         "array",
@@ -168,18 +162,7 @@ class MappedRegion:
         # The kernel picks the address (NULL hint) and returns it, or fails
         # with errno: EBADF for a bad fd, EACCES for a file opened without
         # the access asked for, EINVAL for a zero length or unaligned offset.
-        self.address = self._map(length, fd)
-        try:
-            self._attach()
-        except BaseException:
-            # An interrupt (or MemoryError) between mmap(2) and the views
-            # that own the mapping: give the range back before raising.
-            finalizer = getattr(self, "_finalizer", None)
-            if finalizer is not None and finalizer.alive:
-                finalizer()
-            else:
-                backend.unmap(self.address, length)
-            raise
+        self._start(Lease(self._map(length, fd), length, backend.unmap))
 
     def _setup(self, length: int, prot: int, flags: int, fd: int, offset: int,
                tagname: Optional[str] = None) -> None:
@@ -187,6 +170,7 @@ class MappedRegion:
 
         Shared by ``__init__`` and :meth:`adopt`: a new attribute belongs here.
         """
+        self.address = 0
         self.length = length
         self.prot = prot
         self.flags = flags
@@ -194,7 +178,6 @@ class MappedRegion:
         self.offset = offset
         self.array: Optional[CharArray] = None
         self.view: Optional[memoryview] = None
-        self._pinned = False
         self._name: Optional[bytes] = None
         self.protection: Optional[PageProtection] = None
         self._release: Callable[[int, int], None] = backend.unmap
@@ -240,47 +223,50 @@ class MappedRegion:
         self._setup(length, prot, flags, -1, 0)
         self._release = release
         self._origin = origin
-        self.address = address
-        try:
-            self._attach()
-        except BaseException:  # pragma: no cover - only a MemoryError gets here
-            release(address, length)
-            raise
+        self._start(Lease(address, length, release))
         return self
 
-    def _attach(self) -> None:
-        """Internal: build the ctypes array and memoryview over ``address``.
+    def _start(self, lease: Lease) -> None:
+        """Internal: take up a freshly mapped range; if that fails, give the range back."""
+        try:
+            self._attach(lease)
+        except BaseException:
+            # An interrupt (or MemoryError) between mmap(2) and the views
+            # that own the mapping: give the range back before raising.
+            # (If an array was made, the range goes when it dies.)
+            self.array = self.view = None
+            lease.settle()
+            raise
 
-        The unmapping is tied to the array's lifetime through a finalizer, so
-        the address range can never be returned to the kernel while any view
-        of it is still alive in this process.
+    def _attach(self, lease: Lease) -> None:
+        """Internal: build the ctypes array and memoryview over the lease's range.
+
+        The array comes from the lease, which gives the range back only when
+        every array it made has died: while :attr:`array`, or any view of
+        it, is alive, the memory stays mapped.
         """
-        array = (ctypes.c_char * self.length).from_address(self.address)
+        self._lease = lease
+        self.address = lease.address
+        self.length = lease.length
+        array = lease.new_array()
         view = memoryview(array).cast("B")
         if not self.prot & _PROT_WRITE:
             view = view.toreadonly()
         self.array = array
         self.view = view
-        self._finalizer = _release_when_dead(array, self._release, self.address, self.length)
-        del array, view  # the baseline below must count only the region's own references
-        self._refs = self._refcounts()
 
-    def _refcounts(self) -> Tuple[int, int]:
-        """Internal: how many references the array and view have right now."""
-        if _getrefcount is None:
-            return (-1, -1)
-        return (_getrefcount(self.array), _getrefcount(self.view))
+    def _drop_views(self) -> bool:
+        """Internal: let go of the region's own array and view; say if anything else still reaches the memory.
 
-    def in_use(self) -> bool:
-        """Return True if something besides this region still holds its views.
-
-        Another thread in the middle of an operation, or a memoryview handed
-        out, keeps a reference to :attr:`view` or :attr:`array`.  On PyPy,
-        which has no reference counts, this always answers True.
+        Call it while holding the lease (``with self._lease.hold():``), so
+        that the range cannot be given back before the caller has decided
+        what to do with it.  The view is not released: whoever still holds
+        it (a thread in the middle of a copy) keeps the array alive through
+        it, and so the memory mapped, until it lets go.
         """
-        if _getrefcount is None:
-            return True
-        return self._refcounts() != self._refs
+        self.array = None
+        self.view = None
+        return self._lease.reached()
 
     @property
     def closed(self) -> bool:
@@ -290,103 +276,44 @@ class MappedRegion:
     def close(self) -> None:
         """Release the mapping (``munmap(2)``).  Calling it again does nothing.
 
-        If another holder still has a view of the memory (say, a thread in
-        the middle of a copy), the pages are first swapped for private
-        zero-filled ones with a single ``mmap(MAP_FIXED)``: the file is let go
-        at once, the holder reads zeros instead of crashing, and the address
-        range itself is unmapped when the last view dies.
+        If another holder still reaches the memory (say, a thread in the
+        middle of a copy), the pages are first swapped for private
+        zero-filled ones with a single ``mmap(MAP_FIXED)``: the file is let
+        go at once, the holder reads zeros instead of crashing, and the
+        address range itself is unmapped when the last holder lets go.
         """
         if self.array is not None:
             self.protection = None  # the pages go, and their protection with them
             self._retire()
 
-    def _take_views(self) -> Tuple[Any, Any, bool]:
-        """Internal: take the array and view from the region; say if anything else holds them.
-
-        They are taken first and counted after.  Counting first would leave
-        a gap: another thread could pick up the array between the count and
-        the taking (the GIL can change hands there), and then find the range
-        unmapped or moved under it.  Once taken, no other thread can get
-        them from the region (its methods raise ``ValueError``), so the count
-        is final.  The caller holds them in local variables, which count
-        exactly as the region's own attributes did (see :meth:`_attach`).
-        """
-        array = self.array
-        view = self.view
-        self.array = None
-        self.view = None
-        if _getrefcount is None:
-            return array, view, True
-        busy = (_getrefcount(array), _getrefcount(view)) != self._refs
-        return array, view, busy
-
     def _retire(self) -> None:
-        """Internal: give the current address range back, now or when its last view dies."""
-        # Held until the end: on PyPy nothing else may keep the array (and so
-        # its finalizer) from running before the finalizer is swapped below.
-        array, view, busy = self._take_views()
-        if busy:
-            backend.placeholder(self.address, self.length)
-            if self._pinned:
-                self._finalizer.detach()
-            elif self._release is not backend.unmap:
-                # The placeholder has replaced the adopted memory (for System
-                # V memory, that detached the segment): what remains is an
-                # ordinary mapping, which munmap(2) gives back.
-                detached = self._finalizer.detach()
-                if detached is not None:
-                    self._finalizer = _release_when_dead(detached[0], backend.unmap,
-                                                         self.address, self.length)
-        else:
-            assert view is not None
-            view.release()
-            self._finalizer()
-        del array
+        """Internal: give the current address range back, now or when the last holder lets go."""
+        lease = self._lease
+        with lease.hold():
+            if self._drop_views():
+                backend.placeholder(lease.address, lease.length)
+                if lease.release is not backend.unmap:
+                    # The placeholder has replaced the adopted memory (for
+                    # System V memory, that detached the segment): what
+                    # remains is an ordinary mapping, which munmap(2) gives back.
+                    lease.release = backend.unmap
 
-    def export(self, readonly: bool, on_release: Callable[[], None]) -> memoryview:
-        """Return a new memoryview of the whole mapping, for a caller to keep.
+    def pin(self) -> None:
+        """Keep the address range mapped until the process ends (zero-filled after :meth:`close`).
 
-        The view is made from a ctypes array of its own, which holds the
-        region's array (so the mapping cannot be unmapped under it) and whose
-        death — when the view and every slice of it are released or
-        collected — calls ``on_release()``.  That lets the facade count live
-        exports on every interpreter, with or without reference counting.
-
-        A view checks nothing when it is used, so while :meth:`protect` has
-        made some page ``PROT_NONE`` there is no view to give (``ValueError``),
-        and while some page is read-only the view is read-only too.
+        For holders that reach the memory without keeping an array alive
+        (PyPy's memoryviews): they can then never touch unmapped memory.
         """
-        array = self.array
-        if array is None:
-            raise _closed_error()
-        if self.protection is not None:
-            if self.protection.forbids(write=False):
-                raise inaccessible()
-            readonly = readonly or self.protection.forbids(write=True)
-        holder = self.export_array(on_release)
-        view = memoryview(holder).cast("B")
-        return view.toreadonly() if readonly or view.readonly else view
+        self._lease.pin()
 
-    def export_array(self, on_release: Callable[[], None]) -> CharArray:
+    def new_array(self) -> CharArray:
         """Return a new ``c_char`` array over the whole mapping, for a caller to keep.
 
-        This is the holder behind each :meth:`export` view, and what a
-        ``ctypes`` record made with ``from_buffer`` aliases.  It holds the
-        region's array (so the mapping cannot be unmapped under it), and its
-        death calls ``on_release()``.
+        Like :attr:`array`, it keeps the memory mapped while it lives.
         """
-        array = self.array
-        if array is None:
+        if self.array is None:
             raise _closed_error()
-        if _getrefcount is None:
-            # PyPy's memoryviews keep neither the holder nor the array alive,
-            # and PyPy never reports a release: once a view has been handed
-            # out, the address range stays mapped (zero-filled after close)
-            # until the process ends, so the view can never dangle.
-            self._pinned = True
-        holder = (ctypes.c_char * self.length).from_buffer(array)
-        weakref.finalize(holder, on_release)
-        return holder
+        return self._lease.new_array()
 
     def __repr__(self) -> str:
         state = "closed" if self.array is None else f"address=0x{self.address:x}"
@@ -398,7 +325,7 @@ class MappedRegion:
     # C also clamps its range to the array it holds: C never sees a byte
     # outside the mapping.
 
-    def _pin(self) -> Tuple[CharArray, int]:
+    def _mapped(self) -> Tuple[CharArray, int]:
         """Internal: the array and its address, after checking the region is mapped.
 
         The caller keeps the array in a local variable for the whole call:
@@ -409,6 +336,34 @@ class MappedRegion:
         if array is None:
             raise _closed_error()
         return array, _addressof(array)
+
+    def memory_for(self, offset: int, size: int, write: bool) -> Tuple[memoryview, CharArray]:
+        """Return the region's view, once an access to bytes ``[offset, offset + size)`` is allowed.
+
+        The one gate that typed reads and writes (``unpack_from``,
+        ``pack_into``, the ``typed()`` accessors, records) go through.  It
+        checks that the region is open (``ValueError``), writable if
+        ``write`` (``TypeError``), that the range lies inside it
+        (``IndexError``), and that :meth:`protect` allows the access.
+        ``offset`` and ``size`` are plain ints, ``size >= 0``.
+
+        It returns the whole view, not a slice (a slice would cost an
+        allocation on every ``t.u32[off]``), with the array it was made
+        from: the caller keeps both until it is done, at once, with bytes
+        ``[offset, offset + size)``.  The array keeps the memory mapped; on
+        PyPy a memoryview alone does not.
+        """
+        view = self.view
+        array = self.array
+        if view is None or array is None:
+            raise _closed_error()
+        if write and view.readonly:
+            raise readonly()
+        if offset < 0 or len(view) - offset < size:
+            raise IndexError(f"mmap offset out of range: {size} bytes at {offset} in a map of {len(view)}")
+        if self.protection is not None:
+            self.protection.check(range(offset, offset + size), write)
+        return view, array
 
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
@@ -552,7 +507,7 @@ class MappedRegion:
         if view is None or array is None:
             raise _closed_error()
         if view.readonly:
-            raise TypeError("mmap can't modify a readonly memory map.")
+            raise readonly()
         if self.protection is not None:
             self.protection.check(range(src, src + count), False)
             self.protection.check(range(dest, dest + count), True)
@@ -561,7 +516,7 @@ class MappedRegion:
 
     def sync(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""
-        array, base = self._pin()
+        array, base = self._mapped()
         backend.sync(base + start, max(0, min(length, len(array) - start)), flags)
 
     def advise(self, advice: int, start: int, length: int) -> None:
@@ -580,7 +535,7 @@ class MappedRegion:
         """
         if advice in getattr(backend, "UNSAFE_ADVICE", ()):
             raise ValueError(f"madvise option {advice} would make the pages fault on access")
-        array, base = self._pin()
+        array, base = self._mapped()
         backend.advise(base + start, max(0, min(length, len(array) - start)), advice)
         if advice == _MADV_DONTFORK:
             _unforked.add(self)
@@ -597,35 +552,38 @@ class MappedRegion:
         would fault on, instead of dying with SIGSEGV.  When every page is
         back to :attr:`prot`, :attr:`protection` is None again.
 
-        Taking access away while something else holds :attr:`view` or
-        :attr:`array` (see :meth:`in_use`) raises ``BufferError``: that holder
-        would not know to check.  PyPy cannot count those holders: there,
-        once a buffer has been exported (:meth:`export_array`), access can
-        only be given back, and the caller must make sure that no other
-        thread is using the region.
+        Taking access away while something else still reaches the memory
+        (another thread in the middle of a copy, a view handed out: see
+        :class:`~pymmap.lease.Lease`) raises ``BufferError``: that holder
+        would not know to check.  To find out, the region lets go of its own
+        views (and makes new ones afterwards); if something else still holds
+        one, the garbage collector runs once (on PyPy, a dropped view lives
+        until it does) before the region decides.
         """
-        array, base = self._pin()
+        array, base = self._mapped()
         pages = (len(array) + _PAGESIZE - 1) // _PAGESIZE
-        del array  # our own reference must not count as "in use"
+        del array  # our own reference must not count as a holder
         first = start // _PAGESIZE
         end = min(pages, (start + length + _PAGESIZE - 1) // _PAGESIZE)
         if end <= first:
             return
         current = self.protection or PageProtection.uniform(self.prot, pages)
-        # Taken while mprotect(2) runs (without the GIL), as in close(): a
-        # thread that picked up the views after a count could be reading a
-        # page just as it becomes PROT_NONE.
-        array, view, busy = self._take_views()
-        try:
-            if _getrefcount is None:
-                busy = self._pinned
-            if busy and current.takes_away(prot, first, end):
-                raise BufferError("mmap can't change protection while its memory is in use.")
-            backend.protect(base + first * _PAGESIZE, (end - first) * _PAGESIZE, prot)
-            self.protection = current.changed(prot, first, end)
-        finally:
-            self.array, self.view = array, view
-            del array, view  # a traceback keeps this frame: its locals would count as holders
+        takes_away = current.takes_away(prot, first, end)
+        lease = self._lease
+        with lease.hold():
+            # No views while mprotect(2) runs (without the GIL), as in
+            # close(): a thread that picked them up now could be reading a
+            # page just as it becomes PROT_NONE.
+            busy = self._drop_views()
+            try:
+                if busy and takes_away:
+                    gc.collect()
+                    if lease.reached():
+                        raise BufferError("mmap can't change protection while its memory is in use.")
+                backend.protect(base + first * _PAGESIZE, (end - first) * _PAGESIZE, prot)
+                self.protection = current.changed(prot, first, end)
+            finally:
+                self._attach(lease)
 
     def lock(self, start: int, length: int) -> None:
         """Keep the pages of the range in RAM (``mlock(2)``): they can no longer be swapped out.
@@ -633,12 +591,12 @@ class MappedRegion:
         The kernel faults them in first.  How much one process may lock is
         limited by ``RLIMIT_MEMLOCK`` (``ulimit -l``).
         """
-        array, base = self._pin()
+        array, base = self._mapped()
         backend.lock(base + start, max(0, min(length, len(array) - start)))
 
     def unlock(self, start: int, length: int) -> None:
         """Let the pages of the range be swapped out again (``munlock(2)``)."""
-        array, base = self._pin()
+        array, base = self._mapped()
         backend.unlock(base + start, max(0, min(length, len(array) - start)))
 
     def residency(self, start: int, length: int) -> bytes:
@@ -649,7 +607,7 @@ class MappedRegion:
         causes no disk read; for a file map that means it is in the page
         cache.
         """
-        array, base = self._pin()
+        array, base = self._mapped()
         stop = min(start + length, len(array))
         if stop <= start:
             return b""
@@ -663,7 +621,7 @@ class MappedRegion:
         memory) instead of a blank.  The name is kept and applied again if
         :meth:`resize` moves the mapping.
         """
-        array, base = self._pin()
+        array, base = self._mapped()
         backend.set_anon_name(base, len(array), name)
         self._name = name
 
@@ -681,7 +639,7 @@ class MappedRegion:
         anonymous mapping cannot grow with it: its memory object keeps its
         first size, and touching the new pages would raise SIGBUS.  And while
         another holder may still be using the old addresses (see
-        :meth:`in_use`), they must not move.  Then a fresh mapping of the new
+        :class:`~pymmap.lease.Lease`), they must not move.  Then a fresh mapping of the new
         size is made, anonymous and private bytes are copied into it, and the
         old range is retired as by :meth:`close`.
 
@@ -694,7 +652,7 @@ class MappedRegion:
         still part of the mapping afterwards.  (If the resize fails, the
         whole mapping is left with its own protection, :attr:`prot`.)
         """
-        array, base = self._pin()
+        array, base = self._mapped()
         if self._release is not backend.unmap:
             raise TypeError(f"mmap can't resize memory mapped by {self._origin}(); its size is fixed")
         if new_length == 0:
@@ -704,22 +662,29 @@ class MappedRegion:
             # process with SIGBUS.
             raise backend.oserror(errno.EINVAL)
         old_length = len(array)
-        del array  # our own reference must not count as "in use"
+        del array  # our own reference must not count as a holder
+        lease = self._lease
         if _backend_resize is not None:
             # Windows: a view never grows, and a file cannot change size under
             # one.  The backend unmaps, resizes the file and maps again, in
             # the order Windows requires, and says where the view is now.  An
             # old view that someone may still read stays mapped until then.
-            array, view, busy = self._take_views()
-            try:
-                outcome = _backend_resize(base, old_length, new_length,
-                                          fd if fd != -1 else self.fd, self.offset, busy)
-            except BaseException:
-                self.array, self.view = array, view
-                del array, view  # a traceback keeps this frame: its locals would count as holders
-                raise
-            error = self._replace(array, view, busy, *outcome)
-            del array, view
+            with lease.hold():
+                busy = self._drop_views()
+                try:
+                    address, length, error = _backend_resize(
+                        base, old_length, new_length, fd if fd != -1 else self.fd, self.offset, busy)
+                except BaseException:
+                    self._attach(lease)
+                    raise
+                if address == base and length == old_length:
+                    self._attach(lease)  # the view stayed where it was
+                elif not busy:
+                    lease.forget()  # the backend unmapped the old view itself
+                # (A busy old view stays mapped: the lease unmaps it when its
+                # last holder lets go.)
+            if address is not None and self.array is None:
+                self._start(Lease(address, length, backend.unmap))
             if error is not None:
                 raise error
             return
@@ -736,32 +701,24 @@ class MappedRegion:
         private = bool(self.flags & _MAP_PRIVATE)
         if fd != -1 and grows:
             backend.truncate(fd, self.offset + new_length)
-        moved = False
-        if backend.HAS_REMAP and not (anonymous and not private and grows):
-            array, view, busy = self._take_views()
-            if busy:
-                self.array, self.view = array, view  # retired below, after the copy
-            else:
-                try:
+        with lease.hold():
+            busy = self._drop_views()
+            try:
+                if not busy and backend.HAS_REMAP and not (anonymous and not private and grows):
                     new_address = backend.remap(base, old_length, new_length)
-                except BaseException:
-                    self.array, self.view = array, view
-                    del array, view  # a traceback keeps this frame: its locals would count as holders
-                    raise
-                # The kernel has moved (or cut) the old range: forget its
-                # views without unmapping anything.
-                self._finalizer.detach()
-                view.release()
-                moved = True
-            del array, view
-        if not moved:
-            new_address = self._map(new_length, fd if fd != -1 else self.fd)
-            if anonymous or private:
-                backend.move(new_address, base, min(old_length, new_length))
-            self._retire()
-        self.address = new_address
-        self.length = new_length
-        self._attach()
+                    lease.forget()  # the kernel has moved (or cut) the old range
+                else:
+                    new_address = self._map(new_length, fd if fd != -1 else self.fd)
+                    if anonymous or private:
+                        backend.move(new_address, base, min(old_length, new_length))
+                    if busy:
+                        backend.placeholder(base, old_length)
+                    # The old range goes at the end of the hold, or when its
+                    # last holder lets go.
+            except BaseException:
+                self._attach(lease)  # nothing has moved
+                raise
+        self._start(Lease(new_address, new_length, backend.unmap))
         if self._name is not None:
             backend.set_anon_name(new_address, new_length, self._name)
         if kept is not None:
@@ -769,31 +726,3 @@ class MappedRegion:
                 self.protect(prot, first * _PAGESIZE, (end - first) * _PAGESIZE)
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)
-
-    def _replace(self, array: CharArray, view: memoryview, busy: bool, address: Optional[int],
-                 length: int, error: Optional[OSError]) -> Optional[OSError]:
-        """Internal: take up the view a backend's ``resize`` left; return its error, if any.
-
-        ``array`` and ``view`` are the region's own, taken (see
-        :meth:`_take_views`) before the backend was called.  If the view is
-        where it was, with its size, the region keeps them.  If it moved
-        while ``busy``, the backend left the old one mapped: it is retired
-        as by :meth:`close`, and unmapped when its last holder lets go.
-        Otherwise the backend has unmapped it: the region forgets its views
-        of it and attaches to ``address``.  If no view is left (``address``
-        None), the region stays closed.
-        """
-        if address == self.address and length == self.length:
-            self.array, self.view = array, view
-        elif busy:
-            self.array, self.view = array, view
-            self._retire()
-        else:
-            self._finalizer.detach()
-            view.release()
-        del array, view
-        if address is not None and self.array is None:
-            self.address = address
-            self.length = length
-            self._attach()
-        return error

@@ -25,10 +25,10 @@ work is done by :mod:`struct`, with one precompiled :class:`struct.Struct`
 per type and byte order, straight on the map's memory: nothing is copied
 and, on the hot path, nothing is allocated but the result.
 
-Every access first asks the map's single internal gate,
-``mmap._memory_for(offset, size, write)``, for its memory: that is where
-the map checks that it is open, writable (for stores), long enough, and
-that ``protect()`` allows the access.
+Every access first asks the map's region for its memory, through one
+gate, :meth:`MappedRegion.memory_for <pymmap.region.MappedRegion.memory_for>`:
+that is where it is checked that the map is open, writable (for stores),
+long enough, and that ``protect()`` allows the access.
 """
 
 import functools
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple, Union
 from . import _args
 
 if TYPE_CHECKING:  # pragma: no cover - for the type checker only
-    from .facade import mmap
+    from .region import MappedRegion
 
 __all__ = ["Char", "Float", "Integer", "Typed", "pack_into", "unpack_from"]
 
@@ -101,44 +101,44 @@ def _layout(fmt: Format) -> struct.Struct:
 # --- the stdlib-style pair: any struct format ----------------------------------------
 
 
-def unpack_from(m: "mmap", fmt: Format, offset: Any = 0) -> Tuple[Any, ...]:
-    """Unpack ``fmt`` from the map's bytes at ``offset``; see :meth:`pymmap.mmap.unpack_from`."""
+def unpack_from(region: "MappedRegion", fmt: Format, offset: Any = 0) -> Tuple[Any, ...]:
+    """Unpack ``fmt`` from the region's bytes at ``offset``; see :meth:`pymmap.mmap.unpack_from`."""
     layout = _layout(fmt)
     if offset.__class__ is not int:
         offset = _offset(offset)
-    _keep = m._array  # on PyPy a memoryview alone does not keep the mapping alive
-    return layout.unpack_from(m._memory_for(offset, layout.size, False), offset)
+    view, _keep = region.memory_for(offset, layout.size, False)
+    return layout.unpack_from(view, offset)
 
 
-def pack_into(m: "mmap", fmt: Format, offset: Any, values: Tuple[Any, ...]) -> None:
-    """Pack ``values`` by ``fmt`` into the map at ``offset``; see :meth:`pymmap.mmap.pack_into`."""
+def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[Any, ...]) -> None:
+    """Pack ``values`` by ``fmt`` into the region at ``offset``; see :meth:`pymmap.mmap.pack_into`."""
     layout = _layout(fmt)
     if offset.__class__ is not int:
         offset = _offset(offset)
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
     data = layout.pack(*values)
-    _keep = m._array
-    m._memory_for(offset, layout.size, True)[offset:offset + layout.size] = data
+    view, _keep = region.memory_for(offset, layout.size, True)
+    view[offset:offset + layout.size] = data
 
 
 # --- one accessor per C type ----------------------------------------------------------
 
 
 class _Accessor:
-    """Internal: what every typed accessor shares: its map, its Struct, its size.
+    """Internal: what every typed accessor shares: its region, its Struct, its size.
 
     The hot methods (``__getitem__``, ``__setitem__``) use functions bound
-    once, here: the map's gate and the Struct's ``unpack_from`` and
-    ``pack_into``.
+    once, here: the region's gate and the Struct's ``unpack_from`` and
+    ``pack_into``.  The gate answers with the region's view and the array
+    that keeps it mapped; each method keeps both until it is done.
     """
 
-    __slots__ = ("_map", "_memory", "_pack_into", "_prefix", "_struct", "_unpack", "name", "size")
+    __slots__ = ("_memory", "_pack_into", "_prefix", "_struct", "_unpack", "name", "size")
 
-    def __init__(self, m: "mmap", name: str, prefix: str, code: str) -> None:
+    def __init__(self, region: "MappedRegion", name: str, prefix: str, code: str) -> None:
         layout = _compile(prefix + code)
-        self._map = m
-        self._memory = m._memory_for
+        self._memory = region.memory_for
         self._prefix = prefix
         self._struct = layout
         self._unpack = layout.unpack_from
@@ -161,8 +161,8 @@ class _Accessor:
         if offset.__class__ is not int:
             offset = _offset(offset)
         layout = self._many(_count(count))
-        _keep = self._map._array
-        return list(layout.unpack_from(self._memory(offset, layout.size, False), offset))
+        view, _keep = self._memory(offset, layout.size, False)
+        return list(layout.unpack_from(view, offset))
 
     def _store_many(self, offset: Any, values: List[Any]) -> None:
         """Internal: write already-converted ``values`` one after another from ``offset``."""
@@ -170,8 +170,8 @@ class _Accessor:
             offset = _offset(offset)
         layout = self._many(len(values))
         data = layout.pack(*values)
-        _keep = self._map._array
-        self._memory(offset, layout.size, True)[offset:offset + layout.size] = data
+        view, _keep = self._memory(offset, layout.size, True)
+        view[offset:offset + layout.size] = data
 
 
 class Integer(_Accessor):
@@ -192,9 +192,9 @@ class Integer(_Accessor):
 
     __slots__ = ("max", "min")
 
-    def __init__(self, m: "mmap", name: str, prefix: str) -> None:
+    def __init__(self, region: "MappedRegion", name: str, prefix: str) -> None:
         code, lo, hi = INTEGERS[name]
-        super().__init__(m, name, prefix, code)
+        super().__init__(region, name, prefix, code)
         #: The smallest and largest value the type holds.
         self.min = lo
         self.max = hi
@@ -210,8 +210,8 @@ class Integer(_Accessor):
     def __getitem__(self, offset: Any) -> int:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        _keep = self._map._array  # on PyPy a memoryview alone does not keep the mapping alive
-        value: int = self._unpack(self._memory(offset, self.size, False), offset)[0]
+        view, _keep = self._memory(offset, self.size, False)
+        value: int = self._unpack(view, offset)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
@@ -220,8 +220,8 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        _keep = self._map._array
-        self._pack_into(self._memory(offset, self.size, True), offset, value)
+        view, _keep = self._memory(offset, self.size, True)
+        self._pack_into(view, offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -246,8 +246,8 @@ class Float(_Accessor):
     def __getitem__(self, offset: Any) -> float:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        _keep = self._map._array
-        value: float = self._unpack(self._memory(offset, self.size, False), offset)[0]
+        view, _keep = self._memory(offset, self.size, False)
+        value: float = self._unpack(view, offset)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
@@ -255,8 +255,8 @@ class Float(_Accessor):
             offset = _offset(offset)
         if value.__class__ is not float:
             value = _real(value)
-        _keep = self._map._array
-        self._pack_into(self._memory(offset, self.size, True), offset, value)
+        view, _keep = self._memory(offset, self.size, True)
+        self._pack_into(view, offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -283,14 +283,14 @@ class Char(_Accessor):
 
     __slots__ = ()
 
-    def __init__(self, m: "mmap", prefix: str) -> None:
-        super().__init__(m, "char", prefix, "B")
+    def __init__(self, region: "MappedRegion", prefix: str) -> None:
+        super().__init__(region, "char", prefix, "B")
 
     def __getitem__(self, offset: Any) -> str:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        _keep = self._map._array
-        return chr(self._memory(offset, 1, False)[offset])
+        view, _keep = self._memory(offset, 1, False)
+        return chr(view[offset])
 
     def __setitem__(self, offset: Any, value: Any) -> None:
         if offset.__class__ is not int:
@@ -299,8 +299,8 @@ class Char(_Accessor):
             raise TypeError(f"char value must be a 1-character str, not {type(value).__name__}")
         if len(value) != 1 or ord(value) > 0xFF:
             raise ValueError(f"char value must be one character from '\\x00' to '\\xff', not {value!r}")
-        _keep = self._map._array
-        self._memory(offset, 1, True)[offset] = ord(value)
+        view, _keep = self._memory(offset, 1, True)
+        view[offset] = ord(value)
 
 
 class Typed:
@@ -317,7 +317,7 @@ class Typed:
     """
 
     __slots__ = (
-        "_map", "byteorder", "char",
+        "_region", "byteorder", "char",
         "f32", "f64", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64",
     )
 
@@ -332,22 +332,22 @@ class Typed:
     f32: Float
     f64: Float
 
-    def __init__(self, m: "mmap", byteorder: str = "little") -> None:
+    def __init__(self, region: "MappedRegion", byteorder: str = "little") -> None:
         if byteorder not in BYTE_ORDERS:
             raise ValueError(f"byteorder must be 'little', 'big' or 'native', not {byteorder!r}")
         prefix = BYTE_ORDERS[byteorder]
-        self._map = m
+        self._region = region
         #: ``"little"``, ``"big"`` or ``"native"``, as given.
         self.byteorder = byteorder
         for name in INTEGERS:
-            setattr(self, name, Integer(m, name, prefix))
+            setattr(self, name, Integer(region, name, prefix))
         for name, code in FLOATS.items():
-            setattr(self, name, Float(m, name, prefix, code))
+            setattr(self, name, Float(region, name, prefix, code))
         #: Single bytes as 1-character strings.
-        self.char = Char(m, prefix)
+        self.char = Char(region, prefix)
 
     def __repr__(self) -> str:
-        return f"<pymmap typed access ({self.byteorder}) to {self._map!r}>"
+        return f"<pymmap typed access ({self.byteorder}) to {self._region!r}>"
 
     def string(self, offset: Any, length: Any) -> bytes:
         """Return the text of the ``length``-byte char field at ``offset``, up to its first NUL.
@@ -360,9 +360,8 @@ class Typed:
         if offset.__class__ is not int:
             offset = _offset(offset)
         length = _count(length)
-        m = self._map
-        _keep = m._array
-        field = bytes(m._memory_for(offset, length, False)[offset:offset + length])
+        view, _keep = self._region.memory_for(offset, length, False)
+        field = bytes(view[offset:offset + length])
         return field.partition(b"\0")[0]
 
     def set_string(self, offset: Any, length: Any, value: Any) -> None:
@@ -380,7 +379,6 @@ class Typed:
         if len(data) > length:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
         data = data.ljust(length, b"\0")
-        m = self._map
-        _keep = m._array
-        m._memory_for(offset, length, True)[offset:offset + length] = data
+        view, _keep = self._region.memory_for(offset, length, True)
+        view[offset:offset + length] = data
 

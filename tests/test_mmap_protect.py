@@ -107,7 +107,7 @@ def check_protected(m):
     _none(m.buffer)
     _none(m.load)
     _none(m.load, P + 1, 1)
-    _none(m._memory_for, 2 * P - 2, 4, False)
+    _none(m.unpack_from, "<I", 2 * P - 2)
     if BUFFER_PROTOCOL:
         _none(memoryview, m)
     # Writes that touch page 1 are refused the same way.
@@ -117,7 +117,7 @@ def check_protected(m):
     _none(_at, m, P, "write", b"x")
     _none(_at, m, P, "write_byte", 120)
     _none(m.move, P, 0, 4)
-    _none(m._memory_for, P, 1, True)
+    _none(m.pack_into, "B", P, 1)
     # Writes to page 2 (read-only).
     _ro(m.__setitem__, 2 * P, 1)
     _ro(m.__setitem__, -2 * P, 1)
@@ -127,7 +127,7 @@ def check_protected(m):
     _ro(_at, m, 3 * P - 1, "write", b"xx")
     _ro(_at, m, 2 * P, "write_byte", 120)
     _ro(m.move, 2 * P, 0, 4)
-    _ro(m._memory_for, 2 * P, 4, True)
+    _ro(m.pack_into, "<I", 2 * P, 1)
 
     # What does not touch a protected page works, even next to one.
     assert m[0] == m[P - 1] == m[2 * P] == m[-1] == 97
@@ -156,10 +156,9 @@ def check_protected(m):
     m.move(3 * P + 10, 2 * P, 5)
     m.move(0, 3 * P, 4)
     assert m[0:4] == m[3 * P:3 * P + 4] == b"defa"
-    # _memory_for() gives the whole raw view once the range is allowed;
-    # the caller touches only that range.
-    assert bytes(m._memory_for(2 * P, 3, False)[2 * P:2 * P + 3]) == b"aaa"
-    m._memory_for(3 * P, 2, True)[3 * P:3 * P + 2] = b"gh"
+    # The typed gate allows what the pages allow, even next to a protected page.
+    assert m.typed().string(2 * P, 3) == b"aaa"
+    m.typed().set_string(3 * P, 2, b"gh")
     assert m[3 * P:3 * P + 2] == b"gh"
     assert m.unpack_from("<H", 3 * P) == (0x6867,)
     _none(m.unpack_from, "<I", 2 * P - 2)
@@ -327,19 +326,20 @@ def test_copy_on_write_maps_may_be_made_writable_again(open_file, fake_mprotect)
     m.close()
 
 
-@pytest.mark.skipif(not REFCOUNTS, reason="needs reference counts to see other holders")
 def test_protect_refuses_to_take_access_away_while_memory_is_in_use(fake_mprotect):
-    m = pymmap.mmap(-1, 2 * P)
-    holder = m._region.view  # as another thread in the middle of a copy would
+    r = pymmap.MappedRegion(2 * P)
+    holder = r.view  # as another thread in the middle of a copy would
     with pytest.raises(BufferError, match="in use"):
-        m.protect(NONE, 0, P)
-    assert m._region.protection is None and type(m._view) is RAW_VIEW
+        r.protect(NONE, 0, P)
+    assert r.protection is None and r.read(0, 1) == b"\0"
     del holder
-    m.protect(R, 0, P)
-    holder = m._region.array
-    m.protect(RW)  # giving access back is always safe
+    gc.collect()
+    r.protect(R, 0, P)
+    holder = r.array
+    r.protect(RW, 0, 2 * P)  # giving access back is always safe
+    assert r.protection is None
     del holder
-    m.close()
+    r.close()
 
 
 def test_no_one_can_pick_up_the_memory_while_mprotect_runs(monkeypatch):
@@ -425,26 +425,28 @@ def test_close_forgets_the_protection(fake_mprotect):
 
 
 def test_memory_for_checks_state_and_bounds(open_file, fake_mprotect):
-    m = pymmap.mmap(-1, 2 * P)
+    region = pymmap.MappedRegion(2 * P)
     with pytest.raises(IndexError, match="out of range"):
-        m._memory_for(2 * P - 1, 2, False)
+        region.memory_for(2 * P - 1, 2, False)
     with pytest.raises(IndexError, match="out of range"):
-        m._memory_for(-1, 1, False)
-    m._memory_for(0, 4, True)[0:4] = b"abcd"
-    assert m[:4] == b"abcd"
-    m.protect(R, P)
-    m._memory_for(0, 4, True)[0:4] = b"efgh"  # through the raw view, after the check
-    assert m[:4] == b"efgh"
+        region.memory_for(-1, 1, False)
+    view, array = region.memory_for(0, 4, True)
+    view[0:4] = b"abcd"
+    assert region.read(0, 4) == b"abcd" and array is region.array
+    del view, array  # (held, they would keep protect() from taking access away)
+    region.protect(R, P, P)
+    region.memory_for(0, 4, True)[0][0:4] = b"efgh"  # the raw view, after the check
+    assert region.read(0, 4) == b"efgh"
     with pytest.raises(TypeError, match="readonly"):
-        m._memory_for(P, 4, True)
-    m.protect(RW)
-    m.close()
+        region.memory_for(P, 4, True)
+    region.protect(RW, 0, 2 * P)
+    region.close()
     with pytest.raises(ValueError, match="closed"):
-        m._memory_for(0, 1, False)
+        region.memory_for(0, 1, False)
     f = open_file(b"x" * P)
-    r = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+    r = pymmap.MappedRegion(P, f.fileno(), prot=R)
     with pytest.raises(TypeError, match="readonly"):
-        r._memory_for(0, 1, True)
+        r.memory_for(0, 1, True)
     r.close()
 
 
@@ -463,13 +465,10 @@ def test_region_methods_check_protection(fake_mprotect):
     with pytest.raises(ValueError, match="PROT_NONE"):
         r.find_byte(ord("y"), 0, 3 * P)
     with pytest.raises(ValueError, match="PROT_NONE"):
-        r.export(False, lambda: None)
+        r.memory_for(0, 3 * P, False)
     assert r.read(0, 2) == b"xx" and r.find_byte(ord("x"), 2 * P, 3 * P) == 2 * P
     assert r.find_byte(ord("x"), 0, 3 * P) == 0
     r.protect(RW, P, P)
-    view = r.export(False, lambda: None)
-    assert view.readonly  # page 2 is still read-only
-    view.release()
     r.protect(NONE, 3 * P, P)  # past the end: nothing to do
     assert fake_mprotect[-1][2] == RW
     r.close()

@@ -253,7 +253,7 @@ def test_failed_resizes_leak_nothing(backing: str, tmp_path: Any) -> None:
 def test_interrupted_constructor_leaks_nothing(monkeypatch: Any, data_file: str) -> None:
     # A KeyboardInterrupt (or MemoryError) can arrive between mmap(2) and the
     # moment the region has built the views that own the mapping.
-    def interrupted(self: Any) -> None:
+    def interrupted(self: Any, lease: Any) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pymmap.MappedRegion, "_attach", interrupted)

@@ -1,0 +1,22 @@
+"""The errors every layer of pymmap raises for the same reasons, each defined once.
+
+The messages are the C module's, where it has one: code that matches on
+them (and CPython's own tests do) sees no difference.
+"""
+
+__all__ = ["closed", "inaccessible", "readonly"]
+
+
+def closed() -> ValueError:
+    """Return the error for any use of a closed map (the C module's message)."""
+    return ValueError("mmap closed or invalid")
+
+
+def readonly() -> TypeError:
+    """Return the error for writing to a read-only map or page (the C module's message)."""
+    return TypeError("mmap can't modify a readonly memory map.")
+
+
+def inaccessible() -> ValueError:
+    """Return the error for reading or writing a ``PROT_NONE`` page (pymmap's own)."""
+    return ValueError("mmap range is not accessible (PROT_NONE)")

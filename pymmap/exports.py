@@ -1,0 +1,373 @@
+"""Buffer exports: lending a map's memory to C code, and knowing when it comes back.
+
+``re.search(pattern, m)``, ``hashlib.sha256(m)``, ``struct.unpack_from(fmt,
+m, 8)``, ``numpy.frombuffer(m)``: none of these copy the map.  They use the
+*buffer protocol*, the way C code borrows another object's memory.  A C type
+that has memory to lend fills two function pointers in its type object
+(``tp_as_buffer``, a ``PyBufferProcs``):
+
+- ``bf_getbuffer(obj, view, flags)`` fills a ``Py_buffer`` ``view``: the
+  address of the memory, its length, whether it is read-only, and a new
+  reference to the lender in ``view->obj``.  If it cannot lend (the caller
+  wants to write read-only memory, or the object is closed), it sets an
+  exception and returns -1.
+- ``bf_releasebuffer(obj, view)`` is called when the borrower is done.
+
+Between the two, the memory must stay where it is.  So the stdlib's
+``mmap`` counts its *exports* (one more in ``bf_getbuffer``, one less in
+``bf_releasebuffer``), and ``close()`` and ``resize()`` raise ``BufferError``
+("cannot close exported pointers exist") while the count is not zero.
+
+How pymmap lends, per interpreter
+---------------------------------
+**CPython.**  Every export is an export of one ``memoryview`` of the map's
+memory, the map's *lending view*.  A memoryview counts its own exports
+exactly, in C (its ``release()`` raises ``BufferError`` while any is
+alive): that count is the map's export count, with no bookkeeping in
+Python.  The lending view is made from the region's ctypes array, so even
+a borrower that outlives every rule keeps the memory mapped (see
+:class:`~pymmap.lease.Lease`).
+
+- On 3.12 and later (PEP 688), C code asks a class written in Python for a
+  buffer through its ``__buffer__`` method; ``pymmap.mmap.__buffer__``
+  returns the lending view.
+- Before 3.12 a class written in Python cannot lend a buffer at all... except
+  that every class *has* a ``PyBufferProcs`` (a heap type carries one inside
+  its type object), empty for a Python class.  :func:`lends` fills it with the
+  two functions of ``pickle.PickleBuffer``, a C type whose ``bf_getbuffer``
+  lends whatever object its ``view.obj`` field points to.  The object's
+  first two slots (:class:`Lender`) sit exactly where a PickleBuffer keeps
+  ``view.buf`` and ``view.obj``: the map's ``_lent`` slot holds its
+  :class:`Exports`, whose own ``_lent`` slot holds the lending view.  So
+  ``memoryview(m)`` runs C code only: PickleBuffer's function asks the
+  Exports object, which asks the lending view.  Errors are real Python
+  exceptions, raised in C (a callback written with ctypes could not do
+  that: an exception in a ctypes callback is printed and lost).  Nothing
+  is assumed: :func:`lends` checks every offset it uses on live objects
+  first, and leaves the class alone (``memoryview(m)`` then raises
+  ``TypeError``, as before) if any check fails.
+
+**PyPy** calls ``__buffer__`` but never ``__release_buffer__``, and its
+memoryviews do not keep the object they were made from alive.  There each
+export gets a ctypes array of its own (a *holder*, counted until the
+collector frees it) and the map's address range is *pinned*: it stays
+mapped (zero-filled after ``close()``) until the process ends, so that a
+borrower can never reach unmapped memory.
+"""
+
+import ctypes
+import gc
+import pickle
+import threading
+import weakref
+from itertools import count
+from typing import Any, Optional, Set, Type, TypeVar
+
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
+from .errors import closed, inaccessible
+from .region import MappedRegion
+
+__all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends"]
+
+_PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
+
+
+def _is_released(view: memoryview) -> bool:
+    """Internal: True if ``view.release()`` has been called (memoryview has no flag for it)."""
+    try:
+        view.readonly  # noqa: B018 - every attribute of a released view raises ValueError
+    except ValueError:
+        return True
+    return False
+
+
+def _released_view() -> memoryview:
+    """Internal: a released memoryview: lending it fails with ``ValueError``."""
+    view = memoryview(b"")
+    view.release()
+    return view
+
+
+#: What a closed map lends: nothing (``ValueError``).
+_NOTHING = _released_view()
+
+
+class Lender:
+    """Base class of the objects that lend memory through CPython 3.8–3.11's buffer slots.
+
+    Its two slots come first in every instance, at the places where a
+    ``pickle.PickleBuffer`` keeps its ``Py_buffer``'s ``buf`` and ``obj``
+    fields: ``_lent`` is the object to lend instead (see :func:`lends`);
+    ``_buffer`` stands for ``buf`` and is never used.
+    """
+
+    __slots__ = ("_buffer", "_lent")
+
+
+class Exports(Lender):
+    """The buffers one map has lent out, and whether any is still alive.
+
+    The map asks it for a buffer (:meth:`export`, :meth:`buffer`,
+    :meth:`record_source`), and asks it one question before it closes,
+    resizes or changes protection (:meth:`stop`).  :meth:`start` tells it
+    what to lend from then on.
+
+    On CPython, ``_view`` is a view of the whole map (read-only for an
+    ``ACCESS_READ`` map), and ``_lent`` what C code may borrow: the same
+    view; a read-only view of it while some page is read-only; or a
+    released view, which lends nothing, while the map is closed or some
+    page is ``PROT_NONE``.  Each counts the exports made from it.  A record
+    over pages it may use borrows from ``_view``: it checks its own bytes.
+    """
+
+    __slots__ = ("_holders", "_lock", "_readonly", "_region", "_view")
+
+    def __init__(self) -> None:
+        self._buffer = None
+        self._lent: memoryview = _NOTHING
+        self._view: memoryview = _NOTHING
+        self._region: Optional[MappedRegion] = None
+        self._readonly = True
+        # PyPy: one key per holder still alive (a set, so that a release
+        # reported by the collector from another thread is never lost).
+        self._holders: Set[int] = set()
+        self._lock = threading.Lock()
+
+    def start(self, region: MappedRegion, readonly: bool) -> None:
+        """Lend ``region``'s memory from now on, read-only if ``readonly``.
+
+        While :meth:`MappedRegion.protect` has made some page ``PROT_NONE``,
+        nothing can be lent (a borrower would not check before reading it),
+        and while some page is read-only, buffers are read-only too.
+        """
+        pages = region.protection
+        with self._lock:
+            self._region = region
+            self._readonly = readonly or (pages is not None and pages.forbids(write=True))
+            if not PYPY:
+                view = region.view
+                if view is None:
+                    raise closed()
+                self._view = view[:]  # a view of its own: the region's may be released without it
+                self._lent = self._lent_from(self._view, region)
+
+    @staticmethod
+    def _lendable(region: MappedRegion) -> bool:
+        """Internal: True unless some page of the region cannot be read."""
+        return region.protection is None or not region.protection.forbids(write=False)
+
+    def _lent_from(self, view: memoryview, region: MappedRegion) -> memoryview:
+        """Internal: what C code may borrow, given the map's counting ``view`` (CPython)."""
+        if not self._lendable(region):
+            return _NOTHING
+        if self._readonly and not view.readonly:
+            return view.toreadonly()
+        return view
+
+    def stop(self, message: str) -> None:
+        """Stop lending; raise ``BufferError(message)`` instead if a buffer is still out.
+
+        Call :meth:`start` again to lend once more (after a resize, say).
+        """
+        if PYPY and self._holders:
+            # A dropped view lives until the collector runs: let it.
+            gc.collect()
+        with self._lock:
+            if PYPY and self._holders:
+                raise BufferError(message)
+            try:
+                self._lent.release()
+                self._view.release()
+            except BufferError:
+                raise BufferError(message) from None
+            self._view = self._lent = _NOTHING
+            self._region = None
+
+    def export(self, flags: int) -> memoryview:
+        """Return the memoryview that ``__buffer__`` answers with (PEP 688: CPython 3.12+, PyPy).
+
+        ``ValueError`` if the map is closed, ``BufferError`` if ``flags``
+        ask for a writable buffer of read-only memory (the C module's
+        checks, in its order).
+        """
+        if PYPY:
+            view = self._holder_view(check_pages=True)
+        else:
+            view = self._lent
+            try:
+                view.readonly  # noqa: B018 - every attribute of a released view raises ValueError
+            except ValueError:
+                # Closed; or someone who called __buffer__ himself released
+                # the view (``with m.__buffer__(0) as v:``): make a new one.
+                view = self._renew(lend=True)
+        if flags & _PYBUF_WRITABLE and view.readonly:
+            raise BufferError("Object is not writable.")
+        return view
+
+    def _renew(self, lend: bool) -> memoryview:
+        """Internal: the counting view (``lend``: the lent one) after someone released it.
+
+        ``ValueError`` if the map is closed, or (``lend``) if a page is
+        ``PROT_NONE``.
+        """
+        with self._lock:
+            region = self._region
+            if region is None or region.view is None:
+                raise closed()
+            if lend and not self._lendable(region):
+                raise inaccessible()
+            if _is_released(self._view):
+                self._view = region.view[:]
+            if _is_released(self._lent):
+                self._lent = self._lent_from(self._view, region)
+            return self._lent if lend else self._view
+
+    def buffer(self) -> memoryview:
+        """Return a memoryview of the whole map, counted as an export until it is released.
+
+        What ``memoryview(m)`` gives where the buffer protocol works, on
+        every version: a ``PickleBuffer`` borrows from the lending view, and
+        the memoryview borrows through it (the PickleBuffer itself is
+        dropped at once; the memoryview's export is the one that counts).
+        """
+        if PYPY:
+            return self._holder_view(check_pages=True)
+        return memoryview(pickle.PickleBuffer(self.export(0)))
+
+    def record_source(self) -> Any:
+        """Return the object a ``ctypes`` record made with ``from_buffer`` must keep: an export.
+
+        The record has checked its own bytes against the pages'
+        protection, so this lends even while some other page is
+        ``PROT_NONE``.  A counted memoryview on CPython (the record keeps a
+        view of it, and so the export, alive); on PyPy a holder array,
+        which the record must keep in an attribute of its own (see
+        :func:`pymmap.records.alias`).
+        """
+        if PYPY:
+            return self._holder(check_pages=False)
+        view = self._view
+        if _is_released(view):
+            view = self._renew(lend=False)
+        return memoryview(pickle.PickleBuffer(view))
+
+    # --- PyPy: one holder per export ------------------------------------------------
+
+    def _holder(self, check_pages: bool) -> Any:
+        """Internal: a new ``c_char`` array over the map, counted as an export while it lives."""
+        region = self._region
+        if region is None:
+            raise closed()
+        if check_pages and not self._lendable(region):
+            raise inaccessible()
+        key = next(_holder_keys)
+        # The key goes in first: the holder may be collected (and the key
+        # discarded) as soon as it is made.
+        self._holders.add(key)
+        try:
+            holder = region.new_array()
+            weakref.finalize(holder, self._holders.discard, key)
+        except BaseException:
+            self._holders.discard(key)
+            raise
+        # PyPy's memoryviews and from_buffer objects keep no reference to
+        # the holder: the range must stay mapped for as long as they might
+        # live, which no one can tell.
+        region.pin()
+        return holder
+
+    def _holder_view(self, check_pages: bool) -> memoryview:
+        """Internal: a memoryview of a new holder (PyPy)."""
+        view = memoryview(self._holder(check_pages)).cast("B")
+        return view.toreadonly() if self._readonly else view
+
+
+_holder_keys = count()
+
+_L = TypeVar("_L", bound=Type[Lender])
+
+
+# --- CPython 3.8-3.11: filling a Python class's buffer slots ------------------------------
+
+_POINTER = ctypes.sizeof(ctypes.c_void_p)
+# Where tp_as_buffer lies in a PyTypeObject: the 21st pointer-sized field
+# (ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize, tp_itemsize,
+# tp_dealloc, tp_vectorcall_offset, tp_getattr, tp_setattr, tp_as_async,
+# tp_repr, tp_as_number, tp_as_sequence, tp_as_mapping, tp_hash, tp_call,
+# tp_str, tp_getattro, tp_setattro, tp_as_buffer).  Checked before use.
+_TP_AS_BUFFER = 20 * _POINTER
+
+
+def _pointer_at(address: int) -> int:
+    """Internal: the pointer stored at ``address`` (0 for NULL)."""
+    return ctypes.c_void_p.from_address(address).value or 0
+
+
+def _address(obj: object) -> int:
+    """Internal: the address of an object (CPython documents ``id()`` as exactly that)."""
+    return id(obj)
+
+
+def _field_offset(obj: object, value: object) -> int:
+    """Internal: the offset in ``obj`` of the first pointer field that holds ``value``, or -1."""
+    base = _address(obj)
+    target = _address(value)
+    for offset in range(0, type(obj).__basicsize__, _POINTER):
+        if _pointer_at(base + offset) == target:
+            return offset
+    return -1
+
+
+def _slot_procs(cls: type) -> int:
+    """Internal: the address of ``cls``'s own, still empty ``PyBufferProcs``, or 0 if it cannot be found."""
+    base = _address(cls)
+    procs = _pointer_at(base + _TP_AS_BUFFER)
+    inside = base < procs and procs + 2 * _POINTER <= base + type(cls).__basicsize__
+    if not inside or _pointer_at(procs) or _pointer_at(procs + _POINTER):
+        return 0
+    return procs
+
+
+def _install(cls: type) -> bool:
+    """Internal: give ``cls`` PickleBuffer's buffer functions, if every check passes."""
+    source = bytearray(b"x")
+    # Where a PickleBuffer keeps view.obj, and where instances of cls keep _lent.
+    probe = object.__new__(cls)
+    probe._lent = source
+    if _field_offset(pickle.PickleBuffer(source), source) != _field_offset(probe, source):
+        return False
+    picklebuf_procs = _pointer_at(_address(pickle.PickleBuffer) + _TP_AS_BUFFER)
+    getbuffer = _pointer_at(picklebuf_procs) if picklebuf_procs else 0
+    releasebuffer = _pointer_at(picklebuf_procs + _POINTER) if picklebuf_procs else 0
+    procs = _slot_procs(cls)
+    if not (getbuffer and releasebuffer and procs):
+        return False
+    ctypes.c_void_p.from_address(procs).value = getbuffer
+    # PickleBuffer's bf_releasebuffer does nothing (its buffers are released
+    # by the object they came from); it is there so that borrowers such as
+    # numpy know that a buffer must be held, not just its pointer copied.
+    ctypes.c_void_p.from_address(procs + _POINTER).value = releasebuffer
+    ctypes.pythonapi.PyType_Modified(ctypes.py_object(cls))
+    return bytes(memoryview(probe)) == b"x"
+
+
+def lends(cls: _L) -> _L:
+    """Class decorator: let instances of ``cls`` (a :class:`Lender`) lend ``self._lent``'s buffer.
+
+    On CPython 3.8–3.11 this fills ``cls``'s buffer slots (see the module
+    docstring); subclasses inherit them.  Elsewhere ``__buffer__`` does the
+    job, and the class is left as it is.
+    """
+    if not CALLS_BUFFER_DUNDER and _install(cls):
+        _LENDING_CLASSES.append(cls)
+    return cls
+
+
+_LENDING_CLASSES: list = []
+
+lends(Exports)
+
+#: True where a map lends its memory through the buffer protocol: PEP 688's
+#: ``__buffer__`` (CPython 3.12+, PyPy), or the buffer slots that
+#: :func:`lends` filled (CPython 3.8–3.11, when its checks pass).
+LENDS_FROM_C = CALLS_BUFFER_DUNDER or Exports in _LENDING_CLASSES

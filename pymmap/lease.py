@@ -1,0 +1,142 @@
+"""``Lease``: when an address range may be given back to the kernel.
+
+After ``munmap(2)``, an address is no longer memory: the next load or store
+there makes the CPU fault, and the kernel kills the process (SIGSEGV).  So a
+mapping may be unmapped only when nothing can reach its addresses any more.
+
+In pymmap, Python code reaches mapped memory only through ctypes arrays
+made over it (:meth:`Lease.new_array`), and through objects that keep such
+an array alive: a ``memoryview`` of it, a slice of that view, a record made
+with ``from_buffer``, a local variable of a method that is in the middle of
+a copy.  A lease counts the arrays made over its range that are still alive
+(a weak reference tells it when each one dies), and gives the range back
+(``release(address, length)``, normally ``munmap``) only when that count is
+zero.  The rule holds whatever the interpreter: an object that is referenced
+is alive, on CPython with or without the GIL and on PyPy; nothing here
+depends on exact reference counts.
+
+The owner of the range, :class:`~pymmap.region.MappedRegion`, keeps one
+array of its own.  To close (or move, or change) the mapping, it lets go of
+its array while it *holds* the lease (:meth:`Lease.hold`), so that the range
+cannot be given back halfway, and then asks :meth:`Lease.reached`: if some
+other array is still alive (another thread in the middle of a copy, a view
+handed out), the range must stay where it is, and the region swaps in
+zero-filled pages instead of unmapping.
+"""
+
+import ctypes
+import threading
+import weakref
+from typing import Any, Callable, Dict
+
+__all__ = ["Lease"]
+
+# Leases whose range has not been given back yet.  The registry keeps each
+# lease (and so the weak references that watch its arrays) alive until the
+# range is released, even after its region is gone.
+_LIVE: Dict[int, "Lease"] = {}
+
+
+class Lease:
+    """The right to use ``length`` bytes at ``address``, and when to give it up.
+
+    ``release(address, length)`` runs exactly once: when no array made by
+    :meth:`new_array` is alive and the lease is not held (see :meth:`hold`),
+    unless the range was handed back some other way (:meth:`forget`) or must
+    never be given back (:meth:`pin`).
+    """
+
+    __slots__ = ("__weakref__", "_arrays", "_holds", "_lock", "_pinned", "_released", "address",
+                 "length", "release")
+
+    def __init__(self, address: int, length: int, release: Callable[[int, int], None]) -> None:
+        self.address = address
+        self.length = length
+        self.release = release
+        self._lock = threading.RLock()
+        # The weak references to the live arrays, by id: a dict, because
+        # ctypes arrays cannot be hashed (and so neither can their weakrefs).
+        self._arrays: Dict[int, Any] = {}
+        self._holds = 0
+        self._pinned = False
+        self._released = False
+        _LIVE[id(self)] = self
+
+    def new_array(self) -> Any:
+        """Return a new ``c_char`` array over the range; the range stays mapped while it lives."""
+        array = (ctypes.c_char * self.length).from_address(self.address)
+        ref = weakref.ref(array, self._array_died)
+        with self._lock:
+            self._arrays[id(ref)] = ref
+        return array
+
+    def reached(self) -> bool:
+        """Return True while something may reach the range: a live array, or a pin (:meth:`pin`)."""
+        return bool(self._arrays) or self._pinned
+
+    def hold(self) -> "_Hold":
+        """Keep the range while the ``with`` block runs, even if the last array dies in it."""
+        return _Hold(self)
+
+    def pin(self) -> None:
+        """Never give the range back: something may reach it that no array accounts for.
+
+        (PyPy's memoryviews and ``from_buffer`` objects keep no reference to
+        the array they were made from.)  The kernel takes the range back when
+        the process ends.
+        """
+        self._pinned = True
+
+    def forget(self) -> None:
+        """The range is no longer this lease's to give back (``mremap(2)`` moved it).
+
+        Only call this when :meth:`reached` is False, while holding the lease.
+        """
+        with self._lock:
+            self._released = True
+            _LIVE.pop(id(self), None)
+
+    def _array_died(self, ref: Any) -> None:
+        """Internal: the weak reference's callback, run when an array dies."""
+        with self._lock:
+            self._arrays.pop(id(ref), None)
+        self.settle()
+
+    def settle(self) -> None:
+        """Give the range back now if no array reaches it and nobody holds it.
+
+        It runs by itself whenever an array dies or a hold ends; call it
+        after making the lease if no array may ever be made over it.
+        """
+        with self._lock:
+            if self._arrays or self._holds or self._pinned or self._released:
+                return
+            self._released = True
+            _LIVE.pop(id(self), None)
+        # Outside the lock: a system call, and the only thing left to do.
+        self.release(self.address, self.length)
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else f"{len(self._arrays)} arrays"
+        return f"<pymmap.Lease address=0x{self.address:x} length={self.length} {state}>"
+
+
+class _Hold:
+    """Internal: the context manager :meth:`Lease.hold` returns."""
+
+    __slots__ = ("_lease",)
+
+    def __init__(self, lease: Lease) -> None:
+        self._lease = lease
+
+    def __enter__(self) -> Lease:
+        lease = self._lease
+        with lease._lock:
+            lease._holds += 1
+        return lease
+
+    def __exit__(self, *exc: Any) -> None:
+        lease = self._lease
+        with lease._lock:
+            lease._holds -= 1
+        lease.settle()

@@ -6,8 +6,11 @@ operations on it and on pymmap and compare the results.
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
@@ -73,6 +76,86 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("[")[0] in EXACT_CLOSE_SEQUENCE:
             item.add_marker(skip)
+
+
+# --- test modules that run in a child pytest -------------------------------------------
+#
+# A module that sets ``pytestmark = pytest.mark.in_child`` runs in a second
+# pytest process, all its selected tests at once, the first time one of them
+# is due; each test then reports its own result from the child's JUnit XML.
+# A crash (SIGSEGV, SIGBUS) kills only the child: the test that was running
+# and those after it fail, naming the signal, and pytest itself goes on.
+# The child measures coverage too, into a data file of its own that CI
+# combines with the others.
+
+IN_CHILD = os.environ.get("PYMMAP_TEST_CHILD") == "1"
+_child_runs = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "in_child: run this module's tests in a child pytest process")
+
+
+def _run_module_in_child(config, module_path, nodeids):
+    """Run ``nodeids`` of one module in a child pytest; return {nodeid: (outcome, text)}."""
+    report = os.path.join(tempfile.mkdtemp(prefix="pymmap-child-"), "junit.xml")
+    env = dict(os.environ, PYMMAP_TEST_CHILD="1", PYTHONPATH=ROOT)
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--override-ini=addopts=",
+               f"--junitxml={report}", *nodeids]
+    if os.environ.get("COVERAGE_FILE") or config.pluginmanager.hasplugin("_cov"):
+        base = os.environ.get("COVERAGE_FILE", os.path.join(ROOT, ".coverage"))
+        env["COVERAGE_FILE"] = f"{base}.child-{os.path.basename(module_path)[:-3]}-{os.getpid()}"
+        command += ["--cov=pymmap", "--cov-report="]
+    child = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=1800)
+    output = child.stdout.decode("utf-8", "replace")
+    results = {}
+    if os.path.exists(report):
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            name = case.get("name")
+            nodeid = next((nid for nid in nodeids if nid.endswith("::" + name)), name)
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            skipped = case.find("skipped")
+            if problem is not None:
+                results[nodeid] = ("failed", (problem.get("message") or "") + "\n" + (problem.text or ""))
+            elif skipped is not None:
+                results[nodeid] = ("skipped", skipped.get("message") or "skipped in the child")
+            else:
+                results[nodeid] = ("passed", "")
+    died = ""
+    if child.returncode < 0:
+        died = f"the child pytest process died with {signal.Signals(-child.returncode).name}"
+        # No report was written: take what the verbose lines said before the end.
+        for line in output.splitlines():
+            nodeid, _, status = line.partition(" ")
+            if nodeid in nodeids and status.startswith(("PASSED", "SKIPPED")):
+                results[nodeid] = ("passed" if status.startswith("PASSED") else "skipped", "")
+    return results, died, output
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if IN_CHILD or item.get_closest_marker("in_child") is None:
+        return
+    module_path = str(item.fspath)
+    if module_path not in _child_runs:
+        nodeids = [i.nodeid for i in item.session.items
+                   if str(i.fspath) == module_path and i.get_closest_marker("in_child") is not None]
+        _child_runs[module_path] = _run_module_in_child(item.config, module_path, nodeids)
+    results, died, output = _child_runs[module_path]
+    outcome, text = results.get(item.nodeid, (None, ""))
+    if outcome is None:
+        why = died or "the child pytest process did not report this test"
+        pytest.fail(f"{why} (this test, or one before it in the child, was running):\n{output[-4000:]}",
+                    pytrace=False)
+    if outcome == "failed":
+        pytest.fail(f"failed in the child pytest process:\n{text}", pytrace=False)
+    if outcome == "skipped":
+        pytest.skip(text)
+    # Passed in the child: nothing left to run here.
+    item.runtest = lambda: None
 
 
 @pytest.fixture

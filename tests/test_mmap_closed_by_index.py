@@ -6,6 +6,10 @@ converts all arguments first and then finds the map closed:
 ``ValueError("mmap closed or invalid")``.  pymmap does the same on every
 version.
 
+The module runs in a child pytest (``in_child``, see conftest.py): were
+pymmap to touch unmapped memory here, the crash would fail these tests, not
+end the whole run.
+
 The stdlib is compared from 3.13 on.  Before 3.13 it may read or write
 unmapped memory and crash, so it is not run at all there.  3.13 itself still
 checks the state before converting the arguments of a few methods (seek,
@@ -16,6 +20,8 @@ closed map; those are compared only from ``NEWEST`` on.
 import pytest
 from oracle import PY, Raises, differential, stdlib_mmap
 from test_mmap_differential import NEWEST
+
+pytestmark = pytest.mark.in_child
 
 CLOSED = Raises(ValueError, "mmap closed or invalid")
 READONLY = Raises(TypeError, "mmap can't modify a readonly memory map.")

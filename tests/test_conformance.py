@@ -8,7 +8,8 @@ module is used, so each CPython version checks pymmap against the behaviour
 it expects.
 
 Every test must pass, or be skipped for the same reason the stdlib run
-skips it.  The single principled exception is listed in ``EXPECTED_FAILURES``.
+skips it.  The principled exceptions are listed in ``EXPECTED_FAILURES``:
+each must fail, and nothing else may.
 """
 
 import os
@@ -22,14 +23,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SHIM = os.path.join(HERE, "conformance_shim")
 
-# test_basic calls re.search(pattern, m).  The re module needs the buffer
-# protocol, and before CPython 3.12 (PEP 688) a class written in Python cannot
-# provide it (PyPy honours ``__buffer__`` on every version).  Everything
-# test_basic checks before and after that line is covered by pymmap's
-# differential tests; on CPython 3.8-3.11, re.search works on ``m.buffer()``
-# instead (see the README).
-NO_BUFFER_PROTOCOL = sys.implementation.name == "cpython" and sys.version_info < (3, 12)
-EXPECTED_FAILURES = {"test_basic": "re.search(b'[A-Za-z]+', m)"} if NO_BUFFER_PROTOCOL else {}
+# CPython 3.14 refuses to grow a shared anonymous map on Linux (ValueError:
+# the kernel cannot grow the memory behind it, and earlier versions died
+# with SIGBUS on the new pages); its own tests check the refusal.  pymmap
+# grows such a map into new shared memory and keeps the old bytes (README,
+# "Does better"), so these two tests fail against it, by design.
+EXPECTED_FAILURES = {}
+if sys.implementation.name == "cpython" and sys.version_info >= (3, 14) and sys.platform.startswith("linux"):
+    EXPECTED_FAILURES = {
+        "test_resize_up_anonymous_mapping": "ValueError not raised",
+        "test_resize_down_anonymous_mapping": "ValueError not raised",
+    }
 
 _RESULT = re.compile(r"^(test_\w+) \(([\w.]+)\)(?:\n.*?)? \.\.\. (ok|skipped .*|ERROR|FAIL|expected failure)$", re.M)
 
@@ -73,7 +77,7 @@ def test_cpython_test_mmap_passes_against_pymmap(tmp_path):
     assert set(ours) == set(std), output
     for name, status in std.items():
         if name in EXPECTED_FAILURES:
-            assert ours[name] == "ERROR", (name, ours[name])
+            assert ours[name] in ("FAIL", "ERROR"), (name, ours[name])
             assert EXPECTED_FAILURES[name] in output, output
             continue
         assert ours[name] == status, f"{name}: stdlib {status!r}, pymmap {ours[name]!r}\n{output}"

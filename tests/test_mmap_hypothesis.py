@@ -80,6 +80,10 @@ def test_random_searches(data, searches):
                 # a None start means "from the position", and end is ignored.
                 step(find, needle, start, end, since=(3, 15),
                      expect=_expected_find(data, m.tell(), method, needle, start, end))
+            elif not needle and start > len(data):
+                # An empty needle past the end: -1 from 3.15 on (before, the end).
+                step(find, needle, start, end, since=(3, 15),
+                     expect=_expected_find(data, m.tell(), method, needle, start, end))
             else:
                 step(find, needle, start, end)
 
@@ -97,10 +101,7 @@ def _expected_find(data, pos, method, needle, start, end):
         return OverflowError
     elif end is None:
         end = n
-    start = max(start + n, 0) if start < 0 else min(start, n)
-    end = max(end + n, 0) if end < 0 else min(end, n)
-    if end < start:
-        return -1
+    # The bounds work as for bytes (3.15: an empty needle past the end is -1 too).
     return getattr(data, method)(needle, start, end)
 
 
@@ -138,6 +139,9 @@ def _apply(step, m, name, args):
     elif name == "seek":
         # seek returns the position from 3.13 on (None before).
         step(getattr(m, name), *args, since=(3, 13))
+    elif name in ("find", "rfind") and not args[0] and not m.closed and m.tell() > len(m):
+        # An empty needle past the end: -1 from 3.15 on (before, the end).
+        step(getattr(m, name), *args, since=(3, 15), expect=-1)
     else:
         step(getattr(m, name), *args)
 

@@ -66,6 +66,7 @@ TAG_AT, NAME_AT, NAME_LEN, WORD_AT = 42, 43, 12, 55
 class Record(ctypes.LittleEndianStructure):
     """The C program's ``struct record``, up to its big-endian word."""
 
+    _layout_ = "ms"  # which rules _pack_ follows (ctypes asks since 3.14)
     _pack_ = 1
     _fields_ = [("u8", ctypes.c_uint8), ("i8", ctypes.c_int8), ("u16", ctypes.c_uint16),
                 ("i16", ctypes.c_int16), ("u32", ctypes.c_uint32), ("i32", ctypes.c_int32),

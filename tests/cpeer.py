@@ -55,6 +55,7 @@ def unique_names():
 class Record(ctypes.LittleEndianStructure):
     """``struct record`` of shm_peer.c, but for its last, big-endian field."""
 
+    _layout_ = "ms"  # which rules _pack_ follows (ctypes asks since 3.14)
     _pack_ = 1
     _fields_ = [
         ("u8", ctypes.c_uint8),

@@ -7,15 +7,12 @@ Changes for Python 3: the needle and the pattern are bytes (``b"small"``),
 and ``repr()`` shows ``b'...'`` with ``\\r\\n`` where Python 2.0 printed
 ``\\015\\012``.
 
-``re.search(pattern, data)`` needs the buffer protocol, which a class
-written in Python can offer only from Python 3.12 (PEP 688).  On older
-versions the example searches ``data[:]``, a bytes copy of the map; the
-result is the same.
+``re.search(pattern, data)`` borrows the map's memory through the buffer
+protocol: no copy is made.
 """
 
 import os
 import re
-import sys
 
 from _samples import work_in_temp_dir
 
@@ -37,8 +34,5 @@ index = data.find(b"small")
 print(index, repr(data[index-5:index+15]))
 
 # regular expressions work too!
-if sys.version_info >= (3, 12):
-    m = re.search(b"small", data)
-else:  # no buffer protocol for Python classes before 3.12: search a copy
-    m = re.search(b"small", data[:])
+m = re.search(b"small", data)
 print(m.start(), m.group())

@@ -61,11 +61,15 @@ import pickle
 import threading
 import weakref
 from itertools import count
-from typing import Any, Optional, Set, Type, TypeVar
+from typing import Any, List, Optional, Set, Type, TypeVar
 
 from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
 from .errors import closed, inaccessible
 from .region import MappedRegion
+
+# One lock for every map's export state (each critical section is short):
+# start, stop and renew must not interleave.
+_LOCK = threading.Lock()
 
 __all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends"]
 
@@ -93,7 +97,7 @@ _NOTHING = _released_view()
 
 
 class Lender:
-    """Base class of the objects that lend memory through CPython 3.8–3.11's buffer slots.
+    """Base class of the objects that lend memory through CPython 3.8-3.11's buffer slots.
 
     Its two slots come first in every instance, at the places where a
     ``pickle.PickleBuffer`` keeps its ``Py_buffer``'s ``buf`` and ``obj``
@@ -120,7 +124,7 @@ class Exports(Lender):
     over pages it may use borrows from ``_view``: it checks its own bytes.
     """
 
-    __slots__ = ("_holders", "_lock", "_readonly", "_region", "_view")
+    __slots__ = ("_holders", "_readonly", "_region", "_view")
 
     def __init__(self) -> None:
         self._buffer = None
@@ -131,20 +135,22 @@ class Exports(Lender):
         # PyPy: one key per holder still alive (a set, so that a release
         # reported by the collector from another thread is never lost).
         self._holders: Set[int] = set()
-        self._lock = threading.Lock()
 
     def start(self, region: MappedRegion, readonly: bool) -> None:
         """Lend ``region``'s memory from now on, read-only if ``readonly``.
 
         While :meth:`MappedRegion.protect` has made some page ``PROT_NONE``,
         nothing can be lent (a borrower would not check before reading it),
-        and while some page is read-only, buffers are read-only too.
+        and while some page is read-only, buffers are read-only too.  Where
+        ``__buffer__`` is asked first (PEP 688), the lending view is made at
+        the first export; the C slots of 3.8-3.11 read it directly, so there
+        it is made now.
         """
         pages = region.protection
-        with self._lock:
+        with _LOCK:
             self._region = region
             self._readonly = readonly or (pages is not None and pages.forbids(write=True))
-            if not PYPY:
+            if not CALLS_BUFFER_DUNDER:
                 view = region.view
                 if view is None:
                     raise closed()
@@ -172,7 +178,7 @@ class Exports(Lender):
         if PYPY and self._holders:
             # A dropped view lives until the collector runs: let it.
             gc.collect()
-        with self._lock:
+        with _LOCK:
             if PYPY and self._holders:
                 raise BufferError(message)
             try:
@@ -210,7 +216,7 @@ class Exports(Lender):
         ``ValueError`` if the map is closed, or (``lend``) if a page is
         ``PROT_NONE``.
         """
-        with self._lock:
+        with _LOCK:
             region = self._region
             if region is None or region.view is None:
                 raise closed()
@@ -308,11 +314,16 @@ def _address(obj: object) -> int:
     return id(obj)
 
 
+def _basicsize(kind: type) -> int:
+    """Internal: the size of a ``kind`` instance's fixed part, in bytes (``tp_basicsize``)."""
+    return int(kind.__basicsize__)
+
+
 def _field_offset(obj: object, value: object) -> int:
     """Internal: the offset in ``obj`` of the first pointer field that holds ``value``, or -1."""
     base = _address(obj)
     target = _address(value)
-    for offset in range(0, type(obj).__basicsize__, _POINTER):
+    for offset in range(0, _basicsize(type(obj)), _POINTER):
         if _pointer_at(base + offset) == target:
             return offset
     return -1
@@ -322,7 +333,7 @@ def _slot_procs(cls: type) -> int:
     """Internal: the address of ``cls``'s own, still empty ``PyBufferProcs``, or 0 if it cannot be found."""
     base = _address(cls)
     procs = _pointer_at(base + _TP_AS_BUFFER)
-    inside = base < procs and procs + 2 * _POINTER <= base + type(cls).__basicsize__
+    inside = base < procs and procs + 2 * _POINTER <= base + _basicsize(type(cls))
     if not inside or _pointer_at(procs) or _pointer_at(procs + _POINTER):
         return 0
     return procs
@@ -332,7 +343,7 @@ def _install(cls: type) -> bool:
     """Internal: give ``cls`` PickleBuffer's buffer functions, if every check passes."""
     source = bytearray(b"x")
     # Where a PickleBuffer keeps view.obj, and where instances of cls keep _lent.
-    probe = object.__new__(cls)
+    probe: Any = object.__new__(cls)
     probe._lent = source
     if _field_offset(pickle.PickleBuffer(source), source) != _field_offset(probe, source):
         return False
@@ -354,7 +365,7 @@ def _install(cls: type) -> bool:
 def lends(cls: _L) -> _L:
     """Class decorator: let instances of ``cls`` (a :class:`Lender`) lend ``self._lent``'s buffer.
 
-    On CPython 3.8–3.11 this fills ``cls``'s buffer slots (see the module
+    On CPython 3.8-3.11 this fills ``cls``'s buffer slots (see the module
     docstring); subclasses inherit them.  Elsewhere ``__buffer__`` does the
     job, and the class is left as it is.
     """
@@ -363,11 +374,11 @@ def lends(cls: _L) -> _L:
     return cls
 
 
-_LENDING_CLASSES: list = []
+_LENDING_CLASSES: List[type] = []
 
 lends(Exports)
 
 #: True where a map lends its memory through the buffer protocol: PEP 688's
 #: ``__buffer__`` (CPython 3.12+, PyPy), or the buffer slots that
-#: :func:`lends` filled (CPython 3.8–3.11, when its checks pass).
+#: :func:`lends` filled (CPython 3.8-3.11, when its checks pass).
 LENDS_FROM_C = CALLS_BUFFER_DUNDER or Exports in _LENDING_CLASSES

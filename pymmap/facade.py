@@ -19,7 +19,6 @@ Where pymmap deliberately differs from the C module, a comment says so.
 """
 
 import errno
-import os
 import sys
 import threading
 from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
@@ -225,8 +224,8 @@ class mmap(Lender):
         __doc__ = __new__.__doc__  # the class says the platform's signature
 
     else:
-
-        def __new__(
+        # (The two platforms' constructors differ, as the C module's do.)
+        def __new__(  # type: ignore[misc]
             cls,
             fileno: int,
             length: int,

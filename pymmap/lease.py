@@ -35,6 +35,11 @@ __all__ = ["Lease"]
 # lease (and so the weak references that watch its arrays) alive until the
 # range is released, even after its region is gone.
 _LIVE: Dict[int, "Lease"] = {}
+# One lock for every lease's state: each critical section is a few
+# bytecodes, and a lock per lease would cost more to make than to share.
+# Reentrant: an array can die (and its callback run) in the thread that
+# holds it, whenever an allocation lets the garbage collector run.
+_LOCK = threading.RLock()
 
 
 class Lease:
@@ -46,14 +51,13 @@ class Lease:
     never be given back (:meth:`pin`).
     """
 
-    __slots__ = ("__weakref__", "_arrays", "_holds", "_lock", "_pinned", "_released", "address",
-                 "length", "release")
+    __slots__ = ("__weakref__", "_arrays", "_holds", "_pinned", "_released", "address", "length",
+                 "release")
 
     def __init__(self, address: int, length: int, release: Callable[[int, int], None]) -> None:
         self.address = address
         self.length = length
         self.release = release
-        self._lock = threading.RLock()
         # The weak references to the live arrays, by id: a dict, because
         # ctypes arrays cannot be hashed (and so neither can their weakrefs).
         self._arrays: Dict[int, Any] = {}
@@ -66,7 +70,7 @@ class Lease:
         """Return a new ``c_char`` array over the range; the range stays mapped while it lives."""
         array = (ctypes.c_char * self.length).from_address(self.address)
         ref = weakref.ref(array, self._array_died)
-        with self._lock:
+        with _LOCK:
             self._arrays[id(ref)] = ref
         return array
 
@@ -74,9 +78,24 @@ class Lease:
         """Return True while something may reach the range: a live array, or a pin (:meth:`pin`)."""
         return bool(self._arrays) or self._pinned
 
-    def hold(self) -> "_Hold":
-        """Keep the range while the ``with`` block runs, even if the last array dies in it."""
-        return _Hold(self)
+    def hold(self) -> "Lease":
+        """Keep the range while the ``with`` block runs, even if the last array dies in it.
+
+        ``with lease.hold():`` -- the lease is its own context manager.
+        """
+        return self
+
+    def __enter__(self) -> "Lease":
+        with _LOCK:
+            self._holds += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with _LOCK:
+            self._holds -= 1
+            give_back = self._due()
+        if give_back:
+            self.release(self.address, self.length)
 
     def pin(self) -> None:
         """Never give the range back: something may reach it that no array accounts for.
@@ -92,15 +111,9 @@ class Lease:
 
         Only call this when :meth:`reached` is False, while holding the lease.
         """
-        with self._lock:
+        with _LOCK:
             self._released = True
             _LIVE.pop(id(self), None)
-
-    def _array_died(self, ref: Any) -> None:
-        """Internal: the weak reference's callback, run when an array dies."""
-        with self._lock:
-            self._arrays.pop(id(ref), None)
-        self.settle()
 
     def settle(self) -> None:
         """Give the range back now if no array reaches it and nobody holds it.
@@ -108,35 +121,31 @@ class Lease:
         It runs by itself whenever an array dies or a hold ends; call it
         after making the lease if no array may ever be made over it.
         """
-        with self._lock:
-            if self._arrays or self._holds or self._pinned or self._released:
-                return
-            self._released = True
-            _LIVE.pop(id(self), None)
-        # Outside the lock: a system call, and the only thing left to do.
-        self.release(self.address, self.length)
+        with _LOCK:
+            give_back = self._due()
+        if give_back:
+            self.release(self.address, self.length)
+
+    def _array_died(self, ref: Any) -> None:
+        """Internal: the weak reference's callback, run when an array dies."""
+        with _LOCK:
+            self._arrays.pop(id(ref), None)
+            give_back = self._due()
+        if give_back:
+            self.release(self.address, self.length)
+
+    def _due(self) -> bool:
+        """Internal (under the lock): True, once, when the range must be given back now.
+
+        The caller then calls ``release`` outside the lock: a system call,
+        and the only thing left to do.
+        """
+        if self._arrays or self._holds or self._pinned or self._released:
+            return False
+        self._released = True
+        _LIVE.pop(id(self), None)
+        return True
 
     def __repr__(self) -> str:
         state = "released" if self._released else f"{len(self._arrays)} arrays"
         return f"<pymmap.Lease address=0x{self.address:x} length={self.length} {state}>"
-
-
-class _Hold:
-    """Internal: the context manager :meth:`Lease.hold` returns."""
-
-    __slots__ = ("_lease",)
-
-    def __init__(self, lease: Lease) -> None:
-        self._lease = lease
-
-    def __enter__(self) -> Lease:
-        lease = self._lease
-        with lease._lock:
-            lease._holds += 1
-        return lease
-
-    def __exit__(self, *exc: Any) -> None:
-        lease = self._lease
-        with lease._lock:
-            lease._holds -= 1
-        lease.settle()

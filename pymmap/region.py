@@ -25,9 +25,9 @@ from typing import Any, Callable, Optional, Tuple
 
 from ._platform import backend
 from .copying import bytes_at, move, store
-from .lease import Lease
 from .errors import closed as _closed_error
 from .errors import inaccessible, readonly
+from .lease import Lease
 from .protection import PageProtection
 
 __all__ = ["MappedRegion"]

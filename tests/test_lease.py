@@ -111,7 +111,7 @@ def test_arrays_dying_in_many_threads_release_exactly_once(released):
         arrays = [lease.new_array() for _ in range(8)]
         start = threading.Barrier(8)
 
-        def drop(i):
+        def drop(i, arrays=arrays, start=start):
             start.wait()
             arrays[i] = None
 

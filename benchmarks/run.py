@@ -40,17 +40,18 @@ EARLY = b"early-needle"
 REPETITIVE = b"xxxx\nxxxx\nxxxx"
 
 
-def _time(stmt, number, repeat):
-    """Best time per call of ``stmt`` (a zero-argument callable), in seconds."""
-    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number
-
-
 def _pair(make_std, make_py, number, repeat):
-    """Time the stdlib and pymmap versions of one operation, interleaved."""
+    """Time the stdlib and pymmap versions of one operation, interleaved; best time per call of each.
+
+    One ``timeit.Timer`` per side, reused for every run: each Timer compiles
+    a loop of its own, and on PyPy a new loop means a new JIT compilation,
+    whose cost would land in the run being timed.
+    """
+    std, py = timeit.Timer(make_std), timeit.Timer(make_py)
     best_std = best_py = float("inf")
     for _ in range(repeat):
-        best_std = min(best_std, _time(make_std, number, 1))
-        best_py = min(best_py, _time(make_py, number, 1))
+        best_std = min(best_std, std.timeit(number) / number)
+        best_py = min(best_py, py.timeit(number) / number)
     return best_std, best_py
 
 

@@ -1,131 +1,212 @@
-"""Copying bytes out of and into mapped memory, at memory speed on every interpreter.
+"""Reaching mapped memory at full speed: ctypes' objects on CPython, cffi's on PyPy.
 
-On CPython, slicing a ``ctypes`` array (``array[a:b]``) or assigning to a
-slice of a memoryview (``view[a:b] = data``) is one ``memcpy``: the
-facade's hot paths do exactly that, with nothing in between.
+This module is the one place where pymmap reaches the mapped bytes
+differently on the two interpreters.  Everything above it (the region, the
+facade) indexes, slices and stores through the objects made here.
 
-PyPy copies foreign memory through those same objects one byte at a time:
-a 1 MiB slice of a mapping takes about 70 ms there, a thousand times the
-``memcpy``.  Its fast roads are ``ctypes.string_at`` (out of the mapping)
-and ``ctypes.memmove`` (into it, from a ``bytearray``).  So on PyPy the
-facade caches a :class:`FastArray` and a :class:`FastView` in place of the
-region's array and memoryview: same indexing, fast slices.  The JIT inlines
-these small classes, so single-byte access costs nothing extra.
+**CPython.**  A memoryview of the region's ``ctypes`` array, and the array
+itself, are all it takes: ``array[a:b]`` and ``view[a:b] = data`` are one
+``memcpy`` each, and ``view[i]`` is one C call.
 
-:func:`bytes_at`, :func:`store` and :func:`move` are the same choice for the
-region's own (less hot) copies.
+**PyPy.**  PyPy's JIT compiles Python loops to machine code, but it cannot
+see through ``ctypes``: on PyPy, ctypes is itself written in Python over a
+foreign-function layer the JIT treats as opaque.  Indexing a memoryview of
+a ctypes array costs about 80 ns there (a real foreign call each time);
+slicing the array copies a byte at a time (about 70 ms per MiB), and
+``ctypes.string_at``/``memmove`` cost half a microsecond per call.
+
+cffi is PyPy's own foreign-function interface, and it is built into PyPy
+(``import cffi`` works on a bare PyPy, and its ABI mode needs no C
+compiler).  The JIT knows cffi's objects: reading ``p[i]`` through a cffi
+pointer, or indexing a memoryview of a cffi buffer, compiles to a single
+load (about 1 ns); slicing ``ffi.buffer`` and ``ffi.memmove`` are a
+``memcpy`` with no foreign call around it.  So on PyPy the region's
+memoryview is made over cffi's objects, and the facade caches two stand-ins
+(:class:`FastView` and :func:`fast_array`) built on them.
+
+**Keeping the memory mapped.**  Mapped memory stays mapped while a ctypes
+array over it is alive (see :class:`~pymmap.lease.Lease`), so every object
+here must keep that array alive.  PyPy's memoryview of the ctypes array
+itself does *not* hold the array; a chain of cffi objects does:
+
+- ``ffi.from_buffer(obj)`` holds ``obj``.  Here ``obj`` is a
+  :class:`_Lender`, which holds the array and lends its bytes.
+- ``ffi.buffer(cdata)`` holds ``cdata``, and PyPy's memoryview of an
+  ``ffi.buffer`` holds the buffer.
+
+Two cffi objects hold nothing: ``ffi.cast("char *", address)`` and pointer
+arithmetic (``p + 10``).  They appear here only as temporaries, inside a
+call whose caller holds ``p``.  (``ffi.from_buffer(array)`` would hold the
+array itself, but PyPy 3.9's ctypes lends an array's buffer only after
+reading its first item: a page fault, or SIGSEGV if that page is
+``PROT_NONE``.  And ``ffi.gc(pointer, destructor)`` holds its destructor,
+but lets it go only in a finalizer, one garbage collection later than a
+plain reference: ``close()`` and ``protect()`` would then wait longer to
+see that a dropped view is gone.)
 """
 
-import ctypes
-import sys
+from ctypes import addressof
 from typing import Any
 
-__all__ = ["SLOW_SLICES", "FastArray", "FastView", "bytes_at", "move", "store"]
+from ._interpreter import PYPY
 
-#: True where slicing foreign memory copies a byte at a time (PyPy).
-SLOW_SLICES = sys.implementation.name == "pypy"
+__all__ = ["SLOW_SLICES", "FastView", "bytes_at", "fast_array", "move", "store", "view_of"]
 
-# Below this size a memoryview slice assignment is faster on PyPy than the
-# bytearray copy and foreign call that ctypes.memmove needs (measured: the
-# two cross near 4 KiB).
-_SMALL_STORE = 4096
+#: True where ctypes' own objects reach foreign memory slowly (PyPy): there
+#: the region's view is made over cffi's objects, and the facade caches the
+#: stand-ins below.
+SLOW_SLICES = PYPY
 
-_string_at = ctypes.string_at
-_memmove = ctypes.memmove
-_addressof = ctypes.addressof
+if PYPY:
+    import cffi  # part of PyPy itself
 
-
-def _copy_in(address: int, data: Any) -> None:
-    """Internal: copy the bytes-like ``data`` to ``address`` with one ``memmove``."""
-    buf = data if data.__class__ is bytearray else bytearray(data)
-    n = len(buf)
-    if n:
-        _memmove(address, (ctypes.c_char * n).from_buffer(buf), n)
+    _ffi = cffi.FFI()
+    _cast = _ffi.cast
+    _from_buffer = _ffi.from_buffer
+    _buffer = _ffi.buffer
+    _memmove = _ffi.memmove
+    _BYTES = _ffi.typeof("unsigned char[]")
+    _CHARS = _ffi.typeof("char *")
 
 
-def bytes_at(array: Any, start: int, stop: int) -> bytes:
-    """Return bytes ``[start, stop)`` of a region's ``c_char`` array, clamped like a slice.
+class _Lender:
+    """Internal: lends a ``c_char`` array's bytes to cffi, and holds the array meanwhile (PyPy).
 
-    ``start`` and ``stop`` are non-negative.
+    ``ffi.from_buffer(lender)`` asks for the bytes through ``__buffer__``
+    (PEP 688, which PyPy follows): a memoryview of a cffi buffer made from
+    the bare address, which holds nothing.  The cdata it returns holds the
+    lender, and the lender holds the array.
     """
-    if not SLOW_SLICES:
-        data: bytes = array[start:stop]
-        return data
-    stop = min(stop, len(array))
-    return _string_at(_addressof(array) + start, stop - start) if stop > start else b""
+
+    __slots__ = ("_array", "_bytes")
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+        self._bytes = memoryview(_buffer(_cast(_CHARS, addressof(array)), len(array)))
+
+    def __buffer__(self, flags: int) -> memoryview:
+        return self._bytes
 
 
-def store(array: Any, view: memoryview, start: int, data: Any) -> None:
-    """Copy the bytes-like ``data`` into the mapping at ``start``.
+def view_of(array: Any) -> memoryview:
+    """Return a writable memoryview (format ``'B'``) of a ``c_char`` array; it keeps the array alive.
 
-    As with ``view[start:start + len(data)] = data``, data that does not fit
-    raises ``ValueError`` (from the memoryview) and writes nothing.
+    On CPython a memoryview of the array, which holds the array.  On PyPy a
+    memoryview of an ``ffi.buffer`` over the same bytes, which the JIT
+    indexes at full speed, held by a chain of references down to the array
+    (see the module's docstring).
+    """
+    if SLOW_SLICES:
+        return memoryview(_buffer(_from_buffer(_Lender(array))))
+    return memoryview(array).cast("B")
+
+
+def fast_array(view: memoryview) -> Any:
+    """Return an object that reads ``view``'s bytes like a ``c_char`` array (PyPy).
+
+    ``fast[i]`` is a 1-byte ``bytes``, ``fast[a:b]`` and ``fast[a:b:c]``
+    are ``bytes``, clamped like slices, and ``len(fast)`` is the length:
+    exactly what slicing the region's array gives, which is what cffi's
+    ``ffi.buffer`` gives too, at ``memcpy`` speed.  It keeps ``view``
+    (and so the array) alive.
+    """
+    return _buffer(_from_buffer(view))
+
+
+def bytes_at(array: Any, view: memoryview, start: int, stop: int) -> bytes:
+    """Return bytes ``[start, stop)`` of a region, clamped like a slice.
+
+    ``array`` and ``view`` are the region's; ``start`` and ``stop`` are
+    non-negative.  CPython slices the array (one ``memcpy``); PyPy slices
+    cffi's buffer over the view (slicing the memoryview itself copies a
+    byte at a time on PyPy 3.11, and on 3.9 when it is read-only).
+    """
+    if SLOW_SLICES:
+        copied: bytes = _buffer(_from_buffer(view))[start:stop]
+        return copied
+    data: bytes = array[start:stop]
+    return data
+
+
+def store(view: memoryview, start: int, data: Any) -> None:
+    """Copy the bytes-like ``data`` (``bytes`` or a format ``'B'`` memoryview) into ``view`` at ``start``.
+
+    As with ``view[start:start + len(data)] = data``: data that does not
+    fit raises ``ValueError`` and writes nothing, and a read-only view
+    raises ``TypeError``.  On PyPy that assignment costs 100 ns or more
+    even for a few bytes, and copies from anything but ``bytes`` a byte at
+    a time; ``ffi.memmove`` copies from every buffer at ``memcpy`` speed.
     """
     n = len(data)
-    if SLOW_SLICES and n >= _SMALL_STORE and 0 <= start <= len(view) - n:
-        _copy_in(_addressof(array) + start, data)
+    if SLOW_SLICES and not view.readonly and 0 <= start <= len(view) - n:
+        _memmove(_from_buffer(view) + start, data, n)
     else:
         view[start:start + n] = data
 
 
-def move(array: Any, view: memoryview, dest: int, src: int, count: int) -> None:
-    """Copy ``count`` bytes from ``src`` to ``dest`` within the mapping; the ranges may overlap."""
-    if SLOW_SLICES:
-        base = _addressof(array)
+def move(view: memoryview, dest: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes from ``src`` to ``dest`` within ``view``; the ranges may overlap.
+
+    Out-of-range arguments raise ``ValueError`` and copy nothing, and a
+    read-only view raises ``TypeError``, as for a memoryview.  (PyPy's
+    memoryview copies an overlapping range through a temporary, at a third
+    of the speed of ``memmove(3)`` or less.)
+    """
+    size = len(view)
+    if (SLOW_SLICES and not view.readonly and count >= 0 and 0 <= dest <= size - count
+            and 0 <= src <= size - count):
+        base = _from_buffer(view)
         _memmove(base + dest, base + src, count)
     else:
         view[dest:dest + count] = view[src:src + count]
 
 
-class FastArray:
-    """Stands in for a region's ``c_char`` array on PyPy: fast slices.
-
-    ``fast[i]`` gives a 1-byte ``bytes`` and ``fast[a:b]`` the bytes, as the
-    array does; slices with a step go to the array itself.
-    """
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __getitem__(self, item: Any) -> Any:
-        if item.__class__ is slice and item.step is None:
-            start, stop, _ = item.indices(len(self._raw))
-            if stop <= start:
-                return b""
-            return _string_at(_addressof(self._raw) + start, stop - start)
-        return self._raw[item]
-
-
 class FastView:
-    """Stands in for a region's memoryview on PyPy: fast slice assignment.
+    """Stands in for a region's memoryview on PyPy: reads and stores through a cffi pointer.
 
-    Reads and single-byte stores go to the memoryview; a large slice store
-    (``fast[a:b] = data``) becomes one ``memmove``.  The memoryview checks
-    what it always checks (read-only, sizes, values) in every case.
+    ``fast[i]`` reads and ``fast[i] = v`` stores one byte through an
+    ``unsigned char[]`` pointer that cffi made over the view (it checks the
+    index against the length, and the value against 0-255, before touching
+    memory; the JIT compiles both to a load or a store).  A slice store
+    ``fast[a:b] = data`` (no step; ``data`` is ``bytes`` or a format ``'B'``
+    memoryview, as the facade passes) is one ``ffi.memmove``; PyPy's
+    memoryview stores one byte at a time from anything but ``bytes``, and
+    costs over 100 ns for a single byte.  Whatever the fast roads do not
+    take (negative indexes, slices with a step, sizes that differ) goes to
+    the memoryview.  An error may differ in type from the memoryview's
+    (``OverflowError`` for 256, where it raises ``ValueError``): the facade
+    finds the stdlib's error itself when a store fails.
+
+    A read-only view gets no store pointer: every store goes to the
+    memoryview, which refuses it.
     """
 
-    __slots__ = ("_array", "_raw")
+    __slots__ = ("_pointer", "_raw", "_store")
 
-    def __init__(self, raw: memoryview, array: Any) -> None:
+    def __init__(self, raw: memoryview) -> None:
         self._raw = raw
-        self._array = array
+        # The pointers hold the view, which holds the array (see view_of).
+        self._pointer = _from_buffer(_BYTES, raw)
+        self._store = None if raw.readonly else self._pointer
 
     def __len__(self) -> int:
         return len(self._raw)
 
     def __getitem__(self, item: Any) -> Any:
+        if item.__class__ is int and item >= 0:
+            return self._pointer[item]
         return self._raw[item]
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        if item.__class__ is slice and item.step is None and not self._raw.readonly:
-            start, stop, _ = item.indices(len(self._raw))
-            n = stop - start if stop > start else 0
-            if n >= _SMALL_STORE and len(value) == n:
-                _copy_in(_addressof(self._array) + start, value)
+        pointer = self._store
+        if pointer is not None:
+            if item.__class__ is int and item >= 0:
+                pointer[item] = value
                 return
+            if item.__class__ is slice and item.step is None:
+                start, stop, _ = item.indices(len(self._raw))
+                n = stop - start if stop > start else 0
+                if len(value) == n:
+                    _memmove(pointer + start, value, n)
+                    return
         self._raw[item] = value

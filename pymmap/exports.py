@@ -47,12 +47,15 @@ a borrower that outlives every rule keeps the memory mapped (see
   first, and leaves the class alone (``memoryview(m)`` then raises
   ``TypeError``, as before) if any check fails.
 
-**PyPy** calls ``__buffer__`` but never ``__release_buffer__``, and its
-memoryviews do not keep the object they were made from alive.  There each
-export gets a ctypes array of its own (a *holder*, counted until the
-collector frees it) and the map's address range is *pinned*: it stays
-mapped (zero-filled after ``close()``) until the process ends, so that a
-borrower can never reach unmapped memory.
+**PyPy** calls ``__buffer__`` but never ``__release_buffer__``, so there
+``close()`` cannot wait for the views it lent.  Instead, the map's address
+range is *pinned* once it has lent anything: it stays mapped (zero-filled
+after ``close()``) until the process ends, so that a borrower can never
+reach unmapped memory.  A view lent is made over cffi's objects (see
+:func:`pymmap.copying.view_of`), which the JIT reads at full speed.  A
+record gets a ctypes array of its own (a *holder*), which it keeps in an
+attribute, and ``close()`` waits for it as for an export (the collector
+runs first, so that a dropped record counts no longer).
 """
 
 import ctypes
@@ -64,6 +67,7 @@ from itertools import count
 from typing import Any, List, Optional, Set, Type, TypeVar
 
 from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
+from .copying import view_of
 from .errors import closed, inaccessible
 from .region import MappedRegion
 
@@ -276,15 +280,29 @@ class Exports(Lender):
         except BaseException:
             self._holders.discard(key)
             raise
-        # PyPy's memoryviews and from_buffer objects keep no reference to
-        # the holder: the range must stay mapped for as long as they might
+        # A field object taken from a record may outlive the record (and so
+        # the holder): the range must stay mapped for as long as it might
         # live, which no one can tell.
         region.pin()
         return holder
 
     def _holder_view(self, check_pages: bool) -> memoryview:
-        """Internal: a memoryview of a new holder (PyPy)."""
-        view = memoryview(self._holder(check_pages)).cast("B")
+        """Internal: a memoryview of the map for a borrower (PyPy); it does not count as an export.
+
+        PyPy never says when a borrower is done with a view, so ``close()``
+        does not wait for views: the range is pinned instead (see
+        :meth:`_holder`), and a view made earlier reads zeros once the map
+        is closed.  The view is made over cffi's objects (see
+        :func:`pymmap.copying.view_of`): the JIT reads it at full speed, and
+        it holds an array of its own, which keeps the range mapped as well.
+        """
+        region = self._region
+        if region is None:
+            raise closed()
+        if check_pages and not self._lendable(region):
+            raise inaccessible()
+        view = view_of(region.new_array())
+        region.pin()
         return view.toreadonly() if self._readonly else view
 
 

@@ -24,7 +24,7 @@ import weakref
 from typing import Any, Callable, Optional, Tuple
 
 from ._platform import backend
-from .copying import bytes_at, move, store
+from .copying import bytes_at, move, store, view_of
 from .errors import closed as _closed_error
 from .errors import inaccessible, readonly
 from .lease import Lease
@@ -100,7 +100,10 @@ class MappedRegion:
         tagname: the name of the mapping, or None (only Windows names them:
             maps made with the same tagname share memory).
         array: a ``ctypes.c_char * length`` array aliasing the mapping.
-        view: a ``memoryview`` (format ``'B'``) of :attr:`array`.
+        view: a ``memoryview`` (format ``'B'``) of :attr:`array`'s bytes,
+            which keeps :attr:`array` alive (on PyPy it is made over cffi's
+            objects, which the JIT reads at full speed: see
+            :mod:`pymmap.copying`).
         protection: None while every page has the protection ``prot``;
             after :meth:`protect` changed some, a
             :class:`~pymmap.protection.PageProtection` saying which.  The
@@ -249,7 +252,7 @@ class MappedRegion:
         self.address = lease.address
         self.length = lease.length
         array = lease.new_array()
-        view = memoryview(array).cast("B")
+        view = view_of(array)  # (it keeps the array alive: see pymmap.copying)
         if not self.prot & _PROT_WRITE:
             view = view.toreadonly()
         self.array = array
@@ -301,8 +304,10 @@ class MappedRegion:
     def pin(self) -> None:
         """Keep the address range mapped until the process ends (zero-filled after :meth:`close`).
 
-        For holders that reach the memory without keeping an array alive
-        (PyPy's memoryviews): they can then never touch unmapped memory.
+        For holders that may reach the memory without keeping an array
+        alive (on PyPy, a memoryview of a ctypes array, or a view that C code
+        made from a buffer pymmap lent): they can then never touch unmapped
+        memory.
         """
         self._lease.pin()
 
@@ -350,8 +355,9 @@ class MappedRegion:
         It returns the whole view, not a slice (a slice would cost an
         allocation on every ``t.u32[off]``), with the array it was made
         from: the caller keeps both until it is done, at once, with bytes
-        ``[offset, offset + size)``.  The array keeps the memory mapped; on
-        PyPy a memoryview alone does not.
+        ``[offset, offset + size)``.  Either keeps the memory mapped (the
+        view holds the array; on PyPy through cffi's objects, see
+        :mod:`pymmap.copying`).
         """
         view = self.view
         array = self.array
@@ -368,21 +374,21 @@ class MappedRegion:
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
         array = self.array
-        if array is None:
-            raise _closed_error()
-        if self.protection is not None:
-            self.protection.check(range(start, min(stop, len(array))), False)
-        return bytes_at(array, start, stop)
-
-    def write(self, start: int, data: Any) -> None:
-        """Copy the bytes-like ``data`` into the mapping at ``start``."""
-        array = self.array  # a view alone does not keep the mapping alive on PyPy
         view = self.view
         if view is None or array is None:
             raise _closed_error()
         if self.protection is not None:
-            self.protection.check(range(start, min(start + len(data), len(array))), True)
-        store(array, view, start, data)
+            self.protection.check(range(start, min(stop, len(array))), False)
+        return bytes_at(array, view, start, stop)
+
+    def write(self, start: int, data: Any) -> None:
+        """Copy the bytes-like ``data`` into the mapping at ``start``."""
+        view = self.view  # (held to the end: it keeps the memory mapped)
+        if view is None:
+            raise _closed_error()
+        if self.protection is not None:
+            self.protection.check(range(start, min(start + len(data), len(view))), True)
+        store(view, start, data)
 
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
@@ -394,7 +400,8 @@ class MappedRegion:
         ``ValueError``: the answer would depend on bytes no one may read.
         """
         array = self.array  # (held to the end: it keeps the memory mapped)
-        if array is None:
+        view = self.view
+        if view is None or array is None:
             raise _closed_error()
         stop = min(stop, len(array))
         if stop - start < len(needle):
@@ -407,7 +414,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = min(stop, start + _SEARCH_WINDOW)
-        head = bytes_at(array, start, window)
+        head = bytes_at(array, view, start, window)
         hit = head.find(needle)
         if hit >= 0 or window == stop:
             return -1 if hit < 0 else start + hit
@@ -439,7 +446,8 @@ class MappedRegion:
         A page that cannot be read stops the search as in :meth:`find`.
         """
         array = self.array  # (held to the end: it keeps the memory mapped)
-        if array is None:
+        view = self.view
+        if view is None or array is None:
             raise _closed_error()
         stop = min(stop, len(array))
         n = len(needle)
@@ -453,7 +461,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = max(start, stop - _SEARCH_WINDOW)
-        tail = bytes_at(array, window, stop)
+        tail = bytes_at(array, view, window, stop)
         hit = tail.rfind(needle)
         if hit >= 0 or window == start:
             return -1 if hit < 0 else window + hit
@@ -486,7 +494,7 @@ class MappedRegion:
             lo = max(start, hi - chunk)
             found = backend.find(base + lo, hi - lo, needle)
             if found >= 0:
-                tail = bytes_at(array, lo + found, hi)
+                tail = bytes_at(array, view, lo + found, hi)
                 return lo + found + tail.rfind(needle)
             hi = lo + n - 1  # overlap so a match across the boundary is seen
             chunk = min(2 * chunk, largest)
@@ -502,9 +510,8 @@ class MappedRegion:
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from ``src`` to ``dest``; the ranges may overlap."""
-        array = self.array
-        view = self.view
-        if view is None or array is None:
+        view = self.view  # (held to the end: it keeps the memory mapped)
+        if view is None:
             raise _closed_error()
         if view.readonly:
             raise readonly()
@@ -512,7 +519,7 @@ class MappedRegion:
             self.protection.check(range(src, src + count), False)
             self.protection.check(range(dest, dest + count), True)
         # Overlapping ranges are copied as memmove(3) does.
-        move(array, view, dest, src, count)
+        move(view, dest, src, count)
 
     def sync(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""

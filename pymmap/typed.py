@@ -23,7 +23,9 @@ three steps at once, for one byte order::
 Offsets count bytes from the start of the map and need no alignment.  The
 work is done by :mod:`struct`, with one precompiled :class:`struct.Struct`
 per type and byte order, straight on the map's memory: nothing is copied
-and, on the hot path, nothing is allocated but the result.
+and, on the hot path, nothing is allocated but the result.  Text fields and
+runs of values are copied in and out through :mod:`pymmap.copying` (on
+PyPy, slicing a memoryview is slow; cffi's copies are not).
 
 Every access first asks the map's region for its memory, through one
 gate, :meth:`MappedRegion.memory_for <pymmap.region.MappedRegion.memory_for>`:
@@ -36,6 +38,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple, Union
 
 from . import _args
+from .copying import bytes_at, store
 
 if TYPE_CHECKING:  # pragma: no cover - for the type checker only
     from .region import MappedRegion
@@ -119,7 +122,7 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
     # __float__), which could even close the map; only then take the memory.
     data = layout.pack(*values)
     view, _keep = region.memory_for(offset, layout.size, True)
-    view[offset:offset + layout.size] = data
+    store(view, offset, data)
 
 
 # --- one accessor per C type ----------------------------------------------------------
@@ -171,7 +174,7 @@ class _Accessor:
         layout = self._many(len(values))
         data = layout.pack(*values)
         view, _keep = self._memory(offset, layout.size, True)
-        view[offset:offset + layout.size] = data
+        store(view, offset, data)
 
 
 class Integer(_Accessor):
@@ -360,9 +363,8 @@ class Typed:
         if offset.__class__ is not int:
             offset = _offset(offset)
         length = _count(length)
-        view, _keep = self._region.memory_for(offset, length, False)
-        field = bytes(view[offset:offset + length])
-        return field.partition(b"\0")[0]
+        view, array = self._region.memory_for(offset, length, False)
+        return bytes_at(array, view, offset, offset + length).partition(b"\0")[0]
 
     def set_string(self, offset: Any, length: Any, value: Any) -> None:
         """Store the bytes-like ``value`` in the ``length``-byte field at ``offset``, padded with NULs.
@@ -380,5 +382,5 @@ class Typed:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
         data = data.ljust(length, b"\0")
         view, _keep = self._region.memory_for(offset, length, True)
-        view[offset:offset + length] = data
+        store(view, offset, data)
 

@@ -1,0 +1,116 @@
+"""Every object through which pymmap reaches a map's memory keeps it mapped on its own.
+
+pymmap's safety rests on one rule (pymmap/lease.py): an address range is
+unmapped only when no ctypes array over it is alive, and every object that
+reaches the memory keeps such an array alive.  On PyPy the objects the hot
+paths use are cffi's (pymmap/copying.py), and cffi objects differ in what
+they hold: ``ffi.from_buffer(x)`` and ``ffi.buffer(p)`` hold what they were
+made from; ``ffi.cast`` and pointer arithmetic hold nothing.
+
+Each test keeps exactly one such object, drops the map and its region,
+closes the map and runs the collector.  The range must still be mapped (a
+read gives the zeros of the placeholder pages that replaced the file), and
+must be unmapped once the object goes too.  Were the object to hold
+nothing, the collector would unmap the range and the read would die with
+SIGSEGV: the module runs in a child pytest (see conftest.py).
+"""
+
+import gc
+
+import pytest
+
+import pymmap
+from pymmap import copying
+
+pytestmark = pytest.mark.in_child
+
+P = pymmap.PAGESIZE
+
+
+def _collect():
+    for _ in range(3):  # PyPy frees in stages (weak references, then their callbacks)
+        gc.collect()
+
+
+def _mapped(address):
+    """True if ``address`` lies in some mapping of this process (/proc/self/maps)."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= address < hi:
+                return True
+    return False
+
+
+def _byte(value):
+    """A byte read through any of the objects: an int, or a 1-byte bytes."""
+    return value if isinstance(value, int) else value[0]
+
+
+#: name -> (how to get the object from an open map, how to read its byte 5)
+HOLDERS = {
+    "the facade's cached view": (lambda m: m._view, lambda h: h[5]),
+    "the facade's cached array": (lambda m: m._array, lambda h: h[5]),
+    "a slice the facade's array copies": (lambda m: m._array, lambda h: h[0:8][5]),
+    "the region's view": (lambda m: m._region.view, lambda h: h[5]),
+    "a slice of the region's view": (lambda m: m._region.view[P:3 * P], lambda h: h[5]),
+    "a cast of the region's view": (lambda m: m._region.view.cast("I"), lambda h: h[1] & 0xFF),
+    "the view the typed gate returns": (lambda m: m._region.memory_for(0, 8, False)[0], lambda h: h[5]),
+    "the region's own array": (lambda m: m._region.array, lambda h: h[5]),
+    "copying.view_of(a new array)": (lambda m: copying.view_of(m._region.new_array()), lambda h: h[5]),
+}
+if copying.SLOW_SLICES:
+    from pymmap.copying import _ffi
+
+    HOLDERS.update({
+        # What the PyPy stand-ins keep inside: cffi objects made from the view.
+        "the stand-in's cffi pointer": (lambda m: m._view._pointer, lambda h: h[5]),
+        "cffi's buffer of the fast array": (lambda m: copying.fast_array(m._region.view), lambda h: h[5]),
+        "a cffi pointer made from the region's view": (lambda m: _ffi.from_buffer(m._region.view),
+                                                       lambda h: h[5]),
+    })
+
+
+def _open(path, access):
+    with open(path, "r+b" if access != pymmap.ACCESS_READ else "rb") as f:
+        return pymmap.mmap(f.fileno(), 0, access=access)
+
+
+@pytest.mark.parametrize("access", [pymmap.ACCESS_WRITE, pymmap.ACCESS_READ], ids=["write", "read"])
+@pytest.mark.parametrize("name", list(HOLDERS))
+def test_one_holder_keeps_a_closed_map_mapped(tmp_path, name, access):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"\xab" * (4 * P))
+    get, read = HOLDERS[name]
+    m = _open(path, access)
+    assert _byte(read(get(m))) == 0xAB
+    lease = m._region._lease
+    address = lease.address
+    holder = get(m)
+    m.close()
+    del m
+    _collect()
+    # The file's pages are gone (the placeholder's zeros), the range is not.
+    assert _byte(read(holder)) == 0 and _mapped(address) and not lease._released
+    del holder
+    _collect()
+    assert lease._released and not _mapped(address)
+
+
+@pytest.mark.parametrize("name", list(HOLDERS))
+def test_one_holder_keeps_memory_mapped_across_a_resize(tmp_path, name):
+    # resize() may move the mapping; it must not unmap the old range under a holder.
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"\xcd" * (4 * P))
+    get, read = HOLDERS[name]
+    m = _open(path, pymmap.ACCESS_WRITE)
+    lease = m._region._lease
+    holder = get(m)
+    m.resize(64 * P)
+    m.resize(2 * P)
+    _collect()
+    assert _byte(read(holder)) in (0, 0xCD) and not lease._released
+    m.close()
+    del holder, m
+    _collect()
+    assert lease._released

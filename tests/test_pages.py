@@ -21,11 +21,6 @@ from pymmap.__main__ import main
 from pymmap._platform import backend
 
 P = pymmap.PAGESIZE
-# PyPy's memoryview of a ctypes array reads its first byte, so on PyPy making
-# any map faults in page 0 (and the kernel reads ahead after it): the first
-# look at an uncached file never shows 0 pages.
-untouched_first_look = pytest.mark.skipif(
-    sys.implementation.name == "pypy", reason="PyPy reads page 0 when it builds the map's memoryview")
 SUMMARY = re.compile(r"^(?P<file>.+): (?P<resident>\d+)/(?P<pages>\d+) pages resident \((?P<percent>\d+\.\d)%\)$")
 
 
@@ -69,7 +64,6 @@ def _run(*paths, **kwargs):
 # --- the command line, in a child ---------------------------------------------------
 
 
-@untouched_first_look
 def test_cli_reports_an_uncached_file(big):
     status, out, err = _cli("pages", big)
     assert (status, err) == (0, "")
@@ -96,7 +90,6 @@ def test_cli_touch_brings_every_page_in(big):
     assert _cli("pages", big)[1].splitlines()[0] == after
 
 
-@untouched_first_look
 def test_cli_json(big, tmp_path):
     status, out, err = _cli("pages", "--json", "--touch", big, str(tmp_path / "missing"))
     assert status == 1
@@ -155,7 +148,6 @@ def test_permission_denied_is_one_line(tmp_path):
 # --- the same, in this process ------------------------------------------------------
 
 
-@untouched_first_look
 def test_run_several_files(big, make_file):
     small = make_file(b"y" * (2 * P + 1))
     status, out, err = _run(big, small, width=12)

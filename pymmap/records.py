@@ -66,14 +66,22 @@ def alias(ctype: Any, source: Any, offset: int) -> Any:
     ``source`` is an export of the map (see
     :meth:`pymmap.exports.Exports.record_source`); the record must keep it
     alive, since the export ends (and the map may be closed) when it dies.
-    CPython's ``from_buffer`` keeps it in the record; PyPy's keeps only the
-    raw memory, so there the record carries it in an attribute of its own.
-    Field objects taken from the record (``rec.inner``) keep the record
-    alive in turn.
+    CPython's ``from_buffer`` keeps it in the record.  Field objects taken
+    from the record (``rec.inner``) keep the record alive in turn.
+
+    On PyPy ``source`` is a ``c_char`` array (a holder), and ``from_buffer``
+    would keep only its raw memory; PyPy 3.9's also reads the array's first
+    byte on the way, which dies with SIGSEGV if :meth:`pymmap.mmap.protect`
+    made that page ``PROT_NONE``.  So there the record is placed by address
+    and carries the holder in an attribute of its own.
     """
-    record = ctype.from_buffer(source, offset)
-    if not KEEPS_EXPORTER:
-        record._pymmap_export = source
+    if KEEPS_EXPORTER:
+        return ctype.from_buffer(source, offset)
+    if not 0 <= offset <= len(source) - ctypes.sizeof(ctype):
+        raise ValueError(f"Buffer size too small ({len(source)} instead of at least "
+                         f"{offset + ctypes.sizeof(ctype)} bytes)")
+    record = ctype.from_address(ctypes.addressof(source) + offset)
+    record._pymmap_export = source
     return record
 
 

@@ -327,6 +327,41 @@ def test_copy_on_write_maps_may_be_made_writable_again(open_file, fake_mprotect)
     m.close()
 
 
+def test_a_protected_first_page_is_never_touched():
+    # A real mprotect(2) of page 0: making the views again (at the end of
+    # protect() and resize()), records and typed values elsewhere must not
+    # read it.  (PyPy 3.9's ctypes reads an array's first byte when it lends
+    # the array's buffer: a memoryview or from_buffer of the array died here.)
+    out = run_isolated(
+        """
+        import ctypes, gc, pymmap
+        P = pymmap.PAGESIZE
+        m = pymmap.mmap(-1, 3 * P)
+        m[P] = 7
+        m.protect(pymmap.PROT_NONE, 0, P)
+        assert m[P] == 7 and m[P:P + 2] == b"\\x07\\x00" and m.typed().u8[P] == 7
+        record = m.record(ctypes.c_uint8 * 2, P)
+        assert record[0] == 7
+        record[1] = 8
+        del record
+        gc.collect()
+        m.resize(4 * P)
+        assert m[P + 1] == 8
+        try:
+            m[0]
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("page 0 was readable")
+        m.protect(pymmap.PROT_READ | pymmap.PROT_WRITE)
+        assert m[0] == 0
+        m.close()
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
 def test_protect_refuses_to_take_access_away_while_memory_is_in_use(fake_mprotect):
     r = pymmap.MappedRegion(2 * P)
     # What another thread in the middle of a copy holds: the view, which

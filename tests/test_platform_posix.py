@@ -57,6 +57,18 @@ def _errno_of(call, *args):
     return info.value.errno
 
 
+def test_pypy_maps_through_cffi():
+    # On 64-bit PyPy, mmap(2) and munmap(2) are called through cffi (ctypes
+    # costs microseconds per call there); elsewhere through ctypes.  The
+    # errno tests below go through whichever is bound.
+    from pymmap._interpreter import PYPY
+    from pymmap._platform import posix
+
+    through_cffi = PYPY and ctypes.sizeof(ctypes.c_void_p) == 8
+    for fn in (posix._mmap, posix._munmap):
+        assert (not isinstance(fn, ctypes._CFuncPtr)) == through_cffi
+
+
 @pytest.fixture
 def anon():
     """A private anonymous page mapping made by the backend directly."""

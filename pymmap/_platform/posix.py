@@ -6,7 +6,9 @@ library opened with ``use_errno=True``, so that ``ctypes.get_errno()`` reads
 the ``errno`` the call left behind.  Each wrapper that makes a system call goes
 through :func:`_syscall`, the single place where a failure becomes
 ``OSError(errno, strerror)`` and where the syscall trace (``pymmap.trace``)
-sees every call.
+sees every call.  (On 64-bit PyPy, ``mmap`` and ``munmap`` are bound a
+second time, with cffi, whose calls PyPy's JIT compiles: see
+:func:`_bind_mapping_calls_with_cffi`.)
 
 Addresses are plain ``int`` values (``c_void_p``), lengths are ``size_t`` and
 file offsets are 64-bit ``off_t`` (``mmap64`` on 32-bit glibc, where libc's
@@ -31,6 +33,7 @@ import sys
 from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
 from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
+from .._interpreter import PYPY
 from . import tables
 
 __all__ = [
@@ -189,6 +192,48 @@ HAS_REMAP = _mremap is not None
 HAS_MADVISE = _madvise is not None
 HAS_MEMFD = _memfd_create is not None
 HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
+
+
+def _bind_mapping_calls_with_cffi() -> Tuple[Callable[..., int], Callable[..., int]]:
+    """Internal (PyPy, 64-bit): ``mmap`` and ``munmap`` called through cffi, as the ctypes ones are called.
+
+    PyPy's ctypes is written in Python: converting the six arguments of
+    ``mmap`` and its result costs it several microseconds a call, more
+    than the system call itself, and every map makes three such calls (its
+    ``mmap``; at close, the placeholder's ``mmap`` and the final
+    ``munmap``).  cffi is part of PyPy, and the JIT compiles a call through
+    it to a plain machine-level call.  The two prototypes are the ones
+    above, declared again for cffi (``off_t`` is ``int64_t`` on every
+    64-bit system).  The wrappers take and return what the ctypes
+    functions do (``None`` for NULL, addresses as ints) and hand ``errno``
+    to ctypes, so :func:`_syscall` and the trace see no difference.
+    """
+    import cffi  # part of PyPy itself
+
+    ffi = cffi.FFI()
+    ffi.cdef("void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset);\n"
+             "int munmap(void *addr, size_t length);")
+    libc = ffi.dlopen(None)
+    c_mmap, c_munmap, cast, null = libc.mmap, libc.munmap, ffi.cast, ffi.NULL
+
+    def mmap(address: Optional[int], length: int, prot: int, flags: int, fd: int, offset: int) -> int:
+        result = int(cast("uintptr_t", c_mmap(null if address is None else cast("void *", address),
+                                               length, prot, flags, fd, offset)))
+        if result == MAP_FAILED:
+            ctypes.set_errno(ffi.errno)
+        return result
+
+    def munmap(address: int, length: int) -> int:
+        result: int = c_munmap(cast("void *", address), length)
+        if result == -1:
+            ctypes.set_errno(ffi.errno)
+        return result
+
+    return mmap, munmap
+
+
+if PYPY and ctypes.sizeof(c_void_p) == 8:
+    _mmap, _munmap = _bind_mapping_calls_with_cffi()
 
 
 

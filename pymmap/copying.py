@@ -22,27 +22,32 @@ pointer, or indexing a memoryview of a cffi buffer, compiles to a single
 load (about 1 ns); slicing ``ffi.buffer`` and ``ffi.memmove`` are a
 ``memcpy`` with no foreign call around it.  So on PyPy the region's
 memoryview is made over cffi's objects, and the facade caches two stand-ins
-(:class:`FastView` and :func:`fast_array`) built on them.
+built on them (:class:`FastView` and :class:`FastArray`).
+
+The few C types needed here are made with cffi's backend module,
+``_cffi_backend``, the way ``cffi.FFI`` makes them once it has parsed a
+declaration: ``FFI()`` itself imports cffi's C parser (pycparser, and
+``subprocess`` with it), which costs PyPy 100-200 ms at import.  In this
+module's comments, ``ffi.cast`` and the like name the ``FFI`` methods that
+the backend's functions are.
 
 **Keeping the memory mapped.**  Mapped memory stays mapped while a ctypes
-array over it is alive (see :class:`~pymmap.lease.Lease`), so every object
-here must keep that array alive.  PyPy's memoryview of the ctypes array
-itself does *not* hold the array; a chain of cffi objects does:
+array over it is alive (see :class:`~pymmap.lease.Lease`), so whatever
+reaches the bytes must keep that array alive.  The cffi objects made here
+(``ffi.cast("char *", address)``, pointer arithmetic such as ``p + 10``,
+and an ``ffi.buffer`` over either) hold nothing, and PyPy's memoryview of
+them holds only them.  So, as on PyPy before cffi (whose memoryview of a
+ctypes array holds nothing either), the array is held beside them: the
+stand-ins keep it in an attribute, the region in :attr:`array`, and the
+functions below are called by code that holds it in a local variable.
 
-- ``ffi.from_buffer(obj)`` holds ``obj``.  Here ``obj`` is a
-  :class:`_Lender`, which holds the array and lends its bytes.
-- ``ffi.buffer(cdata)`` holds ``cdata``, and PyPy's memoryview of an
-  ``ffi.buffer`` holds the buffer.
-
-Two cffi objects hold nothing: ``ffi.cast("char *", address)`` and pointer
-arithmetic (``p + 10``).  They appear here only as temporaries, inside a
-call whose caller holds ``p``.  (``ffi.from_buffer(array)`` would hold the
-array itself, but PyPy 3.9's ctypes lends an array's buffer only after
-reading its first item: a page fault, or SIGSEGV if that page is
-``PROT_NONE``.  And ``ffi.gc(pointer, destructor)`` holds its destructor,
-but lets it go only in a finalizer, one garbage collection later than a
-plain reference: ``close()`` and ``protect()`` would then wait longer to
-see that a dropped view is gone.)
+cffi has one object that would hold the array, ``ffi.from_buffer(obj)``,
+which holds ``obj``.  It is not used: PyPy 3.11 gives a buffer lent to it
+back (``__release_buffer__``) in a finalizer, so what it held dies one
+garbage collection later (and each close would leave a finalizer to the
+collector); and PyPy 3.9's ctypes lends an array's buffer only after
+reading its first byte, which dies with SIGSEGV if
+:meth:`~pymmap.mmap.protect` made that page ``PROT_NONE``.
 """
 
 from ctypes import addressof
@@ -50,7 +55,7 @@ from typing import Any
 
 from ._interpreter import PYPY
 
-__all__ = ["SLOW_SLICES", "FastView", "bytes_at", "fast_array", "move", "store", "view_of"]
+__all__ = ["SLOW_SLICES", "FastArray", "FastView", "bytes_at", "move", "store", "view_of"]
 
 #: True where ctypes' own objects reach foreign memory slowly (PyPy): there
 #: the region's view is made over cffi's objects, and the facade caches the
@@ -58,59 +63,37 @@ __all__ = ["SLOW_SLICES", "FastView", "bytes_at", "fast_array", "move", "store",
 SLOW_SLICES = PYPY
 
 if PYPY:
-    import cffi  # part of PyPy itself
+    import _cffi_backend  # cffi's core, part of PyPy itself
 
-    _ffi = cffi.FFI()
-    _cast = _ffi.cast
-    _from_buffer = _ffi.from_buffer
-    _buffer = _ffi.buffer
-    _memmove = _ffi.memmove
-    _BYTES = _ffi.typeof("unsigned char[]")
-    _CHARS = _ffi.typeof("char *")
+    _cast = _cffi_backend.cast  # ffi.cast(ctype, value)
+    _buffer = _cffi_backend.buffer  # ffi.buffer(cdata, size)
+    _memmove = _cffi_backend.memmove  # ffi.memmove(dest, src, n)
+    _UCHAR = _cffi_backend.new_primitive_type("unsigned char")
+    _UCHARS = _cffi_backend.new_pointer_type(_UCHAR)  # unsigned char *
+    _CHARS = _cffi_backend.new_pointer_type(_cffi_backend.new_primitive_type("char"))  # char *
 
 
-class _Lender:
-    """Internal: lends a ``c_char`` array's bytes to cffi, and holds the array meanwhile (PyPy).
+def _bytes_type(length: int) -> Any:
+    """Internal (PyPy): the C type ``unsigned char (*)[length]``, a pointer to ``length`` bytes."""
+    return _cffi_backend.new_pointer_type(_cffi_backend.new_array_type(_UCHARS, length))
 
-    ``ffi.from_buffer(lender)`` asks for the bytes through ``__buffer__``
-    (PEP 688, which PyPy follows): a memoryview of a cffi buffer made from
-    the bare address, which holds nothing.  The cdata it returns holds the
-    lender, and the lender holds the array.
-    """
 
-    __slots__ = ("_array", "_bytes")
-
-    def __init__(self, array: Any) -> None:
-        self._array = array
-        self._bytes = memoryview(_buffer(_cast(_CHARS, addressof(array)), len(array)))
-
-    def __buffer__(self, flags: int) -> memoryview:
-        return self._bytes
+def _bytes_of(array: Any) -> Any:
+    """Internal (PyPy): an ``ffi.buffer`` over a ``c_char`` array's bytes; it holds nothing."""
+    return _buffer(_cast(_CHARS, addressof(array)), len(array))
 
 
 def view_of(array: Any) -> memoryview:
-    """Return a writable memoryview (format ``'B'``) of a ``c_char`` array; it keeps the array alive.
+    """Return a writable memoryview (format ``'B'``) of a ``c_char`` array's bytes.
 
     On CPython a memoryview of the array, which holds the array.  On PyPy a
     memoryview of an ``ffi.buffer`` over the same bytes, which the JIT
-    indexes at full speed, held by a chain of references down to the array
-    (see the module's docstring).
+    indexes at full speed; like PyPy's memoryview of the array itself, it
+    does not hold the array: whoever keeps it must keep the array too.
     """
     if SLOW_SLICES:
-        return memoryview(_buffer(_from_buffer(_Lender(array))))
+        return memoryview(_bytes_of(array))
     return memoryview(array).cast("B")
-
-
-def fast_array(view: memoryview) -> Any:
-    """Return an object that reads ``view``'s bytes like a ``c_char`` array (PyPy).
-
-    ``fast[i]`` is a 1-byte ``bytes``, ``fast[a:b]`` and ``fast[a:b:c]``
-    are ``bytes``, clamped like slices, and ``len(fast)`` is the length:
-    exactly what slicing the region's array gives, which is what cffi's
-    ``ffi.buffer`` gives too, at ``memcpy`` speed.  It keeps ``view``
-    (and so the array) alive.
-    """
-    return _buffer(_from_buffer(view))
 
 
 def bytes_at(array: Any, view: memoryview, start: int, stop: int) -> bytes:
@@ -118,34 +101,35 @@ def bytes_at(array: Any, view: memoryview, start: int, stop: int) -> bytes:
 
     ``array`` and ``view`` are the region's; ``start`` and ``stop`` are
     non-negative.  CPython slices the array (one ``memcpy``); PyPy slices
-    cffi's buffer over the view (slicing the memoryview itself copies a
-    byte at a time on PyPy 3.11, and on 3.9 when it is read-only).
+    cffi's buffer over the same bytes (slicing a memoryview copies a byte
+    at a time on PyPy 3.11, and on 3.9 when it is read-only).
     """
     if SLOW_SLICES:
-        copied: bytes = _buffer(_from_buffer(view))[start:stop]
+        copied: bytes = _bytes_of(array)[start:stop]
         return copied
     data: bytes = array[start:stop]
     return data
 
 
-def store(view: memoryview, start: int, data: Any) -> None:
-    """Copy the bytes-like ``data`` (``bytes`` or a format ``'B'`` memoryview) into ``view`` at ``start``.
+def store(array: Any, view: memoryview, start: int, data: Any) -> None:
+    """Copy the bytes-like ``data`` (``bytes`` or a format ``'B'`` memoryview) into a region at ``start``.
 
-    As with ``view[start:start + len(data)] = data``: data that does not
-    fit raises ``ValueError`` and writes nothing, and a read-only view
-    raises ``TypeError``.  On PyPy that assignment costs 100 ns or more
-    even for a few bytes, and copies from anything but ``bytes`` a byte at
-    a time; ``ffi.memmove`` copies from every buffer at ``memcpy`` speed.
+    ``array`` and ``view`` are the region's.  As with
+    ``view[start:start + len(data)] = data``: data that does not fit raises
+    ``ValueError`` and writes nothing, and a read-only view raises
+    ``TypeError``.  On PyPy that assignment costs 100 ns or more even for
+    a few bytes, and copies from anything but ``bytes`` a byte at a time;
+    ``ffi.memmove`` copies from every buffer at ``memcpy`` speed.
     """
     n = len(data)
     if SLOW_SLICES and not view.readonly and 0 <= start <= len(view) - n:
-        _memmove(_from_buffer(view) + start, data, n)
+        _memmove(_cast(_CHARS, addressof(array) + start), data, n)
     else:
         view[start:start + n] = data
 
 
-def move(view: memoryview, dest: int, src: int, count: int) -> None:
-    """Copy ``count`` bytes from ``src`` to ``dest`` within ``view``; the ranges may overlap.
+def move(array: Any, view: memoryview, dest: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes from ``src`` to ``dest`` within a region; the ranges may overlap.
 
     Out-of-range arguments raise ``ValueError`` and copy nothing, and a
     read-only view raises ``TypeError``, as for a memoryview.  (PyPy's
@@ -155,17 +139,39 @@ def move(view: memoryview, dest: int, src: int, count: int) -> None:
     size = len(view)
     if (SLOW_SLICES and not view.readonly and count >= 0 and 0 <= dest <= size - count
             and 0 <= src <= size - count):
-        base = _from_buffer(view)
-        _memmove(base + dest, base + src, count)
+        base = addressof(array)
+        _memmove(_cast(_CHARS, base + dest), _cast(_CHARS, base + src), count)
     else:
         view[dest:dest + count] = view[src:src + count]
+
+
+class FastArray:
+    """Stands in for a region's ``c_char`` array on PyPy: reads it through cffi's buffer.
+
+    ``fast[i]`` is a 1-byte ``bytes``, ``fast[a:b]`` and ``fast[a:b:c]``
+    are ``bytes``, clamped like slices: exactly what the array gives, and
+    what ``ffi.buffer`` gives too, at ``memcpy`` speed.  The stand-in holds
+    the array (the buffer holds nothing).
+    """
+
+    __slots__ = ("_array", "_bytes")
+
+    def __init__(self, array: Any) -> None:
+        self._array = array
+        self._bytes = _bytes_of(array)
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._bytes[item]
 
 
 class FastView:
     """Stands in for a region's memoryview on PyPy: reads and stores through a cffi pointer.
 
     ``fast[i]`` reads and ``fast[i] = v`` stores one byte through an
-    ``unsigned char[]`` pointer that cffi made over the view (it checks the
+    ``unsigned char[length]`` cdata over the array's bytes (cffi checks the
     index against the length, and the value against 0-255, before touching
     memory; the JIT compiles both to a load or a store).  A slice store
     ``fast[a:b] = data`` (no step; ``data`` is ``bytes`` or a format ``'B'``
@@ -177,16 +183,19 @@ class FastView:
     (``OverflowError`` for 256, where it raises ``ValueError``): the facade
     finds the stdlib's error itself when a store fails.
 
-    A read-only view gets no store pointer: every store goes to the
-    memoryview, which refuses it.
+    The stand-in holds the array (the cdata holds nothing).  A read-only
+    view gets no store pointer: every store goes to the memoryview, which
+    refuses it.
     """
 
-    __slots__ = ("_pointer", "_raw", "_store")
+    __slots__ = ("_array", "_pointer", "_raw", "_store")
 
-    def __init__(self, raw: memoryview) -> None:
+    def __init__(self, raw: memoryview, array: Any) -> None:
         self._raw = raw
-        # The pointers hold the view, which holds the array (see view_of).
-        self._pointer = _from_buffer(_BYTES, raw)
+        self._array = array
+        # ffi.cast cannot make an array, but a pointer to an array of the
+        # right length can be cast and dereferenced: a cdata with a length.
+        self._pointer = _cast(_bytes_type(len(array)), addressof(array))[0]
         self._store = None if raw.readonly else self._pointer
 
     def __len__(self) -> int:

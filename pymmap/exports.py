@@ -51,11 +51,12 @@ a borrower that outlives every rule keeps the memory mapped (see
 ``close()`` cannot wait for the views it lent.  Instead, the map's address
 range is *pinned* once it has lent anything: it stays mapped (zero-filled
 after ``close()``) until the process ends, so that a borrower can never
-reach unmapped memory.  A view lent is made over cffi's objects (see
-:func:`pymmap.copying.view_of`), which the JIT reads at full speed.  A
-record gets a ctypes array of its own (a *holder*), which it keeps in an
-attribute, and ``close()`` waits for it as for an export (the collector
-runs first, so that a dropped record counts no longer).
+reach unmapped memory (PyPy's memoryviews keep no array alive).  A view
+lent is made over cffi's objects (see :func:`pymmap.copying.view_of`),
+which the JIT reads at full speed.  A record gets a ctypes array of its own
+(a *holder*), which it keeps in an attribute, and ``close()`` waits for it
+as for an export (the collector runs first, so that a dropped record
+counts no longer).
 """
 
 import ctypes
@@ -280,8 +281,9 @@ class Exports(Lender):
         except BaseException:
             self._holders.discard(key)
             raise
-        # A field object taken from a record may outlive the record (and so
-        # the holder): the range must stay mapped for as long as it might
+        # Whatever a borrower makes of a record (a memoryview of it, say:
+        # PyPy's memoryviews keep nothing alive) may outlive the record and
+        # its holder: the range must stay mapped for as long as that might
         # live, which no one can tell.
         region.pin()
         return holder
@@ -293,8 +295,7 @@ class Exports(Lender):
         does not wait for views: the range is pinned instead (see
         :meth:`_holder`), and a view made earlier reads zeros once the map
         is closed.  The view is made over cffi's objects (see
-        :func:`pymmap.copying.view_of`): the JIT reads it at full speed, and
-        it holds an array of its own, which keeps the range mapped as well.
+        :func:`pymmap.copying.view_of`), which the JIT reads at full speed.
         """
         region = self._region
         if region is None:

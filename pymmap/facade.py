@@ -27,7 +27,7 @@ from . import _args
 from . import records as _records
 from . import typed as _typed
 from ._platform import backend
-from .copying import SLOW_SLICES, FastView, fast_array
+from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import closed as _closed
 from .errors import readonly as _readonly
 from .exports import Exports, Lender, lends
@@ -369,9 +369,8 @@ class mmap(Lender):
         A method that works on the memory first copies ``_array`` and
         ``_view`` into local variables.  Those references keep the mapping
         in place until the method returns, even if another thread (or an
-        argument's ``__index__``) closes the map meanwhile.  (Either one
-        would do: each keeps the region's ctypes array alive, on PyPy
-        through cffi's objects.)
+        argument's ``__index__``) closes the map meanwhile.  Both are needed:
+        on PyPy a memoryview does not keep its ctypes array alive.
 
         While :meth:`protect` has changed some pages, the cache holds guards
         (:mod:`pymmap.protection`) that check each access first, so the hot
@@ -388,7 +387,7 @@ class mmap(Lender):
         if SLOW_SLICES:
             # PyPy: stand-ins over cffi's objects, which the JIT reads and
             # copies through at full speed (see copying.py).
-            view, array = FastView(view), fast_array(view)
+            view, array = FastView(view, array), FastArray(array)
         pages = region.protection
         if pages is not None:
             # The guards stand in for the memoryview and the ctypes array.
@@ -605,7 +604,7 @@ class mmap(Lender):
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
-        array = self._array
+        array = self._array  # (on PyPy a memoryview does not keep its array alive)
         view = self._view
         if item.__class__ is int:
             # The hot path: the memoryview checks the index.  If it raises

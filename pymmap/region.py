@@ -100,10 +100,10 @@ class MappedRegion:
         tagname: the name of the mapping, or None (only Windows names them:
             maps made with the same tagname share memory).
         array: a ``ctypes.c_char * length`` array aliasing the mapping.
-        view: a ``memoryview`` (format ``'B'``) of :attr:`array`'s bytes,
-            which keeps :attr:`array` alive (on PyPy it is made over cffi's
-            objects, which the JIT reads at full speed: see
-            :mod:`pymmap.copying`).
+        view: a ``memoryview`` (format ``'B'``) of :attr:`array`'s bytes (on
+            PyPy made over cffi's objects, which the JIT reads at full speed:
+            see :mod:`pymmap.copying`).  On PyPy it does not keep
+            :attr:`array` alive: hold both.
         protection: None while every page has the protection ``prot``;
             after :meth:`protect` changed some, a
             :class:`~pymmap.protection.PageProtection` saying which.  The
@@ -252,7 +252,7 @@ class MappedRegion:
         self.address = lease.address
         self.length = lease.length
         array = lease.new_array()
-        view = view_of(array)  # (it keeps the array alive: see pymmap.copying)
+        view = view_of(array)
         if not self.prot & _PROT_WRITE:
             view = view.toreadonly()
         self.array = array
@@ -304,10 +304,8 @@ class MappedRegion:
     def pin(self) -> None:
         """Keep the address range mapped until the process ends (zero-filled after :meth:`close`).
 
-        For holders that may reach the memory without keeping an array
-        alive (on PyPy, a memoryview of a ctypes array, or a view that C code
-        made from a buffer pymmap lent): they can then never touch unmapped
-        memory.
+        For holders that reach the memory without keeping an array alive
+        (PyPy's memoryviews): they can then never touch unmapped memory.
         """
         self._lease.pin()
 
@@ -355,9 +353,8 @@ class MappedRegion:
         It returns the whole view, not a slice (a slice would cost an
         allocation on every ``t.u32[off]``), with the array it was made
         from: the caller keeps both until it is done, at once, with bytes
-        ``[offset, offset + size)``.  Either keeps the memory mapped (the
-        view holds the array; on PyPy through cffi's objects, see
-        :mod:`pymmap.copying`).
+        ``[offset, offset + size)``.  The array keeps the memory mapped; on
+        PyPy a memoryview alone does not.
         """
         view = self.view
         array = self.array
@@ -383,12 +380,13 @@ class MappedRegion:
 
     def write(self, start: int, data: Any) -> None:
         """Copy the bytes-like ``data`` into the mapping at ``start``."""
-        view = self.view  # (held to the end: it keeps the memory mapped)
-        if view is None:
+        array = self.array  # (held to the end: it keeps the memory mapped)
+        view = self.view
+        if view is None or array is None:
             raise _closed_error()
         if self.protection is not None:
-            self.protection.check(range(start, min(start + len(data), len(view))), True)
-        store(view, start, data)
+            self.protection.check(range(start, min(start + len(data), len(array))), True)
+        store(array, view, start, data)
 
     def find(self, needle: bytes, start: int, stop: int) -> int:
         """Return the index of the first ``needle`` in ``[start, stop)``, or -1.
@@ -510,8 +508,9 @@ class MappedRegion:
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from ``src`` to ``dest``; the ranges may overlap."""
-        view = self.view  # (held to the end: it keeps the memory mapped)
-        if view is None:
+        array = self.array  # (held to the end: it keeps the memory mapped)
+        view = self.view
+        if view is None or array is None:
             raise _closed_error()
         if view.readonly:
             raise readonly()
@@ -519,7 +518,7 @@ class MappedRegion:
             self.protection.check(range(src, src + count), False)
             self.protection.check(range(dest, dest + count), True)
         # Overlapping ranges are copied as memmove(3) does.
-        move(view, dest, src, count)
+        move(array, view, dest, src, count)
 
     def sync(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""

@@ -121,8 +121,8 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
     data = layout.pack(*values)
-    view, _keep = region.memory_for(offset, layout.size, True)
-    store(view, offset, data)
+    view, array = region.memory_for(offset, layout.size, True)
+    store(array, view, offset, data)
 
 
 # --- one accessor per C type ----------------------------------------------------------
@@ -173,8 +173,8 @@ class _Accessor:
             offset = _offset(offset)
         layout = self._many(len(values))
         data = layout.pack(*values)
-        view, _keep = self._memory(offset, layout.size, True)
-        store(view, offset, data)
+        view, array = self._memory(offset, layout.size, True)
+        store(array, view, offset, data)
 
 
 class Integer(_Accessor):
@@ -381,6 +381,6 @@ class Typed:
         if len(data) > length:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
         data = data.ljust(length, b"\0")
-        view, _keep = self._region.memory_for(offset, length, True)
-        store(view, offset, data)
+        view, array = self._region.memory_for(offset, length, True)
+        store(array, view, offset, data)
 

@@ -1,11 +1,13 @@
-"""Every object through which pymmap reaches a map's memory keeps it mapped on its own.
+"""The objects through which pymmap reaches a map's memory keep it mapped on their own.
 
 pymmap's safety rests on one rule (pymmap/lease.py): an address range is
 unmapped only when no ctypes array over it is alive, and every object that
 reaches the memory keeps such an array alive.  On PyPy the objects the hot
-paths use are cffi's (pymmap/copying.py), and cffi objects differ in what
-they hold: ``ffi.from_buffer(x)`` and ``ffi.buffer(p)`` hold what they were
-made from; ``ffi.cast`` and pointer arithmetic hold nothing.
+paths use are made over cffi's (pymmap/copying.py), which hold nothing
+(``ffi.cast``, pointer arithmetic, ``ffi.buffer`` of those), as PyPy's
+memoryviews hold nothing: the stand-ins that use them must hold the array
+themselves.  On CPython a memoryview holds its array, and so do the views
+the region hands out.
 
 Each test keeps exactly one such object, drops the map and its region,
 closes the map and runs the collector.  The range must still be mapped (a
@@ -28,7 +30,7 @@ P = pymmap.PAGESIZE
 
 
 def _collect():
-    for _ in range(3):  # PyPy frees in stages (weak references, then their callbacks)
+    for _ in range(4):  # PyPy frees in stages (finalizers, weak references, their callbacks)
         gc.collect()
 
 
@@ -52,22 +54,23 @@ HOLDERS = {
     "the facade's cached view": (lambda m: m._view, lambda h: h[5]),
     "the facade's cached array": (lambda m: m._array, lambda h: h[5]),
     "a slice the facade's array copies": (lambda m: m._array, lambda h: h[0:8][5]),
-    "the region's view": (lambda m: m._region.view, lambda h: h[5]),
-    "a slice of the region's view": (lambda m: m._region.view[P:3 * P], lambda h: h[5]),
-    "a cast of the region's view": (lambda m: m._region.view.cast("I"), lambda h: h[1] & 0xFF),
-    "the view the typed gate returns": (lambda m: m._region.memory_for(0, 8, False)[0], lambda h: h[5]),
     "the region's own array": (lambda m: m._region.array, lambda h: h[5]),
-    "copying.view_of(a new array)": (lambda m: copying.view_of(m._region.new_array()), lambda h: h[5]),
+    "a new array from the region": (lambda m: m._region.new_array(), lambda h: h[5]),
 }
 if copying.SLOW_SLICES:
-    from pymmap.copying import _ffi
-
     HOLDERS.update({
-        # What the PyPy stand-ins keep inside: cffi objects made from the view.
-        "the stand-in's cffi pointer": (lambda m: m._view._pointer, lambda h: h[5]),
-        "cffi's buffer of the fast array": (lambda m: copying.fast_array(m._region.view), lambda h: h[5]),
-        "a cffi pointer made from the region's view": (lambda m: _ffi.from_buffer(m._region.view),
-                                                       lambda h: h[5]),
+        # The stand-ins, made anew, over the cffi objects that hold nothing.
+        "a new FastArray": (lambda m: copying.FastArray(m._region.new_array()), lambda h: h[5]),
+        "a new FastView": (lambda m: copying.FastView(m._region.view, m._region.array), lambda h: h[5]),
+    })
+else:
+    HOLDERS.update({
+        # On CPython a memoryview holds its array: the region's views do.
+        "the region's view": (lambda m: m._region.view, lambda h: h[5]),
+        "a slice of the region's view": (lambda m: m._region.view[P:3 * P], lambda h: h[5]),
+        "a cast of the region's view": (lambda m: m._region.view.cast("I"), lambda h: h[1] & 0xFF),
+        "the view the typed gate returns": (lambda m: m._region.memory_for(0, 8, False)[0], lambda h: h[5]),
+        "copying.view_of(a new array)": (lambda m: copying.view_of(m._region.new_array()), lambda h: h[5]),
     })
 
 

@@ -204,29 +204,39 @@ def _bind_mapping_calls_with_cffi() -> Tuple[Callable[..., int], Callable[..., i
     ``munmap``).  cffi is part of PyPy, and the JIT compiles a call through
     it to a plain machine-level call.  The two prototypes are the ones
     above, declared again for cffi (``off_t`` is ``int64_t`` on every
-    64-bit system).  The wrappers take and return what the ctypes
-    functions do (``None`` for NULL, addresses as ints) and hand ``errno``
-    to ctypes, so :func:`_syscall` and the trace see no difference.
+    64-bit system), with cffi's backend module, as ``ffi.cdef`` and
+    ``ffi.dlopen`` would declare them once they had parsed the C text (the
+    parser costs PyPy 100-200 ms to import).  The wrappers take and return
+    what the ctypes functions do (``None`` for NULL, addresses as ints) and
+    hand ``errno`` to ctypes, so :func:`_syscall` and the trace see no
+    difference.
     """
-    import cffi  # part of PyPy itself
+    import _cffi_backend as cffi  # cffi's core, part of PyPy itself
 
-    ffi = cffi.FFI()
-    ffi.cdef("void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset);\n"
-             "int munmap(void *addr, size_t length);")
-    libc = ffi.dlopen(None)
-    c_mmap, c_munmap, cast, null = libc.mmap, libc.munmap, ffi.cast, ffi.NULL
+    def c_type(name: str) -> Any:
+        return cffi.new_primitive_type(name)
+
+    void_p = cffi.new_pointer_type(cffi.new_void_type())
+    size_t, c_int, int64_t, uintptr_t = (c_type(name) for name in ("size_t", "int", "int64_t", "uintptr_t"))
+    libc = cffi.load_library(None)
+    # void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset);
+    c_mmap = libc.load_function(
+        cffi.new_function_type((void_p, size_t, c_int, c_int, c_int, int64_t), void_p, False), "mmap")
+    # int munmap(void *addr, size_t length);
+    c_munmap = libc.load_function(cffi.new_function_type((void_p, size_t), c_int, False), "munmap")
+    cast, null = cffi.cast, cffi.cast(void_p, 0)
 
     def mmap(address: Optional[int], length: int, prot: int, flags: int, fd: int, offset: int) -> int:
-        result = int(cast("uintptr_t", c_mmap(null if address is None else cast("void *", address),
-                                               length, prot, flags, fd, offset)))
+        result = int(cast(uintptr_t, c_mmap(null if address is None else cast(void_p, address),
+                                            length, prot, flags, fd, offset)))
         if result == MAP_FAILED:
-            ctypes.set_errno(ffi.errno)
+            ctypes.set_errno(cffi.get_errno())
         return result
 
     def munmap(address: int, length: int) -> int:
-        result: int = c_munmap(cast("void *", address), length)
+        result: int = c_munmap(cast(void_p, address), length)
         if result == -1:
-            ctypes.set_errno(ffi.errno)
+            ctypes.set_errno(cffi.get_errno())
         return result
 
     return mmap, munmap

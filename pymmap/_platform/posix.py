@@ -620,21 +620,31 @@ copy = ctypes.string_at
 #: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
 move = ctypes.memmove
 
+# The searches take a length as a size_t: a negative one (a caller's
+# off-by-one) would become a search of most of the address space, and end
+# in SIGSEGV.  An empty or negative range holds nothing: -1, and no C call.
+
 
 def find(address: int, length: int, needle: bytes) -> int:
-    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1."""
+    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1 (memmem(3))."""
+    if length <= 0:
+        return -1
     hit = _memmem(address, length, needle, len(needle))
     return -1 if hit is None else hit - address
 
 
 def find_byte(address: int, length: int, byte: int) -> int:
     """Return the offset of the first ``byte`` in the range, or -1 (memchr(3))."""
+    if length <= 0:
+        return -1
     hit = _memchr(address, byte, length)
     return -1 if hit is None else hit - address
 
 
 def rfind_byte(address: int, length: int, byte: int) -> int:
     """Return the offset of the last ``byte`` in the range, or -1 (memrchr(3))."""
+    if length <= 0:
+        return -1
     if _memrchr is None:  # pragma: no cover - macOS has no memrchr
         data = ctypes.string_at(address, length)
         return data.rfind(bytes((byte,)))

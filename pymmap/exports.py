@@ -198,6 +198,16 @@ class Exports(Lender):
         """
         if PYPY:
             view = self._holder_view(check_pages=True)
+        elif not CALLS_BUFFER_DUNDER:
+            # CPython 3.8-3.11: C code borrows through the buffer slots, so
+            # only Python code calls __buffer__; it gets an export of its
+            # own, counted while it lives, as the stdlib's would be.
+            region = self._region
+            if region is None:
+                raise closed()
+            if not self._lendable(region):
+                raise inaccessible()
+            view = memoryview(pickle.PickleBuffer(self._lent))
         else:
             view = self._lent
             try:
@@ -238,6 +248,8 @@ class Exports(Lender):
         """
         if PYPY:
             return self._holder_view(check_pages=True)
+        if not CALLS_BUFFER_DUNDER:
+            return self.export(0)  # already an export of its own
         return memoryview(pickle.PickleBuffer(self.export(0)))
 
     def record_source(self) -> Any:

@@ -25,8 +25,9 @@ from isolated import run_isolated
 
 import pymmap
 from pymmap import copying
-from pymmap._interpreter import KEEPS_EXPORTER
+from pymmap._interpreter import CALLS_BUFFER_DUNDER, KEEPS_EXPORTER
 from pymmap._platform import backend
+from pymmap.exports import LENDS_FROM_C
 from pymmap.protection import GuardedArray, GuardedView, PageProtection
 
 # What the facade caches while no page is protected: the region's own
@@ -38,7 +39,7 @@ NONE = pymmap.PROT_NONE
 R = pymmap.PROT_READ
 RW = pymmap.PROT_READ | pymmap.PROT_WRITE
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUFFER_PROTOCOL = sys.version_info >= (3, 12) or sys.implementation.name == "pypy"
+BUFFER_PROTOCOL = LENDS_FROM_C
 REFCOUNTS = hasattr(sys, "getrefcount")
 # PyPy never tells an exporter that a view was released (see test_safety_exports).
 TRACKS_EXPORTS = sys.implementation.name == "cpython"
@@ -139,7 +140,10 @@ def check_protected(m):
     _none(m.load)
     _none(m.load, P + 1, 1)
     _none(m.unpack_from, "<I", 2 * P - 2)
-    if BUFFER_PROTOCOL:
+    if BUFFER_PROTOCOL and not CALLS_BUFFER_DUNDER:
+        # CPython 3.8-3.11: the error comes from the view pymmap lends from (README).
+        _raises(ValueError, "operation forbidden on released memoryview object", memoryview, m)
+    elif BUFFER_PROTOCOL:
         _none(memoryview, m)
     # Writes that touch page 1 are refused the same way.
     _none(m.__setitem__, P, 1)

@@ -6,6 +6,7 @@ the same kind of view.  While any export, or any slice of one, is alive,
 ``close()`` and ``resize()`` raise ``BufferError`` as the stdlib does.
 """
 
+import ctypes
 import gc
 import hashlib
 import re
@@ -16,13 +17,17 @@ import pytest
 from isolated import run_isolated
 
 import pymmap
+from pymmap._interpreter import CALLS_BUFFER_DUNDER
+from pymmap.exports import LENDS_FROM_C
 
-BUFFER_PROTOCOL = sys.version_info >= (3, 12) or sys.implementation.name == "pypy"
+# Where memoryview(m) works: everywhere, unless the checks in
+# pymmap.exports.lends() found a CPython 3.8-3.11 it cannot fill the slots of.
+BUFFER_PROTOCOL = LENDS_FROM_C
 # PyPy never tells an exporter that a view was released, so there close()
 # cannot wait for views: it succeeds, and the views read zeros from then on.
 TRACKS_EXPORTS = sys.implementation.name == "cpython"
 needs_protocol = pytest.mark.skipif(not BUFFER_PROTOCOL,
-                                    reason="a Python class can export buffers only on 3.12+ (PEP 688)")
+                                    reason="this interpreter's buffer slots failed pymmap's checks")
 
 
 def _release(view):
@@ -177,11 +182,19 @@ def test_a_view_from_a_direct_dunder_call_is_released_by_close(m):
     # raises instead of reading memory that is gone (README, Differences).
     view = m.__buffer__(0)
     assert bytes(view[:5]) == b"hello"
-    m.close()
-    assert m.closed
-    if TRACKS_EXPORTS:
-        with pytest.raises(ValueError, match="released"):
-            view[0]
+    if CALLS_BUFFER_DUNDER:
+        m.close()
+        assert m.closed
+        if TRACKS_EXPORTS:
+            with pytest.raises(ValueError, match="released"):
+                view[0]
+    else:
+        # CPython 3.8-3.11, where only Python code ever calls __buffer__:
+        # the answer is an export of its own, counted until it is dropped.
+        with pytest.raises(BufferError):
+            m.close()
+        del view
+        m.close()
 
 
 @needs_protocol
@@ -245,3 +258,47 @@ def test_exports_from_many_threads_are_all_counted_out(m):
     gc.collect()
     m.close()
     assert m.closed
+
+
+class WithSlots(pymmap.mmap):
+    __slots__ = ("extra",)
+
+
+class WithDict(pymmap.mmap):
+    pass
+
+
+@needs_protocol
+@pytest.mark.parametrize("kind", [WithSlots, WithDict])
+def test_subclasses_lend_and_count_like_the_class(kind):
+    # On 3.8-3.11 the buffer slots are filled in pymmap.mmap's type object;
+    # a subclass inherits them, and its instances keep _lent where the C
+    # function looks for it.
+    m = kind(-1, 16)
+    m.extra = "x"
+    m[:2] = b"ok"
+    view = memoryview(m)
+    assert view[:2].tobytes() == b"ok" and not view.readonly
+    if TRACKS_EXPORTS:
+        with pytest.raises(BufferError):
+            m.close()
+    _release(view)
+    m.close()
+    with pytest.raises(ValueError):
+        memoryview(m)
+
+
+@needs_protocol
+def test_read_only_maps_lend_read_only_buffers(tmp_path):
+    path = tmp_path / "ro.bin"
+    path.write_bytes(b"abc")
+    with open(path, "rb") as f:
+        m = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+    view = memoryview(m)
+    assert view.readonly and view.tobytes() == b"abc"
+    with pytest.raises(TypeError):
+        view[0] = 1
+    with pytest.raises((BufferError, TypeError)):
+        ctypes.c_char.from_buffer(m)  # asks for a writable buffer
+    _release(view)
+    m.close()

@@ -1291,18 +1291,52 @@ def _index_or_indexerror(item: Any) -> int:
 
 # --- where the platform names its mappings (Windows) -----------------------------
 
+#: The Windows constructor's parameters, in order, as the C module's
+#: ``PyArg_ParseTupleAndKeywords`` format ``"in|OiL"`` lists them.
+_WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
+#: ``trackfd`` exists on Windows from CPython 3.15; 3.13's own test_mmap
+#: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
+_WINDOWS_TRACKFD = sys.version_info >= (3, 15)
+_NO_ARGUMENT: Any = object()
 
-def _new_with_tagname(
-    cls: Type[mmap],
-    fileno: int,
-    length: int,
-    tagname: Optional[str] = None,
-    access: int = ACCESS_DEFAULT,
-    offset: int = 0,
-    *,
-    trackfd: bool = True,
-) -> mmap:
-    """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+
+def _windows_arguments(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
+    """Internal: bind the Windows constructor's arguments, with ``PyArg_ParseTupleAndKeywords``' errors.
+
+    The C module parses them with no function name, so its messages say
+    "function" and count only the arguments given (a Python signature would
+    name ``_new_with_tagname`` and count ``cls``).  Returns ``fileno,
+    length, tagname, access, offset, trackfd``, unconverted.
+    """
+    names = _WINDOWS_PARAMETERS
+    kwargs = dict(kwargs)
+    trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
+    given = len(args) + len(kwargs)
+    if len(args) > len(names) or given > len(names):
+        raise TypeError(f"function takes at most {len(names)} arguments ({given} given)")
+    values = []
+    for position, name in enumerate(names):
+        if position < len(args):
+            value = args[position]
+        elif name in kwargs:
+            value = kwargs.pop(name)
+        elif position < 2:
+            raise TypeError(f"function missing required argument '{name}' (pos {position + 1})")
+        else:
+            value = _NO_ARGUMENT
+        values.append(value)
+    for position in range(len(args)):
+        if names[position] in kwargs:
+            raise TypeError(f"argument for function given by name ('{names[position]}') "
+                            f"and position ({position + 1})")
+    for name in kwargs:
+        raise TypeError(f"this function got an unexpected keyword argument '{name}'")
+    values.append(trackfd)
+    return tuple(values)
+
+
+def _new_with_tagname(cls: Type[mmap], *args: Any, **kwargs: Any) -> mmap:
+    """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0)
 
     The stdlib's constructor on Windows, where ``tagname`` takes the place
     of ``flags`` and ``prot``: maps made with the same ``tagname`` share
@@ -1311,16 +1345,27 @@ def _new_with_tagname(
     empty file cannot be mapped); a ``length`` past the end of the file
     makes the file that long.  ``offset`` must be a multiple of
     ``ALLOCATIONGRANULARITY`` (64 KiB).  ``ACCESS_DEFAULT`` writes through
-    to the file, as ``ACCESS_WRITE`` does.
+    to the file, as ``ACCESS_WRITE`` does.  From Python 3.15, as there,
+    ``trackfd=False`` (keyword only) keeps no duplicate of the file's handle.
 
     The arguments are checked in the C module's order and with its
     messages.  It is installed as ``mmap.__new__`` when the platform layer
     can name mappings (``backend.map_named``).
     """
+    fileno, length, tagname, access, offset, trackfd = _windows_arguments(args, kwargs)
     fileno = _args.c_int(fileno)
     length = _args.ssize(length)
-    access = _args.c_int(access)
-    offset = _args.off_t(offset)
+    if tagname is _NO_ARGUMENT:
+        tagname = None
+    access = ACCESS_DEFAULT if access is _NO_ARGUMENT else _args.c_int(access)
+    if offset is _NO_ARGUMENT:
+        offset = 0
+    else:
+        try:
+            offset = _args.off_t(offset)
+        except OverflowError:
+            # Format "L" on Windows: the C module's words for a 64-bit overflow.
+            raise OverflowError("int too big to convert") from None
     trackfd = bool(trackfd)
 
     if _audit is not None:
@@ -1340,6 +1385,10 @@ def _new_with_tagname(
 
     if fileno == 0:
         fileno = -1  # the C module takes 0, like -1, for the paging file
+    if fileno != -1 and _handle_of is not None:
+        # The descriptor is checked first (_get_osfhandle: EBADF), as in the
+        # C module, which converts the tagname last.
+        _handle_of(fileno)
     # Deliberate difference: the C module also moves the file's position to 0
     # here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
     if fileno != -1 and length == 0:
@@ -1372,11 +1421,31 @@ def _new_with_tagname(
     return self
 
 
+#: ``handle_of(fd)``: the Windows backend's ``_get_osfhandle`` (EBADF for a bad descriptor).
+_handle_of: Optional[Callable[[int], int]] = getattr(backend, "handle_of", None)
+
+
+def _sizeof_with_tagname(self: mmap) -> int:
+    """``sys.getsizeof(m)`` on Windows: the object, plus the tagname the C module keeps.
+
+    CPython keeps the tagname as a wide string (``wchar_t``, two bytes per
+    UTF-16 unit) with its terminating NUL, and counts it (3.8 kept UTF-8
+    bytes; pymmap follows the newest).
+    """
+    size = object.__sizeof__(self)
+    region = self._region
+    tagname = None if region is None else region.tagname
+    if tagname is not None:
+        size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+    return size
+
+
 # The constructor and the methods follow what the platform layer can do, never
 # the platform's name.
 if hasattr(backend, "map_named"):
-    mmap.__new__ = staticmethod(_new_with_tagname)  # type: ignore[assignment]
+    mmap.__new__ = staticmethod(_new_with_tagname)  # type: ignore[method-assign]
     mmap.__doc__ = _new_with_tagname.__doc__
+    mmap.__sizeof__ = _sizeof_with_tagname  # type: ignore[assignment, method-assign]
 if not backend.HAS_MADVISE:
     # The C module has madvise() only where the system has madvise(2).
     del mmap.madvise

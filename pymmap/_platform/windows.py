@@ -58,6 +58,7 @@ __all__ = [
     "MAP_FAILED",
     "PAGESIZE",
     "PUBLIC_CONSTANTS",
+    "RESIDENCY_IS_WORKING_SET",
     "advise",
     "close_fd",
     "copy",
@@ -125,6 +126,9 @@ _MAP_PRIVATE = CONSTANTS["MAP_PRIVATE"]
 
 #: ``MapViewOfFile`` returns NULL on failure (``None`` through ctypes).
 MAP_FAILED: Optional[int] = None
+
+#: ``residency`` reports this process's working set, not the system's file cache.
+RESIDENCY_IS_WORKING_SET = True
 
 HAS_ANON_NAME = False
 HAS_MADVISE = False

@@ -1313,7 +1313,8 @@ def _windows_arguments(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
     trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
     given = len(args) + len(kwargs)
     if len(args) > len(names) or given > len(names):
-        raise TypeError(f"function takes at most {len(names)} arguments ({given} given)")
+        kind = "" if args else "keyword "
+        raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
     values = []
     for position, name in enumerate(names):
         if position < len(args):

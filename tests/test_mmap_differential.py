@@ -33,7 +33,7 @@ import pickle
 import weakref
 
 import pytest
-from oracle import PAGESIZE, PY, Raises, differential, stdlib_mmap
+from oracle import PAGESIZE, POSIX_ARGUMENTS_REASON, PY, Raises, differential, stdlib_mmap
 
 import pymmap
 
@@ -50,10 +50,13 @@ ACCESS_DEFAULT = stdlib_mmap.ACCESS_DEFAULT
 ACCESS_READ = stdlib_mmap.ACCESS_READ
 ACCESS_WRITE = stdlib_mmap.ACCESS_WRITE
 ACCESS_COPY = stdlib_mmap.ACCESS_COPY
-PROT_READ = stdlib_mmap.PROT_READ
-PROT_WRITE = stdlib_mmap.PROT_WRITE
-MAP_SHARED = stdlib_mmap.MAP_SHARED
-MAP_PRIVATE = stdlib_mmap.MAP_PRIVATE
+# Windows' mmap has no PROT_*/MAP_*: there the scenarios that pass them
+# are skipped (oracle.differential), and the numbers only fill the tables.
+_POSIX = getattr(stdlib_mmap, "PROT_READ", None) is not None
+PROT_READ = stdlib_mmap.PROT_READ if _POSIX else 1
+PROT_WRITE = stdlib_mmap.PROT_WRITE if _POSIX else 2
+MAP_SHARED = stdlib_mmap.MAP_SHARED if _POSIX else 1
+MAP_PRIVATE = stdlib_mmap.MAP_PRIVATE if _POSIX else 2
 
 #: Every way to say how a map may be used: the access modes and the
 #: flags/prot forms, by name.
@@ -220,6 +223,7 @@ def test_constructor_zero_length_anonymous():
     assert ours.steps[0].outcome.error[2] == errno.EINVAL
 
 
+@pytest.mark.skipif(not _POSIX, reason=POSIX_ARGUMENTS_REASON)
 def test_constructor_keywords(tmp_path):
     def make(mod, fileno, length, **kw):
         return mod.mmap(fileno=fileno, length=length, flags=MAP_SHARED,
@@ -948,6 +952,8 @@ def test_every_method_after_close(tmp_path, anonymous, mode):
                 continue
             step(getattr(m, name), *args)
         for name, args in CLOSED_CALLS_BAD_ARGUMENTS:
+            if name == "madvise" and not hasattr(stdlib_mmap.mmap, "madvise"):
+                continue
             error = OverflowError if name == "write_byte" else TypeError
             step(getattr(m, name), *args, since=NEWEST, expect=error)
         step(len, m)

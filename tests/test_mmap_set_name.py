@@ -1,10 +1,14 @@
 """``mmap.set_name`` (CPython 3.15): labelling anonymous maps in /proc/self/maps."""
 
 import errno
+import os
 
 import pytest
 
 import pymmap
+
+if os.name != "posix":
+    pytest.skip("set_name() labels anonymous memory in Linux's /proc/self/maps", allow_module_level=True)
 
 
 def _labelled(name):

@@ -21,6 +21,9 @@ import winapi_standin as wa
 from isolated import run_isolated
 from winapi_standin import StandIn, fresh_pymmap, winerror
 
+if os.name != "posix":
+    pytest.skip("the kernel32 stand-in backs its views with Linux's mmap(2); on Windows the real kernel32 runs tests/test_windows_*.py", allow_module_level=True)
+
 
 @pytest.fixture
 def win():

@@ -8,6 +8,7 @@ the same kind of view.  While any export, or any slice of one, is alive,
 
 import gc
 import hashlib
+import os
 import re
 import struct
 import sys
@@ -16,7 +17,9 @@ import pytest
 from isolated import run_isolated
 
 import pymmap
+from pymmap._platform import backend
 
+PROT = backend.CONSTANTS  # pymmap's PROT_* numbers, also where the module exports none (Windows)
 BUFFER_PROTOCOL = sys.version_info >= (3, 12) or sys.implementation.name == "pypy"
 # PyPy never tells an exporter that a view was released, so there close()
 # cannot wait for views: it succeeds, and the views read zeros from then on.
@@ -148,6 +151,8 @@ def test_read_only_map_refuses_a_writable_export(open_file):
     m.close()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot swap a view for zeros: a busy view "
+                    "stays mapped, with its bytes, until released (windows.placeholder)")
 def test_a_forgotten_view_can_never_dangle():
     # Even if the export bookkeeping were bypassed (a view of the region's own
     # array), closing cannot unmap the addresses under it: reading gives zeros.
@@ -205,11 +210,11 @@ def test_exports_do_not_outlive_a_resize_or_protect(m):
     assert struct.unpack_from("<I", m, 27) == (42,)
     if not TRACKS_EXPORTS:
         return  # on PyPy a map that once exported its memory keeps its protection
-    m.protect(pymmap.PROT_READ)
+    m.protect(PROT["PROT_READ"])
     with pytest.raises((BufferError, TypeError)):
         struct.pack_into("<I", m, 27, 1)  # the pages are read-only now
     assert struct.unpack_from("<I", m, 27) == (42,)
-    m.protect(pymmap.PROT_READ | pymmap.PROT_WRITE)
+    m.protect(PROT["PROT_READ"] | PROT["PROT_WRITE"])
     struct.pack_into("<I", m, 27, 7)
     assert m[27] == 7
     gc.collect()

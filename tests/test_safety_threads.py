@@ -79,7 +79,10 @@ def worker(seed):
             elif op == 12:
                 b"\x00" in m
             elif op == 13:
-                m.madvise(pymmap.MADV_WILLNEED)
+                if hasattr(m, "madvise"):
+                    m.madvise(pymmap.MADV_WILLNEED)
+                else:  # Windows: no madvise(); load() prefetches
+                    m.load()
             elif op == 14:
                 # Before 3.12 a Python class exports no buffer: TypeError.
                 struct.unpack_from("<I", m, i % 1000)

@@ -1298,6 +1298,8 @@ _WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
 #: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
 _WINDOWS_TRACKFD = sys.version_info >= (3, 15)
 _NO_ARGUMENT: Any = object()
+#: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
+_WIDE_TAGNAME = sys.version_info >= (3, 13)
 
 
 def _windows_arguments(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
@@ -1429,15 +1431,19 @@ _handle_of: Optional[Callable[[int], int]] = getattr(backend, "handle_of", None)
 def _sizeof_with_tagname(self: mmap) -> int:
     """``sys.getsizeof(m)`` on Windows: the object, plus the tagname the C module keeps.
 
-    CPython keeps the tagname as a wide string (``wchar_t``, two bytes per
-    UTF-16 unit) with its terminating NUL, and counts it (3.8 kept UTF-8
-    bytes; pymmap follows the newest).
+    CPython 3.13+ keeps the tagname as a wide string (``wchar_t``, two bytes
+    per UTF-16 unit) with its terminating NUL, and counts it.  Before, it
+    kept UTF-8 bytes and a NUL, and its test_mmap (``test_sizeof``) asserts
+    exactly that, so pymmap counts as the running interpreter does.
     """
     size = object.__sizeof__(self)
     region = self._region
     tagname = None if region is None else region.tagname
     if tagname is not None:
-        size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+        if _WIDE_TAGNAME:
+            size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+        else:
+            size += len(tagname.encode("utf-8", "surrogatepass")) + 1
     return size
 
 

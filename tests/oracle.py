@@ -58,6 +58,11 @@ assert pymmap.PAGESIZE == PAGESIZE
 #: ``tagname`` where POSIX takes ``flags`` and ``prot``, so a scenario that
 #: passes those is about POSIX alone.
 WINDOWS = os.name == "nt"
+#: Before 3.10 the Windows stdlib could not resize paging-file memory, and a
+#: failed resize closed the map (bpo-40915): no oracle for those scenarios.
+OLD_WINDOWS_RESIZE = WINDOWS and PY < (3, 10)
+OLD_WINDOWS_RESIZE_REASON = ("CPython before 3.10 cannot resize paging-file memory on Windows "
+                             "(bpo-40915); pymmap's resize is checked in test_windows_differential.py")
 POSIX_ARGUMENTS_REASON = "POSIX constructor arguments (flags, prot): Windows' mmap has tagname instead"
 
 #: The two implementations, oracle first.

@@ -86,7 +86,7 @@ def test_closed_region_refuses_access_with_valueerror():
 CPYTHON = hasattr(sys, "getrefcount")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason='reads /proc/self/maps')
+@pytest.mark.skipif(os.name != "posix" or not os.path.exists("/proc/self/maps"), reason="reads /proc/self/maps")
 def test_close_unmaps_at_once():
     r = MappedRegion(PAGE)
     address = r.address

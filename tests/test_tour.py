@@ -99,7 +99,7 @@ def test_tour_shows_the_fork_and_the_access_modes(tour):
     assert "TypeError: mmap can't modify a readonly memory map." in out
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="no /proc")
+@pytest.mark.skipif(os.name != "posix" or not os.path.exists("/proc/self/maps"), reason="no /proc")
 def test_tour_shows_proc_maps(tour):
     out = tour[0].stdout
     assert re.search(r"^  maps: [0-9a-f]+-[0-9a-f]+ rw-s .*sample\.txt$", out, re.M)

@@ -13,6 +13,7 @@ behaviour of each call, as the stand-in plays it, not on Windows.
 
 import gc
 import os
+import re
 import socket
 import sys
 
@@ -616,3 +617,25 @@ def test_the_files_position_is_left_alone(mm, open_file):
     f.seek(7)
     mm(f.fileno(), 0).close()
     assert f.tell() == 7
+
+
+def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
+    # The tour's Windows steps (a section shared by name, the working set),
+    # here over the stand-in; .ci/windows runs them under Wine's kernel32.
+    import io
+
+    pymmap, _ = win
+    # The Windows package's modules where imports find them: the snippets'
+    # `import pymmap as mmap` must give the Windows pymmap.
+    for name, module in pymmap.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    tour = pymmap.tour
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert tour.run(out=out) == 0, out.getvalue()[-3000:]
+    text = out.getvalue()
+    assert "Memory shared by name with another process" in text
+    assert "Pages arrive when they are first touched" in text
+    assert re.search(r"^  \| CreateFileMappingW\(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 13, "
+                     r"\"pymmap-tour-\d+\"\) = 0x", text, re.M)
+    assert "  | K32QueryWorkingSetEx(" in text and "  | SetEndOfFile(" in text

@@ -684,6 +684,11 @@ def fresh_pymmap(standin):
     try:
         with standin.installed(os_name="nt"):
             package = importlib.import_module("pymmap")
+            importlib.import_module("pymmap.tour")
+            #: Every module of the Windows package, for a test that must import
+            #: through it (``monkeypatch.setitem(sys.modules, ...)``).
+            package.modules = {name: module for name, module in sys.modules.items()
+                               if name == "pymmap" or name.startswith("pymmap.")}
     finally:
         for name in [n for n in sys.modules if n == "pymmap" or n.startswith("pymmap.")]:
             del sys.modules[name]

@@ -83,6 +83,20 @@ def test_the_constructor_has_the_windows_signature(mm):
     m.close()
 
 
+def test_offset_overflow_and_sizeof_are_worded_and_counted_as_the_c_module_does(win, monkeypatch):
+    # Checked against the Windows stdlib under Wine (test_windows_differential.py).
+    pymmap, _ = win
+    for offset in (2**63, -(2**63) - 1):
+        with pytest.raises(OverflowError, match=r"^int too big to convert$"):
+            pymmap.mmap(-1, 10, offset=offset)
+    plain, named = pymmap.mmap(-1, 10), pymmap.mmap(-1, 10, tagname="abcd")
+    for wide, extra in ((True, 10), (False, 5)):  # 3.13+: wchar_t and NUL; before: UTF-8 and NUL
+        monkeypatch.setattr(pymmap.facade, "_WIDE_TAGNAME", wide)
+        assert sys.getsizeof(named) - sys.getsizeof(plain) == extra
+    plain.close()
+    named.close()
+
+
 def test_trackfd_is_refused_before_python_3_15(win, monkeypatch):
     # CPython 3.13's test_no_trackfd_parameter_on_windows; 3.15 accepts it.
     pymmap, _ = win

@@ -21,7 +21,7 @@ Where pymmap deliberately differs from the C module, a comment says so.
 import errno
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
+from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
 from . import records as _records
@@ -58,8 +58,10 @@ _PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
 _MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
 _PAGESIZE = backend.PAGESIZE
 # Windows names its mappings (tagname), and its constructor takes the
-# tagname where POSIX takes flags and prot: the class body picks one.
+# tagname where POSIX takes flags and prot: the class body picks one.  A
+# backend that names mappings also turns a descriptor into its handle.
 _NAMES_MAPPINGS = hasattr(backend, "map_named")
+_handle_of: Callable[[int], Any] = getattr(backend, "handle_of", int)
 
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
@@ -100,6 +102,54 @@ def _whole_file(file_size: int, offset: int) -> int:
     if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
         raise ValueError("mmap length is too large")
     return file_size - offset
+
+
+#: The Windows constructor's parameters, in order, as the C module's
+#: ``PyArg_ParseTupleAndKeywords`` format ``"in|OiL"`` lists them.
+_WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
+#: ``trackfd`` exists on Windows from CPython 3.15; 3.13's own test_mmap
+#: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
+_WINDOWS_TRACKFD = sys.version_info >= (3, 15)
+_NO_ARGUMENT: Any = object()
+#: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
+_WIDE_TAGNAME = sys.version_info >= (3, 13)
+
+
+def _windows_arguments(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
+    """Internal: bind the Windows constructor's arguments, with ``PyArg_ParseTupleAndKeywords``' errors.
+
+    The C module parses them with no function name, so its messages say
+    "function" and count only the arguments given (a Python signature would
+    name ``__new__`` and count ``cls``).  Returns ``fileno, length,
+    tagname, access, offset, trackfd``, unconverted (``_NO_ARGUMENT`` for
+    the optional ones not given).
+    """
+    names = _WINDOWS_PARAMETERS
+    kwargs = dict(kwargs)
+    trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
+    given = len(args) + len(kwargs)
+    if len(args) > len(names) or given > len(names):
+        kind = "" if args else "keyword "
+        raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
+    values = []
+    for position, name in enumerate(names):
+        if position < len(args):
+            value = args[position]
+        elif name in kwargs:
+            value = kwargs.pop(name)
+        elif position < 2:
+            raise TypeError(f"function missing required argument '{name}' (pos {position + 1})")
+        else:
+            value = _NO_ARGUMENT
+        values.append(value)
+    for position in range(len(args)):
+        if names[position] in kwargs:
+            raise TypeError(f"argument for function given by name ('{names[position]}') "
+                            f"and position ({position + 1})")
+    for name in kwargs:
+        raise TypeError(f"this function got an unexpected keyword argument '{name}'")
+    values.append(trackfd)
+    return tuple(values)
 
 
 class SizeError(OSError, ValueError):
@@ -169,17 +219,8 @@ class mmap(Lender):
 
     if _NAMES_MAPPINGS:
 
-        def __new__(
-            cls,
-            fileno: int,
-            length: int,
-            tagname: Optional[str] = None,
-            access: int = ACCESS_DEFAULT,
-            offset: int = 0,
-            *,
-            trackfd: bool = True,
-        ) -> "mmap":
-            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+        def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
+            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0)
 
             The stdlib's constructor on Windows, where ``tagname`` takes the
             place of ``flags`` and ``prot``: maps made with the same
@@ -189,12 +230,27 @@ class mmap(Lender):
             ``length`` past the end of the file makes the file that long.
             ``offset`` must be a multiple of ``ALLOCATIONGRANULARITY`` (64
             KiB).  ``ACCESS_DEFAULT`` writes through to the file, as
-            ``ACCESS_WRITE`` does.
+            ``ACCESS_WRITE`` does.  From Python 3.15, as there,
+            ``trackfd=False`` (keyword only) keeps no duplicate of the
+            file's handle.
+
+            The arguments are bound and checked in the C module's order and
+            with its messages (see :func:`_windows_arguments`).
             """
+            fileno, length, tagname, access, offset, trackfd = _windows_arguments(args, kwargs)
             fileno = _args.c_int(fileno)
             length = _args.ssize(length)
-            access = _args.c_int(access)
-            offset = _args.off_t(offset)
+            if tagname is _NO_ARGUMENT:
+                tagname = None
+            access = ACCESS_DEFAULT if access is _NO_ARGUMENT else _args.c_int(access)
+            if offset is _NO_ARGUMENT:
+                offset = 0
+            else:
+                try:
+                    offset = _args.off_t(offset)
+                except OverflowError:
+                    # Format "L" on Windows: the C module's words for a 64-bit overflow.
+                    raise OverflowError("int too big to convert") from None
             trackfd = bool(trackfd)
 
             if _audit is not None:
@@ -210,6 +266,10 @@ class mmap(Lender):
             _check_sizes(length, offset)
             if fileno == 0:
                 fileno = -1  # the C module takes 0, like -1, for the paging file
+            if fileno != -1:
+                # The descriptor is checked first (_get_osfhandle: EBADF), as in
+                # the C module, which converts the tagname last.
+                _handle_of(fileno)
             # Deliberate difference: the C module also moves the file's position
             # to 0 here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
             if fileno != -1 and length == 0:
@@ -220,6 +280,25 @@ class mmap(Lender):
                 if "\0" in tagname:
                     raise ValueError("embedded null character")
             return mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags, tagname)
+
+        def __sizeof__(self) -> int:
+            """``sys.getsizeof(m)`` on Windows: the object, plus the tagname the C module keeps.
+
+            CPython 3.13+ keeps the tagname as a wide string (``wchar_t``, two
+            bytes per UTF-16 unit) with its terminating NUL, and counts it.
+            Before, it kept UTF-8 bytes and a NUL, and its test_mmap
+            (``test_sizeof``) asserts exactly that, so pymmap counts as the
+            running interpreter does.
+            """
+            size = object.__sizeof__(self)
+            region = self._region
+            tagname = None if region is None else region.tagname
+            if tagname is not None:
+                if _WIDE_TAGNAME:
+                    size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+                else:
+                    size += len(tagname.encode("utf-8", "surrogatepass")) + 1
+            return size
 
         __doc__ = __new__.__doc__  # the class says the platform's signature
 
@@ -603,21 +682,27 @@ class mmap(Lender):
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
-        array = self._array  # (on PyPy a memoryview does not keep its array alive)
-        view = self._view
+        # The hot paths hold the map's views in local variables, which keep
+        # the memory mapped while they work (see _attach).  They hold them
+        # only there: the full path converts the item first, and that may
+        # run Python code that resizes the map, which must not find the
+        # memory held by this very call.
         if item.__class__ is int:
-            # The hot path: the memoryview checks the index.  If it raises
-            # (closed map, index out of range), the full path says why.
+            # The memoryview checks the index.  If it raises (closed map,
+            # index out of range), the full path says why.
+            view = self._view
             try:
                 return view[item]  # type: ignore[index]
             except (TypeError, IndexError, OverflowError):
                 pass
-        elif (item.__class__ is slice and array is not None and item.step is None
+        elif (item.__class__ is slice and item.step is None
               and (item.start is None or item.start.__class__ is int)
               and (item.stop is None or item.stop.__class__ is int)):
             # A slice of plain ints: ctypes copies the bytes out, and no
             # Python code runs in between.
-            return array[item]
+            array = self._array  # (on PyPy a memoryview does not keep its array alive)
+            if array is not None:
+                return array[item]
         return self._getitem(item)
 
     def _getitem(self, item: Any) -> Any:
@@ -646,11 +731,12 @@ class mmap(Lender):
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        view = self._view
         if item.__class__ is int and value.__class__ is int:
-            # The hot path: the memoryview checks the index and the value,
-            # and is read-only for an ACCESS_READ map.  If it raises, the
-            # full path finds the C module's error.
+            # The hot path (views in locals only here, as in __getitem__):
+            # the memoryview checks the index and the value, and is
+            # read-only for an ACCESS_READ map.  If it raises, the full path
+            # finds the C module's error.
+            view = self._view
             try:
                 view[item] = value  # type: ignore[index]
                 return

@@ -267,9 +267,16 @@ _KERNEL32 = {
     "SetFilePointerEx": ("b", "hdod"),
     "SetEndOfFile": ("b", "h"),
     "GetSystemInfo": ("v", "o"),
+    "VirtualProtect": ("b", "hdpo"),
+    "VirtualLock": ("b", "hd"),
+    "VirtualUnlock": ("b", "hd"),
+    "K32QueryWorkingSetEx": ("b", "hod"),
+    "PrefetchVirtualMemory": ("b", "hdod"),
 }
 # <winnt.h> and <memoryapi.h>
-_PAGE_NAMES = {0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE", 0x08: "PAGE_WRITECOPY"}
+_PAGE_NAMES = {0x01: "PAGE_NOACCESS", 0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE",
+               0x08: "PAGE_WRITECOPY", 0x20: "PAGE_EXECUTE_READ", 0x40: "PAGE_EXECUTE_READWRITE",
+               0x80: "PAGE_EXECUTE_WRITECOPY"}
 _FILE_MAP_NAMES = {0x1: "FILE_MAP_COPY", 0x2: "FILE_MAP_WRITE", 0x4: "FILE_MAP_READ"}
 _INVALID_HANDLE_VALUE = ctypes.c_void_p(-1).value
 

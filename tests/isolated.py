@@ -29,8 +29,9 @@ def run_isolated(code, *args, timeout=300, cwd=None, python_options=()):
         capture_output=True,
         timeout=timeout,
     )
-    out = proc.stdout.decode("utf-8", "replace")
-    err = proc.stderr.decode("utf-8", "replace")
+    # Windows writes text with CRLF line ends; the tests compare lines.
+    out = proc.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    err = proc.stderr.decode("utf-8", "replace").replace("\r\n", "\n")
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
         raise AssertionError(f"the child process crashed with {name}\n{out}\n{err}")

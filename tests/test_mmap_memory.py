@@ -16,6 +16,9 @@ from isolated import run_isolated
 import pymmap
 from pymmap._platform import backend
 
+if os.name != "posix":
+    pytest.skip("mlock limits (RLIMIT_MEMLOCK), mincore, msync flags, MAP_POPULATE and huge pages are POSIX's; lock() and resident() over kernel32 are tested in tests/test_windows_features.py", allow_module_level=True)
+
 P = pymmap.PAGESIZE
 
 

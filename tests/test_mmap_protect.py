@@ -30,6 +30,9 @@ from pymmap._platform import backend
 from pymmap.exports import LENDS_FROM_C
 from pymmap.protection import GuardedArray, GuardedView, PageProtection
 
+if os.name != "posix":
+    pytest.skip("uses the PROT_* names, which Windows' mmap (so pymmap there) does not export; protect() over VirtualProtect is tested in tests/test_windows_features.py", allow_module_level=True)
+
 # What the facade caches while no page is protected: the region's own
 # memoryview, or on PyPy its fast-copying stand-in (pymmap.copying).
 RAW_VIEW = copying.FastView if copying.SLOW_SLICES else memoryview

@@ -2,6 +2,7 @@
 
 import ctypes
 import errno
+import os
 
 import pytest
 from isolated import run_isolated
@@ -11,6 +12,9 @@ from pymmap._platform import backend
 
 PR_SET_VMA = 0x53564D41  # <linux/prctl.h>
 PR_SET_VMA_ANON_NAME = 0
+
+if os.name != "posix":
+    pytest.skip("set_name() labels anonymous memory in Linux's /proc/self/maps", allow_module_level=True)
 
 
 def _labelled(name):

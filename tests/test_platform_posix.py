@@ -11,6 +11,9 @@ import pytest
 import pymmap
 from pymmap._platform import backend, tables
 
+if os.name != "posix":
+    pytest.skip("the POSIX platform layer: libc's mmap(2) family, bound with ctypes", allow_module_level=True)
+
 PAGE = backend.PAGESIZE
 C = backend.CONSTANTS
 

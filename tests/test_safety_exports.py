@@ -9,6 +9,7 @@ the same kind of view.  While any export, or any slice of one, is alive,
 import ctypes
 import gc
 import hashlib
+import os
 import re
 import struct
 import sys
@@ -18,8 +19,10 @@ from isolated import run_isolated
 
 import pymmap
 from pymmap._interpreter import CALLS_BUFFER_DUNDER
+from pymmap._platform import backend
 from pymmap.exports import LENDS_FROM_C
 
+PROT = backend.CONSTANTS  # pymmap's PROT_* numbers, also where the module exports none (Windows)
 # Where memoryview(m) works: everywhere, unless the checks in
 # pymmap.exports.lends() found a CPython 3.8-3.11 it cannot fill the slots of.
 BUFFER_PROTOCOL = LENDS_FROM_C
@@ -153,6 +156,8 @@ def test_read_only_map_refuses_a_writable_export(open_file):
     m.close()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows cannot swap a view for zeros: a busy view "
+                    "stays mapped, with its bytes, until released (windows.placeholder)")
 def test_a_forgotten_view_can_never_dangle():
     # Even if the export bookkeeping were bypassed (a view of the region's own
     # array), closing cannot unmap the addresses under it: reading gives zeros.
@@ -219,11 +224,11 @@ def test_exports_do_not_outlive_a_resize_or_protect(m):
     assert struct.unpack_from("<I", m, 27) == (42,)
     if not TRACKS_EXPORTS:
         return  # on PyPy a map that once exported its memory keeps its protection
-    m.protect(pymmap.PROT_READ)
+    m.protect(PROT["PROT_READ"])
     with pytest.raises((BufferError, TypeError)):
         struct.pack_into("<I", m, 27, 1)  # the pages are read-only now
     assert struct.unpack_from("<I", m, 27) == (42,)
-    m.protect(pymmap.PROT_READ | pymmap.PROT_WRITE)
+    m.protect(PROT["PROT_READ"] | PROT["PROT_WRITE"])
     struct.pack_into("<I", m, 27, 7)
     assert m[27] == 7
     gc.collect()
@@ -298,7 +303,10 @@ def test_read_only_maps_lend_read_only_buffers(tmp_path):
     assert view.readonly and view.tobytes() == b"abc"
     with pytest.raises(TypeError):
         view[0] = 1
-    with pytest.raises((BufferError, TypeError)):
-        ctypes.c_char.from_buffer(m)  # asks for a writable buffer
+    if sys.implementation.name != "pypy":
+        # (PyPy's from_buffer asks for a read-only buffer and writes through
+        # it anyway, even into bytes: README, Safety.)
+        with pytest.raises((BufferError, TypeError)):
+            ctypes.c_char.from_buffer(m)  # asks for a writable buffer
     _release(view)
     m.close()

@@ -27,7 +27,7 @@ SIZE = 3 * (1 << 20) + 100  # enough for rfind's chunks to grow to their largest
 
 @pytest.fixture(scope="module")
 def haystack():
-    region = pymmap.MappedRegion(SIZE, flags=pymmap.MAP_PRIVATE)
+    region = pymmap.MappedRegion(SIZE, flags=backend.CONSTANTS["MAP_PRIVATE"])
     data = bytearray(b"NE" * (SIZE // 2))
     region.write(0, bytes(data))
     yield region, data

@@ -20,6 +20,9 @@ import pymmap
 from pymmap._platform import tables
 from pymmap.trace import Syscall, format_call, trace
 
+if os.name != "posix":
+    pytest.skip('the POSIX call lines (mmap, munmap, mremap, ...); the kernel32 lines are checked under Windows in tests/test_windows_features.py', allow_module_level=True)
+
 ROOT = Path(__file__).resolve().parent.parent
 C = pymmap.CONSTANTS
 PAGE = pymmap.PAGESIZE

@@ -30,7 +30,7 @@ from ._platform import backend
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import closed as _closed
 from .errors import readonly as _readonly
-from .exports import Exports, Lender, lends
+from .exports import Exports, Lender, lends, quiet_subclass
 from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
 
@@ -589,13 +589,19 @@ class mmap(Lender):
         """
         return self._exports.export(flags)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        quiet_subclass(cls)  # the class's quiet C release slot, for subclasses too
+
     def __release_buffer__(self, view: memoryview) -> None:
-        """Called by CPython 3.12+ when a borrower is done with a buffer from :meth:`__buffer__`.
+        """PEP 688's other half: a borrower is done with a buffer from :meth:`__buffer__`.
 
         There is nothing left to do here: the lending view has counted the
         release already.  The method must exist all the same: borrowers
         such as numpy keep a buffer (rather than copy its pointer and give
-        it back at once) only when its lender has ``__release_buffer__``.
+        it back at once) only when its lender has one.  On CPython the
+        class's C release slot does the same nothing without calling it
+        (see :func:`pymmap.exports.lends`).
         """
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------

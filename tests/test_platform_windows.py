@@ -23,7 +23,7 @@ if os.name != "posix":
     pytest.skip("the kernel32 stand-in backs its views with Linux's mmap(2); on Windows the real "
                 "kernel32 runs tests/test_windows_*.py", allow_module_level=True)
 
-from pymmap._platform import posix, windows
+from pymmap._platform import _common, posix, windows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 C = windows.CONSTANTS
@@ -39,7 +39,7 @@ def k32(monkeypatch):
     standin = StandIn()
     monkeypatch.setattr(windows, "_win32", standin.load_win32())
     monkeypatch.setattr(windows, "_views", {})
-    monkeypatch.setattr(windows, "_tracer", None)
+    monkeypatch.setattr(_common, "tracer", None)
     for name in ("PAGESIZE", "ALLOCATIONGRANULARITY"):
         monkeypatch.delitem(windows.__dict__, name, raising=False)
     yield standin
@@ -289,7 +289,7 @@ def test_unmapping_what_is_no_view_is_invalid_address(k32):
 def test_what_windows_has_no_counterpart_for_is_not_supported(k32):
     for call, args in [
         (windows.advise, (0, 1, 0)), (windows.set_anon_name, (0, 1, b"x")),
-        (windows.memfd, (b"x",)), (windows.huge_page_size, ()), (windows.remap, (0, 1, 2)),
+        (windows.huge_page_size, ()), (windows.remap, (0, 1, 2)),
         (windows.shm_open, (b"/x", True, True)), (windows.shm_unlink, (b"/x",)),
         (windows.shm_get, (1, 1, True)), (windows.shm_attach, (1, True)), (windows.shm_detach, (0, 1)),
         (windows.shm_stat, (1,)), (windows.shm_remove, (1,)),
@@ -480,7 +480,7 @@ def test_searches_cross_chunk_boundaries(k32, monkeypatch):
     assert windows.find_byte(base, len(data), ord("z")) == -1
     assert windows.rfind_byte(base, len(data), ord("a")) == data.rfind(b"a")
     assert windows.rfind_byte(base, len(data), ord("z")) == -1
-    assert windows.copy(base + 4, 3) == b"abc"
+    assert ctypes.string_at(base + 4, 3) == b"abc"
 
 
 def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):

@@ -87,6 +87,21 @@ def posix():
     return importlib.import_module("pymmap._platform.posix")
 
 
+def untraced(name, *args):
+    """Call ``posix().name(*args)`` for the stand-in's own plumbing, out of pymmap's trace.
+
+    The two backends share one tracer (``pymmap._platform._common``); a
+    trace of the Windows layer must show kernel32's calls, not the POSIX
+    calls that the stand-in makes to back them.
+    """
+    common = importlib.import_module("pymmap._platform._common")
+    saved, common.tracer = common.tracer, None
+    try:
+        return getattr(posix(), name)(*args)
+    finally:
+        common.tracer = saved
+
+
 def winerror(exc):
     """The Windows error code of an OSError made as ctypes.WinError makes it.
 
@@ -503,7 +518,7 @@ class StandIn:
         if file == INVALID_HANDLE_VALUE:
             if size == 0:
                 raise _Failure(ERROR_INVALID_PARAMETER)
-            backing = posix().memfd(b"standin-section")
+            backing = os.memfd_create("standin-section", os.MFD_CLOEXEC)
             os.ftruncate(backing, size)
             section = Section(name, size, None, protect, backing)
         else:
@@ -558,7 +573,7 @@ class StandIn:
         constants = posix().CONSTANTS
         prot = constants["PROT_READ"] | (0 if access == FILE_MAP_READ else constants["PROT_WRITE"])
         flags = constants["MAP_PRIVATE"] if access == FILE_MAP_COPY else constants["MAP_SHARED"]
-        address = posix().map(length, prot, flags, section.backing_fd, offset)
+        address = untraced("map", length, prot, flags, section.backing_fd, offset)
         section.views += 1
         self.views[address] = View(section, address, length, access)
         return address
@@ -573,7 +588,7 @@ class StandIn:
         view = self.views.pop(address, None)
         if view is None:
             raise _Failure(ERROR_INVALID_ADDRESS)
-        posix().unmap(address, view.length)
+        untraced("unmap", address, view.length)
         view.section.views -= 1
         self._drop_section(view.section)
         return 1
@@ -587,7 +602,7 @@ class StandIn:
         if end > view.address + view.length:
             raise _Failure(ERROR_INVALID_PARAMETER)
         start = address - (address - view.address) % PAGE
-        posix().sync(start, end - start, posix().CONSTANTS["MS_SYNC"])
+        untraced("sync", start, end - start, posix().CONSTANTS["MS_SYNC"])
         return 1
 
     # --- kernel32: pages of a view ------------------------------------------------------
@@ -615,14 +630,14 @@ class StandIn:
             raise _Failure(ERROR_INVALID_PARAMETER)
         if prot & write and view.access == FILE_MAP_READ:
             raise _Failure(ERROR_ACCESS_DENIED)
-        posix().protect(pages[0], len(pages) * PAGE, prot)
+        untraced("protect", pages[0], len(pages) * PAGE, prot)
         old._obj.value = PAGE_READWRITE
         return 1
 
     def k_VirtualLock(self, address, length):
         self._maybe_fail("VirtualLock")
         _, pages = self._pages_of_a_view(address, length)
-        posix().lock(pages[0], len(pages) * PAGE)
+        untraced("lock", pages[0], len(pages) * PAGE)
         self.locked.update(pages)
         return 1
 
@@ -630,7 +645,7 @@ class StandIn:
         _, pages = self._pages_of_a_view(address, length)
         if not set(pages) <= self.locked:
             raise _Failure(ERROR_NOT_LOCKED)
-        posix().unlock(pages[0], len(pages) * PAGE)
+        untraced("unlock", pages[0], len(pages) * PAGE)
         self.locked.difference_update(pages)
         return 1
 
@@ -642,14 +657,14 @@ class StandIn:
             if self._view_at(entry.VirtualAddress) is None:
                 entry.VirtualAttributes = 0  # not even mapped: not valid
             else:
-                entry.VirtualAttributes = posix().residency(entry.VirtualAddress, PAGE)[0] & 1
+                entry.VirtualAttributes = untraced("residency", entry.VirtualAddress, PAGE)[0] & 1
         return 1
 
     def k_PrefetchVirtualMemory(self, process, count, entries, flags):
         assert process == CURRENT_PROCESS and count == 1 and flags == 0
         entry = entries._obj
         _, pages = self._pages_of_a_view(entry.VirtualAddress, entry.NumberOfBytes)
-        posix().advise(pages[0], len(pages) * PAGE, posix().CONSTANTS["MADV_WILLNEED"])
+        untraced("advise", pages[0], len(pages) * PAGE, posix().CONSTANTS["MADV_WILLNEED"])
         return 1
 
     def k_VirtualQuery(self, address, info, length):

@@ -20,7 +20,7 @@ and :func:`resize` (Windows resizes a view and its file in its own order).
 counterparts (``VirtualProtect``, ``VirtualLock``/``VirtualUnlock``,
 ``QueryWorkingSetEx``), and ``advise`` knows one piece of advice,
 ``MADV_WILLNEED`` (``PrefetchVirtualMemory``), which ``load()`` gives.
-What Windows has no counterpart for (other advice, ``memfd``, shared memory
+What Windows has no counterpart for (other advice, shared memory
 by POSIX or System V name, ...) exists and raises ``OSError``
 (``ERROR_NOT_SUPPORTED``), as the POSIX calls do on systems without them;
 ``HAS_MADVISE`` is False, so the map has no ``madvise()``, as in the stdlib.
@@ -44,14 +44,16 @@ and on Linux through a recording stand-in that checks what Wine does not.
 import ctypes
 import os
 from ctypes import byref
-from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
+from typing import Any, Dict, NoReturn, Optional, Tuple
+
+from . import _common
+from ._common import os_call, set_tracer
 
 __all__ = [
     "ALLOCATIONGRANULARITY",
     "CONSTANTS",
     "HAS_ANON_NAME",
     "HAS_MADVISE",
-    "HAS_MEMFD",
     "HAS_REMAP",
     "HAS_SHM_OPEN",
     "HAS_SYSV_SHM",
@@ -61,7 +63,6 @@ __all__ = [
     "RESIDENCY_IS_WORKING_SET",
     "advise",
     "close_fd",
-    "copy",
     "device_size",
     "dup",
     "file_size",
@@ -73,7 +74,6 @@ __all__ = [
     "lock",
     "map",
     "map_named",
-    "memfd",
     "move",
     "oserror",
     "placeholder",
@@ -132,7 +132,6 @@ RESIDENCY_IS_WORKING_SET = True
 
 HAS_ANON_NAME = False
 HAS_MADVISE = False
-HAS_MEMFD = False
 HAS_REMAP = False
 HAS_SHM_OPEN = False
 HAS_SYSV_SHM = False
@@ -171,8 +170,8 @@ def __getattr__(name: str) -> int:
     w = _api()
     info = w.SYSTEM_INFO()
     w.GetSystemInfo(byref(info))
-    if _tracer is not None:
-        _tracer("GetSystemInfo", (info,), None, 0)
+    if _common.tracer is not None:
+        _common.tracer("GetSystemInfo", (info,), None, 0)
     globals().update(PAGESIZE=int(info.dwPageSize),
                      ALLOCATIONGRANULARITY=int(info.dwAllocationGranularity))
     value: int = globals()[name]
@@ -180,20 +179,6 @@ def __getattr__(name: str) -> int:
 
 
 # --- the single call path ------------------------------------------------------
-
-#: The active syscall tracer, or None.  Set through :func:`set_tracer`.
-_tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]] = None
-
-
-def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]]) -> None:
-    """Install ``tracer(name, args, result, err)``, called after every kernel32 call.
-
-    ``err`` is 0 on success, else the Windows error code.  ``None`` turns
-    tracing off.
-    """
-    global _tracer
-    _tracer = tracer
-
 
 def oserror(err: int) -> OSError:
     """Return the exception for Windows error code ``err``: the one place errors are made.
@@ -233,8 +218,9 @@ def _call_raw(name: str, fn: Any, *args: Any) -> Tuple[Any, int]:
     """
     result = fn(*args)
     err = _api().get_last_error()
-    if _tracer is not None:
-        _tracer(name, args, result, 0 if result else err)
+    tracer = _common.tracer
+    if tracer is not None:
+        tracer(name, args, result, 0 if result else err)
     return result, err
 
 
@@ -243,19 +229,6 @@ def _call(name: str, fn: Any, *args: Any) -> Any:
     result, err = _call_raw(name, fn, *args)
     if not result:
         raise oserror(err)
-    return result
-
-
-def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
-    """Internal: the same path for the C runtime's calls, which raise ``OSError`` themselves."""
-    try:
-        result = fn(*args)
-    except OSError as exc:
-        if _tracer is not None:
-            _tracer(name, args, -1, exc.errno or 0)
-        raise
-    if _tracer is not None:
-        _tracer(name, args, 0 if result is None else result, 0)
     return result
 
 
@@ -272,7 +245,7 @@ def handle_of(fd: int) -> int:
     A descriptor that is not open raises ``OSError`` (``EBADF``): the
     constructor asks this first, as the C module does.
     """
-    return int(_os_call("_get_osfhandle", _api().get_osfhandle, (fd,)))
+    return int(os_call("_get_osfhandle", _api().get_osfhandle, (fd,)))
 
 
 _handle = handle_of
@@ -545,7 +518,7 @@ def dup(fd: int) -> int:
     _call("DuplicateHandle", w.DuplicateHandle, process, _handle(fd), process, byref(copy), 0,
           False, w.DUPLICATE_SAME_ACCESS)
     try:
-        return int(_os_call("_open_osfhandle", w.open_osfhandle, (copy.value, _O_NOINHERIT)))
+        return int(os_call("_open_osfhandle", w.open_osfhandle, (copy.value, _O_NOINHERIT)))
     except BaseException:
         _close_handle(copy.value)
         raise
@@ -553,7 +526,7 @@ def dup(fd: int) -> int:
 
 def close_fd(fd: int) -> None:
     """Close ``fd``, and with it its HANDLE (``_close``)."""
-    _os_call("_close", os.close, (fd,))
+    os_call("_close", os.close, (fd,))
 
 
 # --- what Windows has no counterpart for ------------------------------------------
@@ -672,11 +645,6 @@ def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
     _unsupported("prctl(PR_SET_VMA)")
 
 
-def memfd(name: bytes) -> int:
-    """Not supported: Windows has no ``memfd_create`` (a paging-file section is its anonymous memory)."""
-    _unsupported("memfd_create")
-
-
 def huge_page_size() -> int:
     """Not supported here (Windows' large pages need ``SeLockMemoryPrivilege``)."""
     _unsupported("huge pages")
@@ -720,7 +688,6 @@ def shm_remove(shmid: int) -> None:
 # --- copies and searches: not system calls, no tracing, on the hot path ---------
 
 #: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
-copy = ctypes.string_at
 #: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
 move = ctypes.memmove
 

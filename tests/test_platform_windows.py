@@ -503,7 +503,7 @@ def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
 # Where the backends differ, on purpose.  posix.py has a few names with no
 # Windows counterpart at all (System V's shmid_ds; fill_holes, for children
 # forked after MADV_DONTFORK); windows.py has the two calls of named sections.
-POSIX_ONLY = {"shmid_ds", "fill_holes"}
+POSIX_ONLY = {"UNSAFE_ADVICE", "fill_holes", "shmid_ds"}
 WINDOWS_ONLY = {"RESIDENCY_IS_WORKING_SET", "handle_of", "map_named", "resize"}
 
 

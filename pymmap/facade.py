@@ -104,52 +104,8 @@ def _whole_file(file_size: int, offset: int) -> int:
     return file_size - offset
 
 
-#: The Windows constructor's parameters, in order, as the C module's
-#: ``PyArg_ParseTupleAndKeywords`` format ``"in|OiL"`` lists them.
-_WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
-#: ``trackfd`` exists on Windows from CPython 3.15; 3.13's own test_mmap
-#: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
-_WINDOWS_TRACKFD = sys.version_info >= (3, 15)
-_NO_ARGUMENT: Any = object()
 #: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
 _WIDE_TAGNAME = sys.version_info >= (3, 13)
-
-
-def _windows_arguments(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
-    """Internal: bind the Windows constructor's arguments, with ``PyArg_ParseTupleAndKeywords``' errors.
-
-    The C module parses them with no function name, so its messages say
-    "function" and count only the arguments given (a Python signature would
-    name ``__new__`` and count ``cls``).  Returns ``fileno, length,
-    tagname, access, offset, trackfd``, unconverted (``_NO_ARGUMENT`` for
-    the optional ones not given).
-    """
-    names = _WINDOWS_PARAMETERS
-    kwargs = dict(kwargs)
-    trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
-    given = len(args) + len(kwargs)
-    if len(args) > len(names) or given > len(names):
-        kind = "" if args else "keyword "
-        raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
-    values = []
-    for position, name in enumerate(names):
-        if position < len(args):
-            value = args[position]
-        elif name in kwargs:
-            value = kwargs.pop(name)
-        elif position < 2:
-            raise TypeError(f"function missing required argument '{name}' (pos {position + 1})")
-        else:
-            value = _NO_ARGUMENT
-        values.append(value)
-    for position in range(len(args)):
-        if names[position] in kwargs:
-            raise TypeError(f"argument for function given by name ('{names[position]}') "
-                            f"and position ({position + 1})")
-    for name in kwargs:
-        raise TypeError(f"this function got an unexpected keyword argument '{name}'")
-    values.append(trackfd)
-    return tuple(values)
 
 
 class SizeError(OSError, ValueError):
@@ -235,15 +191,15 @@ class mmap(Lender):
             file's handle.
 
             The arguments are bound and checked in the C module's order and
-            with its messages (see :func:`_windows_arguments`).
+            with its messages (see :func:`pymmap._args.windows_constructor`).
             """
-            fileno, length, tagname, access, offset, trackfd = _windows_arguments(args, kwargs)
+            fileno, length, tagname, access, offset, trackfd = _args.windows_constructor(args, kwargs)
             fileno = _args.c_int(fileno)
             length = _args.ssize(length)
-            if tagname is _NO_ARGUMENT:
+            if tagname is _args.NO_ARGUMENT:
                 tagname = None
-            access = ACCESS_DEFAULT if access is _NO_ARGUMENT else _args.c_int(access)
-            if offset is _NO_ARGUMENT:
+            access = ACCESS_DEFAULT if access is _args.NO_ARGUMENT else _args.c_int(access)
+            if offset is _args.NO_ARGUMENT:
                 offset = 0
             else:
                 try:

@@ -100,10 +100,10 @@ def test_offset_overflow_and_sizeof_are_worded_and_counted_as_the_c_module_does(
 def test_trackfd_is_refused_before_python_3_15(win, monkeypatch):
     # CPython 3.13's test_no_trackfd_parameter_on_windows; 3.15 accepts it.
     pymmap, _ = win
-    monkeypatch.setattr(pymmap.facade, "_WINDOWS_TRACKFD", False)
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", False)
     with pytest.raises(TypeError, match="unexpected keyword argument 'trackfd'"):
         pymmap.mmap(-1, 64, trackfd=False)
-    monkeypatch.setattr(pymmap.facade, "_WINDOWS_TRACKFD", True)
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)
     pymmap.mmap(-1, 64, trackfd=False).close()
 
 
@@ -321,7 +321,7 @@ def test_the_map_keeps_its_own_handle(win, open_file):
 
 def test_without_trackfd_there_is_no_handle_to_ask(win, open_file, monkeypatch):
     pymmap, standin = win
-    monkeypatch.setattr(pymmap.facade, "_WINDOWS_TRACKFD", True)  # as from CPython 3.15
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)  # as from CPython 3.15
     f = open_file(b"x" * 10)
     m = pymmap.mmap(f.fileno(), 0, trackfd=False)
     assert not named(standin, "DuplicateHandle")

@@ -58,6 +58,7 @@ borrower can never reach unmapped memory.
 import ctypes
 import gc
 import pickle
+import sys
 import threading
 import weakref
 from itertools import count
@@ -71,16 +72,18 @@ from .region import MappedRegion
 # start, stop and renew must not interleave.
 _LOCK = threading.Lock()
 
-# CPython 3.8-3.11: the lending views of every map that lends, kept
+# CPython before 3.12.7: the lending views of every map that lends, kept
 # reachable from here.  Those versions' garbage collector can clear a
 # memoryview that still has borrowers (memoryview's tp_clear drops its
 # buffer and a later release touches freed memory: SIGSEGV), which happens
 # when a map and a buffer borrowed from it end up in the same garbage
 # cycle.  A view reachable from this module is never in that garbage: it is
 # let go by stop(), or by the Exports' finalizer, and then freed in the
-# ordinary way, once its last borrower is gone.  (Fixed in CPython 3.12.)
+# ordinary way, once its last borrower is gone.  (Fixed in CPython 3.12.7
+# and 3.13: python/cpython#77894, a memoryview is cleared only when
+# nothing borrows from it.)
 _KEPT: Dict[int, Tuple[memoryview, memoryview]] = {}
-_KEEPS_VIEWS = not CALLS_BUFFER_DUNDER
+_KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
 
 __all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends", "quiet_subclass"]
 
@@ -167,7 +170,7 @@ class Exports(Lender):
                     raise closed()
                 self._view = view[:]  # a view of its own: the region's may be released without it
                 self._lent = self._lent_from(self._view, region)
-                _KEPT[id(self)] = (self._view, self._lent)
+                self._keep()
 
     @staticmethod
     def _lendable(region: MappedRegion) -> bool:
@@ -181,6 +184,11 @@ class Exports(Lender):
         if self._readonly and not view.readonly:
             return view.toreadonly()
         return view
+
+    def _keep(self) -> None:
+        """Internal: keep the current views reachable from this module, where needed (see ``_KEPT``)."""
+        if _KEEPS_VIEWS:
+            _KEPT[id(self)] = (self._view, self._lent)
 
     def stop(self, message: str) -> None:
         """Stop lending; raise ``BufferError(message)`` instead if a buffer is still out.
@@ -255,6 +263,7 @@ class Exports(Lender):
                 self._view = region.view[:]
             if _is_released(self._lent):
                 self._lent = self._lent_from(self._view, region)
+            self._keep()
             return self._lent if lend else self._view
 
     def buffer(self) -> memoryview:

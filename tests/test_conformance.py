@@ -65,7 +65,11 @@ def _results(output):
     """Every test's status, by name; every test unittest ran must be among them."""
     results = {name: status for name, _cls, status in _RESULT.findall(output)}
     ran = re.search(r"^Ran (\d+) tests? in ", output, re.M)
-    assert ran is not None and int(ran.group(1)) == len(results), output
+    assert ran is not None, output
+    # CPython 3.12.1's unittest alone left skipped tests out of "Ran N
+    # tests" (python/cpython#110890, restored in 3.12.2).
+    skipped = sum(status.startswith("skipped") for status in results.values())
+    assert int(ran.group(1)) in (len(results), len(results) - skipped), output
     return results
 
 

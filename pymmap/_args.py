@@ -12,11 +12,11 @@ then work with plain ints).
 import struct
 import sys
 from operator import index
-from typing import Any, Optional, Union
+from typing import Any, Optional, Tuple, Union
 
 __all__ = [
-    "buffer", "c_int", "clinic_int", "index_or_indexerror", "index_size", "off_t", "optional_ssize",
-    "plain_slice", "ssize", "ubyte",
+    "NO_ARGUMENT", "buffer", "c_int", "clinic_int", "index_or_indexerror", "index_size", "off_t",
+    "optional_ssize", "plain_slice", "ssize", "ubyte", "windows_constructor",
 ]
 
 _INT_MAX = 2**31 - 1
@@ -192,3 +192,53 @@ def buffer(value: Any) -> Union[bytes, memoryview]:
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view
+
+
+# --- the Windows constructor's signature -------------------------------------------
+
+#: The Windows constructor's parameters, in order, as the C module's
+#: ``PyArg_ParseTupleAndKeywords`` format ``"in|OiL"`` lists them.
+_WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
+#: ``trackfd`` exists on Windows from CPython 3.15; 3.13's own test_mmap
+#: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
+_WINDOWS_TRACKFD = sys.version_info >= (3, 15)
+#: What :func:`windows_constructor` gives for an optional argument not passed.
+NO_ARGUMENT: Any = object()
+
+
+def windows_constructor(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
+    """Bind the Windows constructor's arguments, with ``PyArg_ParseTupleAndKeywords``' errors.
+
+    The C module parses them with no function name, so its messages say
+    "function" and count only the arguments given (a Python signature would
+    name ``__new__`` and count ``cls``).  Returns ``fileno, length,
+    tagname, access, offset, trackfd``, unconverted (``NO_ARGUMENT`` for
+    the optional ones not given).  Used as ``mmap.__new__(cls, *args, **kwargs)``
+    on Windows.
+    """
+    names = _WINDOWS_PARAMETERS
+    kwargs = dict(kwargs)
+    trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
+    given = len(args) + len(kwargs)
+    if len(args) > len(names) or given > len(names):
+        kind = "" if args else "keyword "
+        raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
+    values = []
+    for position, name in enumerate(names):
+        if position < len(args):
+            value = args[position]
+        elif name in kwargs:
+            value = kwargs.pop(name)
+        elif position < 2:
+            raise TypeError(f"function missing required argument '{name}' (pos {position + 1})")
+        else:
+            value = NO_ARGUMENT
+        values.append(value)
+    for position in range(len(args)):
+        if names[position] in kwargs:
+            raise TypeError(f"argument for function given by name ('{names[position]}') "
+                            f"and position ({position + 1})")
+    for name in kwargs:
+        raise TypeError(f"this function got an unexpected keyword argument '{name}'")
+    values.append(trackfd)
+    return tuple(values)

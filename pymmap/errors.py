@@ -4,7 +4,10 @@ The messages are the C module's, where it has one: code that matches on
 them (and CPython's own tests do) sees no difference.
 """
 
-__all__ = ["closed", "inaccessible", "readonly"]
+import errno
+import os
+
+__all__ = ["closed", "empty_mapping", "inaccessible", "readonly"]
 
 
 def closed() -> ValueError:
@@ -20,3 +23,12 @@ def readonly() -> TypeError:
 def inaccessible() -> ValueError:
     """Return the error for reading or writing a ``PROT_NONE`` page (pymmap's own)."""
     return ValueError("mmap range is not accessible (PROT_NONE)")
+
+
+def empty_mapping() -> OSError:
+    """Return the error for ``resize(0)``: what ``mremap(2)`` says (``EINVAL``), on every platform.
+
+    No mapping can be 0 bytes long; pymmap refuses before it touches the
+    file, with the errno the C module's ``resize(0)`` ends with on Linux.
+    """
+    return OSError(errno.EINVAL, os.strerror(errno.EINVAL))

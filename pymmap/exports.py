@@ -62,10 +62,11 @@ counts no longer).
 import ctypes
 import gc
 import pickle
+import sys
 import threading
 import weakref
 from itertools import count
-from typing import Any, List, Optional, Set, Type, TypeVar
+from typing import Any, Dict, List, Optional, Set, Tuple, Type, TypeVar
 
 from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
 from .copying import view_of
@@ -76,7 +77,20 @@ from .region import MappedRegion
 # start, stop and renew must not interleave.
 _LOCK = threading.Lock()
 
-__all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends"]
+# CPython before 3.12.7: the lending views of every map that lends, kept
+# reachable from here.  Those versions' garbage collector can clear a
+# memoryview that still has borrowers (memoryview's tp_clear drops its
+# buffer and a later release touches freed memory: SIGSEGV), which happens
+# when a map and a buffer borrowed from it end up in the same garbage
+# cycle.  A view reachable from this module is never in that garbage: it is
+# let go by stop(), or by the Exports' finalizer, and then freed in the
+# ordinary way, once its last borrower is gone.  (Fixed in CPython 3.12.7
+# and 3.13: python/cpython#77894, a memoryview is cleared only when
+# nothing borrows from it.)
+_KEPT: Dict[int, Tuple[memoryview, memoryview]] = {}
+_KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
+
+__all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends", "quiet_subclass"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 
@@ -161,6 +175,7 @@ class Exports(Lender):
                     raise closed()
                 self._view = view[:]  # a view of its own: the region's may be released without it
                 self._lent = self._lent_from(self._view, region)
+                self._keep()
 
     @staticmethod
     def _lendable(region: MappedRegion) -> bool:
@@ -174,6 +189,11 @@ class Exports(Lender):
         if self._readonly and not view.readonly:
             return view.toreadonly()
         return view
+
+    def _keep(self) -> None:
+        """Internal: keep the current views reachable from this module, where needed (see ``_KEPT``)."""
+        if _KEEPS_VIEWS:
+            _KEPT[id(self)] = (self._view, self._lent)
 
     def stop(self, message: str) -> None:
         """Stop lending; raise ``BufferError(message)`` instead if a buffer is still out.
@@ -193,6 +213,13 @@ class Exports(Lender):
                 raise BufferError(message) from None
             self._view = self._lent = _NOTHING
             self._region = None
+            _KEPT.pop(id(self), None)
+
+    def __del__(self) -> None:
+        # (See _KEPT.)  Nothing else to do: the views go when their
+        # borrowers do.
+        if _KEEPS_VIEWS:
+            _KEPT.pop(id(self), None)
 
     def export(self, flags: int) -> memoryview:
         """Return the memoryview that ``__buffer__`` answers with (PEP 688: CPython 3.12+, PyPy).
@@ -203,6 +230,16 @@ class Exports(Lender):
         """
         if PYPY:
             view = self._holder_view(check_pages=True)
+        elif not CALLS_BUFFER_DUNDER:
+            # CPython 3.8-3.11: C code borrows through the buffer slots, so
+            # only Python code calls __buffer__; it gets an export of its
+            # own, counted while it lives, as the stdlib's would be.
+            region = self._region
+            if region is None:
+                raise closed()
+            if not self._lendable(region):
+                raise inaccessible()
+            view = memoryview(pickle.PickleBuffer(self._lent))
         else:
             view = self._lent
             try:
@@ -231,6 +268,7 @@ class Exports(Lender):
                 self._view = region.view[:]
             if _is_released(self._lent):
                 self._lent = self._lent_from(self._view, region)
+            self._keep()
             return self._lent if lend else self._view
 
     def buffer(self) -> memoryview:
@@ -243,6 +281,8 @@ class Exports(Lender):
         """
         if PYPY:
             return self._holder_view(check_pages=True)
+        if not CALLS_BUFFER_DUNDER:
+            return self.export(0)  # already an export of its own
         return memoryview(pickle.PickleBuffer(self.export(0)))
 
     def record_source(self) -> Any:
@@ -348,28 +388,40 @@ def _field_offset(obj: object, value: object) -> int:
     return -1
 
 
-def _slot_procs(cls: type) -> int:
-    """Internal: the address of ``cls``'s own, still empty ``PyBufferProcs``, or 0 if it cannot be found."""
+def _slot_procs(cls: type, lends_already: bool) -> int:
+    """Internal: the address of ``cls``'s own ``PyBufferProcs``, or 0 if it cannot be found.
+
+    It must lie inside the type object, and hold what the class body gave
+    it: nothing (``lends_already`` False), or, for a class with PEP 688's
+    ``__buffer__`` and ``__release_buffer__``, CPython's two slot functions.
+    """
     base = _address(cls)
     procs = _pointer_at(base + _TP_AS_BUFFER)
     inside = base < procs and procs + 2 * _POINTER <= base + _basicsize(type(cls))
-    if not inside or _pointer_at(procs) or _pointer_at(procs + _POINTER):
+    if not inside:
         return 0
-    return procs
+    filled = (bool(_pointer_at(procs)), bool(_pointer_at(procs + _POINTER)))
+    return procs if filled == (lends_already, lends_already) else 0
+
+
+def _picklebuffer_functions() -> Tuple[int, int]:
+    """Internal: ``pickle.PickleBuffer``'s ``bf_getbuffer`` and ``bf_releasebuffer`` (0 if not found)."""
+    procs = _pointer_at(_address(pickle.PickleBuffer) + _TP_AS_BUFFER)
+    if not procs:
+        return 0, 0
+    return _pointer_at(procs), _pointer_at(procs + _POINTER)
 
 
 def _install(cls: type) -> bool:
-    """Internal: give ``cls`` PickleBuffer's buffer functions, if every check passes."""
+    """Internal: give ``cls`` PickleBuffer's buffer functions, if every check passes (3.8-3.11)."""
     source = bytearray(b"x")
     # Where a PickleBuffer keeps view.obj, and where instances of cls keep _lent.
     probe: Any = object.__new__(cls)
     probe._lent = source
     if _field_offset(pickle.PickleBuffer(source), source) != _field_offset(probe, source):
         return False
-    picklebuf_procs = _pointer_at(_address(pickle.PickleBuffer) + _TP_AS_BUFFER)
-    getbuffer = _pointer_at(picklebuf_procs) if picklebuf_procs else 0
-    releasebuffer = _pointer_at(picklebuf_procs + _POINTER) if picklebuf_procs else 0
-    procs = _slot_procs(cls)
+    getbuffer, releasebuffer = _picklebuffer_functions()
+    procs = _slot_procs(cls, lends_already=False)
     if not (getbuffer and releasebuffer and procs):
         return False
     ctypes.c_void_p.from_address(procs).value = getbuffer
@@ -381,16 +433,54 @@ def _install(cls: type) -> bool:
     return bytes(memoryview(probe)) == b"x"
 
 
+def _quiet_release(cls: type) -> bool:
+    """Internal: on CPython 3.12+, release ``cls``'s buffers in C, without ``__release_buffer__``.
+
+    A class with ``__release_buffer__`` gets a C slot that calls it for
+    every export given back.  The lending view has counted the release
+    already, so the call only costs time; and at interpreter shutdown the
+    collector may have cleared the class's dictionary before the last
+    buffer goes, and then the call fails ("Exception ignored in
+    __release_buffer__").  PickleBuffer's C function, which does nothing,
+    takes the slot's place; the slot stays filled, which is what borrowers
+    such as numpy look at.  Returns False (and changes nothing) if the
+    checks fail: ``__release_buffer__`` then keeps doing the job.
+    """
+    _, releasebuffer = _picklebuffer_functions()
+    procs = _slot_procs(cls, lends_already=True)
+    if not (releasebuffer and procs):
+        return False
+    ctypes.c_void_p.from_address(procs + _POINTER).value = releasebuffer
+    ctypes.pythonapi.PyType_Modified(ctypes.py_object(cls))
+    return True
+
+
 def lends(cls: _L) -> _L:
     """Class decorator: let instances of ``cls`` (a :class:`Lender`) lend ``self._lent``'s buffer.
 
     On CPython 3.8-3.11 this fills ``cls``'s buffer slots (see the module
-    docstring); subclasses inherit them.  Elsewhere ``__buffer__`` does the
-    job, and the class is left as it is.
+    docstring); subclasses inherit them.  On CPython 3.12+ ``__buffer__``
+    lends, and this only makes the release a C no-op (:func:`_quiet_release`).
+    PyPy's classes are left as they are.
     """
-    if not CALLS_BUFFER_DUNDER and _install(cls):
+    if PYPY:
+        return cls
+    if CALLS_BUFFER_DUNDER:
+        # (Subclasses get CPython's Python-calling release slot again, since
+        # they find the method in their MRO: see quiet_subclass.)
+        _quiet_release(cls)
+    elif _install(cls):
         _LENDING_CLASSES.append(cls)
     return cls
+
+
+def quiet_subclass(cls: type) -> None:
+    """Give a new subclass of a lending class the same C release slot (``__init_subclass__``).
+
+    A subclass that defines its own ``__release_buffer__`` keeps it.
+    """
+    if not PYPY and CALLS_BUFFER_DUNDER and "__release_buffer__" not in cls.__dict__:
+        _quiet_release(cls)
 
 
 _LENDING_CLASSES: List[type] = []

@@ -21,7 +21,7 @@ Where pymmap deliberately differs from the C module, a comment says so.
 import errno
 import sys
 import threading
-from typing import Any, Iterator, NoReturn, Optional, Tuple, Type
+from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
 from . import records as _records
@@ -30,7 +30,7 @@ from ._platform import backend
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import closed as _closed
 from .errors import readonly as _readonly
-from .exports import Exports, Lender, lends
+from .exports import Exports, Lender, lends, quiet_subclass
 from .protection import GuardedArray, GuardedView
 from .region import CharArray, MappedRegion
 
@@ -58,8 +58,10 @@ _PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
 _MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
 _PAGESIZE = backend.PAGESIZE
 # Windows names its mappings (tagname), and its constructor takes the
-# tagname where POSIX takes flags and prot: the class body picks one.
+# tagname where POSIX takes flags and prot: the class body picks one.  A
+# backend that names mappings also turns a descriptor into its handle.
 _NAMES_MAPPINGS = hasattr(backend, "map_named")
+_handle_of: Callable[[int], Any] = getattr(backend, "handle_of", int)
 
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
@@ -100,6 +102,10 @@ def _whole_file(file_size: int, offset: int) -> int:
     if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
         raise ValueError("mmap length is too large")
     return file_size - offset
+
+
+#: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
+_WIDE_TAGNAME = sys.version_info >= (3, 13)
 
 
 class SizeError(OSError, ValueError):
@@ -169,17 +175,8 @@ class mmap(Lender):
 
     if _NAMES_MAPPINGS:
 
-        def __new__(
-            cls,
-            fileno: int,
-            length: int,
-            tagname: Optional[str] = None,
-            access: int = ACCESS_DEFAULT,
-            offset: int = 0,
-            *,
-            trackfd: bool = True,
-        ) -> "mmap":
-            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)
+        def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
+            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0)
 
             The stdlib's constructor on Windows, where ``tagname`` takes the
             place of ``flags`` and ``prot``: maps made with the same
@@ -189,12 +186,27 @@ class mmap(Lender):
             ``length`` past the end of the file makes the file that long.
             ``offset`` must be a multiple of ``ALLOCATIONGRANULARITY`` (64
             KiB).  ``ACCESS_DEFAULT`` writes through to the file, as
-            ``ACCESS_WRITE`` does.
+            ``ACCESS_WRITE`` does.  From Python 3.15, as there,
+            ``trackfd=False`` (keyword only) keeps no duplicate of the
+            file's handle.
+
+            The arguments are bound and checked in the C module's order and
+            with its messages (see :func:`pymmap._args.windows_constructor`).
             """
+            fileno, length, tagname, access, offset, trackfd = _args.windows_constructor(args, kwargs)
             fileno = _args.c_int(fileno)
             length = _args.ssize(length)
-            access = _args.c_int(access)
-            offset = _args.off_t(offset)
+            if tagname is _args.NO_ARGUMENT:
+                tagname = None
+            access = ACCESS_DEFAULT if access is _args.NO_ARGUMENT else _args.c_int(access)
+            if offset is _args.NO_ARGUMENT:
+                offset = 0
+            else:
+                try:
+                    offset = _args.off_t(offset)
+                except OverflowError:
+                    # Format "L" on Windows: the C module's words for a 64-bit overflow.
+                    raise OverflowError("int too big to convert") from None
             trackfd = bool(trackfd)
 
             if _audit is not None:
@@ -210,6 +222,10 @@ class mmap(Lender):
             _check_sizes(length, offset)
             if fileno == 0:
                 fileno = -1  # the C module takes 0, like -1, for the paging file
+            if fileno != -1:
+                # The descriptor is checked first (_get_osfhandle: EBADF), as in
+                # the C module, which converts the tagname last.
+                _handle_of(fileno)
             # Deliberate difference: the C module also moves the file's position
             # to 0 here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
             if fileno != -1 and length == 0:
@@ -220,6 +236,25 @@ class mmap(Lender):
                 if "\0" in tagname:
                     raise ValueError("embedded null character")
             return mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags, tagname)
+
+        def __sizeof__(self) -> int:
+            """``sys.getsizeof(m)`` on Windows: the object, plus the tagname the C module keeps.
+
+            CPython 3.13+ keeps the tagname as a wide string (``wchar_t``, two
+            bytes per UTF-16 unit) with its terminating NUL, and counts it.
+            Before, it kept UTF-8 bytes and a NUL, and its test_mmap
+            (``test_sizeof``) asserts exactly that, so pymmap counts as the
+            running interpreter does.
+            """
+            size = object.__sizeof__(self)
+            region = self._region
+            tagname = None if region is None else region.tagname
+            if tagname is not None:
+                if _WIDE_TAGNAME:
+                    size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+                else:
+                    size += len(tagname.encode("utf-8", "surrogatepass")) + 1
+            return size
 
         __doc__ = __new__.__doc__  # the class says the platform's signature
 
@@ -511,13 +546,19 @@ class mmap(Lender):
         """
         return self._exports.export(flags)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        quiet_subclass(cls)  # the class's quiet C release slot, for subclasses too
+
     def __release_buffer__(self, view: memoryview) -> None:
-        """Called by CPython 3.12+ when a borrower is done with a buffer from :meth:`__buffer__`.
+        """PEP 688's other half: a borrower is done with a buffer from :meth:`__buffer__`.
 
         There is nothing left to do here: the lending view has counted the
         release already.  The method must exist all the same: borrowers
         such as numpy keep a buffer (rather than copy its pointer and give
-        it back at once) only when its lender has ``__release_buffer__``.
+        it back at once) only when its lender has one.  On CPython the
+        class's C release slot does the same nothing without calling it
+        (see :func:`pymmap.exports.lends`).
         """
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------
@@ -604,21 +645,27 @@ class mmap(Lender):
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
-        array = self._array  # (on PyPy a memoryview does not keep its array alive)
-        view = self._view
+        # The hot paths hold the map's views in local variables, which keep
+        # the memory mapped while they work (see _attach).  They hold them
+        # only there: the full path converts the item first, and that may
+        # run Python code that resizes the map, which must not find the
+        # memory held by this very call.
         if item.__class__ is int:
-            # The hot path: the memoryview checks the index.  If it raises
-            # (closed map, index out of range), the full path says why.
+            # The memoryview checks the index.  If it raises (closed map,
+            # index out of range), the full path says why.
+            view = self._view
             try:
                 return view[item]  # type: ignore[index]
             except (TypeError, IndexError, OverflowError):
                 pass
-        elif (item.__class__ is slice and array is not None and item.step is None
+        elif (item.__class__ is slice and item.step is None
               and (item.start is None or item.start.__class__ is int)
               and (item.stop is None or item.stop.__class__ is int)):
             # A slice of plain ints: ctypes copies the bytes out, and no
             # Python code runs in between.
-            return array[item]
+            array = self._array  # (on PyPy a memoryview does not keep its array alive)
+            if array is not None:
+                return array[item]
         return self._getitem(item)
 
     def _getitem(self, item: Any) -> Any:
@@ -647,11 +694,12 @@ class mmap(Lender):
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        view = self._view
         if item.__class__ is int and value.__class__ is int:
-            # The hot path: the memoryview checks the index and the value,
-            # and is read-only for an ACCESS_READ map.  If it raises, the
-            # full path finds the C module's error.
+            # The hot path (views in locals only here, as in __getitem__):
+            # the memoryview checks the index and the value, and is
+            # read-only for an ACCESS_READ map.  If it raises, the full path
+            # finds the C module's error.
+            view = self._view
             try:
                 view[item] = value  # type: ignore[index]
                 return
@@ -1094,10 +1142,14 @@ class mmap(Lender):
         """Name an anonymous map; the name shows in ``/proc/self/maps`` (Linux 5.17+).
 
         The kernel sees ``cpython:mmap:<name>``, as with CPython 3.15, so tools
-        that look for CPython's label find pymmap's maps too.  (CPython 3.15
-        applies the label only in development mode; pymmap always does.)
-        ``name`` is at most 66 bytes in UTF-8.  File maps cannot be named
-        (``ValueError``); a kernel without the feature raises ``OSError``.
+        that look for CPython's label find pymmap's maps too.  ``name`` is at
+        most 66 bytes in UTF-8.  File maps cannot be named (``ValueError``).
+
+        Deliberate difference: CPython 3.15 asks the kernel only in
+        development mode (``python -X dev``), and otherwise returns without
+        labelling; pymmap always labels.  A kernel without the feature
+        (``EINVAL``: no ``CONFIG_ANON_VMA_NAME``) is reported as 3.15 reports
+        it: ``OSError`` in development mode, silence otherwise.
         """
         if not isinstance(name, str):
             raise TypeError(f"set_name() argument must be str, not {type(name).__name__}")
@@ -1109,7 +1161,11 @@ class mmap(Lender):
         region = self._live_region()
         if region.fd != -1:
             raise ValueError("Cannot set annotation on non-anonymous mappings")
-        region.set_name(label)
+        try:
+            region.set_name(label)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or sys.flags.dev_mode:
+                raise
 
     # --- beyond the stdlib: protection, locking, residency --------------------
     # None of these exist in the C module.  They take a range the way

@@ -139,8 +139,14 @@ def _open(path: str) -> Tuple[int, os.stat_result]:
     return fd, st
 
 
+#: Windows reports residency for this process's working set only (QueryWorkingSetEx).
+_WORKING_SET_ONLY = getattr(backend, "RESIDENCY_IS_WORKING_SET", False)
+
+
 def _sees_page_cache(path: str, st: os.stat_result) -> bool:
     """Internal: True if ``mincore`` reports the page cache for this file, not just our mappings."""
+    if _WORKING_SET_ONLY:
+        return False
     return st.st_uid == os.geteuid() or os.access(path, os.W_OK)
 
 
@@ -193,8 +199,10 @@ def run(paths: Sequence[str], touch: bool = False, as_json: bool = False,
             files.append(facts)
             continue
         if not exact:
-            print(f"pymmap pages: note: {path}: you neither own nor may write this file, so "
-                  "the kernel reports only the pages this process has mapped", file=err)
+            why = ("the system reports residency for this process's working set" if _WORKING_SET_ONLY
+                   else "you neither own nor may write this file, so the kernel reports")
+            print(f"pymmap pages: note: {path}: {why} only the pages this process has mapped",
+                  file=err)
         if before is not None:
             print(summary(before), file=out)
             print(picture(before.pages, width), file=out)

@@ -17,7 +17,6 @@ flushing, advising, resizing).  Everything above it, such as the
 """
 
 import ctypes
-import errno
 import gc
 import os
 import weakref
@@ -26,7 +25,7 @@ from typing import Any, Callable, Optional, Tuple
 from ._platform import backend
 from .copying import bytes_at, move, store, view_of
 from .errors import closed as _closed_error
-from .errors import inaccessible, readonly
+from .errors import empty_mapping, inaccessible, readonly
 from .lease import Lease
 from .protection import PageProtection
 
@@ -666,7 +665,7 @@ class MappedRegion:
             # the file: truncating it first (as CPython does) would leave a
             # mapping longer than its file, and reading it would kill the
             # process with SIGBUS.
-            raise backend.oserror(errno.EINVAL)
+            raise empty_mapping()
         old_length = len(array)
         del array  # our own reference must not count as a holder
         lease = self._lease

@@ -19,6 +19,7 @@ import tempfile
 import textwrap
 from typing import IO, Any, Callable, Dict, List, Optional, Type
 
+from ._platform import backend
 from .trace import Syscall, trace
 
 __all__ = ["SAMPLE", "STEPS", "Console", "run"]
@@ -36,6 +37,10 @@ SAMPLE = (
 )
 
 _WIDTH = 72
+
+#: Windows maps through named sections (tagnames) and has no fork(): there
+#: the tour shows kernel32's calls, and a section shared by name instead.
+_KERNEL32 = hasattr(backend, "map_named")
 
 
 def maps_entry(address: int) -> Optional[str]:
@@ -162,24 +167,41 @@ def step_read(tour: Console) -> None:
         The tour works in a fresh temporary directory.  SAMPLE holds effbot's
         samples/sample.txt: a Knuth quotation, 302 bytes with DOS line
         endings.  We write it to a file, open the file, and map it.
-
-        Lines starting with | are the system calls a line made, as strace(1)
-        would print them.  A "maps:" line is the new mapping's entry in
-        /proc/self/maps: its address range (always whole pages), its
-        permissions (r, w, x, then s for shared or p for private), the file
-        offset, device, inode and file name.
     """)
+    if _KERNEL32:
+        tour.say("""
+            Lines starting with | are the kernel32 calls a line made.  A map
+            on Windows takes two objects: CreateFileMappingW makes a
+            section (the memory, backed by the file or by the paging file),
+            and MapViewOfFile maps a view of it into our address space.
+        """)
+    else:
+        tour.say("""
+            Lines starting with | are the system calls a line made, as
+            strace(1) would print them.  A "maps:" line is the new mapping's
+            entry in /proc/self/maps: its address range (always whole pages),
+            its permissions (r, w, x, then s for shared or p for private), the
+            file offset, device, inode and file name.
+        """)
     tour.run("import os, pathlib, re, sys")
     tour.run("import pymmap as mmap")
     tour.run('pathlib.Path("sample.txt").write_bytes(SAMPLE)')
     tour.run('f = open("sample.txt", "r+b")')
     tour.run("m = mmap.mmap(f.fileno(), 0)")
-    tour.say("""
-        Length 0 means "the whole file".  dup() gives the map its own copy
-        of the descriptor, so size() and resize() keep working after f is
-        closed.  mmap() answered with the address where the file's bytes now
-        appear in our memory.  No data was read yet.
-    """)
+    if _KERNEL32:
+        tour.say("""
+            Length 0 means "the whole file".  DuplicateHandle gives the map
+            its own handle of the file, so size() and resize() keep working
+            after f is closed.  MapViewOfFile answered with the address where
+            the file's bytes now appear in our memory.  No data was read yet.
+        """)
+    else:
+        tour.say("""
+            Length 0 means "the whole file".  dup() gives the map its own copy
+            of the descriptor, so size() and resize() keep working after f is
+            closed.  mmap() answered with the address where the file's bytes
+            now appear in our memory.  No data was read yet.
+        """)
     tour.run("len(m)")
     tour.run("m[:10]")
     tour.run("m[38:58]")
@@ -187,8 +209,8 @@ def step_read(tour: Console) -> None:
         Slicing made no system call: the bytes are copied straight out of
         memory.  The first touch of the page did trap into the kernel (a
         page fault, which found the page in the page cache), but a fault is
-        not a system call; step 8 counts them.  The map is also a file, with
-        a position of its own:
+        not a system call; the last step shows them.  The map is also a file,
+        with a position of its own:
     """)
     tour.run("m.read(10)")
     tour.run("m.read(10)")
@@ -208,10 +230,11 @@ def step_write(tour: Console) -> None:
     tour.run('m[0] = ord("w")')
     tour.run('m[:3] = b"too long"', raises=IndexError)
     tour.run('pathlib.Path("sample.txt").read_bytes()[:16]')
-    tour.say("""
+    tour.say(f"""
         The file already shows the change, although nothing wrote it.  The
-        page is only "dirty" in memory, though: flush() runs msync(2) to put
-        it on disk now instead of whenever the kernel gets to it.
+        page is only "dirty" in memory, though: flush() runs
+        {"FlushViewOfFile" if _KERNEL32 else "msync(2)"} to put it on disk now
+        instead of whenever the kernel gets to it.
     """)
     tour.run("m.flush()")
 
@@ -268,7 +291,7 @@ def step_access(tour: Console) -> None:
         In memory, w and c both changed; on disk, only write.txt did.  c's
         change lives in a private copy of the page that no one else can see
         and that is thrown away when the map closes, which is why flush()
-        has nothing to do for it (no msync below):
+        has nothing to do for it (no call below):
     """)
     tour.run("c.flush()")
     tour.run("""
@@ -316,13 +339,50 @@ def step_fork(tour: Console) -> None:
     tour.run("private.close()")
 
 
+def step_named(tour: Console) -> None:
+    """Memory shared by name with another process"""
+    tour.say("""
+        With -1 instead of a file descriptor, the map is anonymous memory
+        from the paging file, filled with zeros.  Windows has no fork(); two
+        processes share memory by naming its section instead: every map
+        made with the same tagname, in any process, is the same memory.
+        The child below is another Python running the standard library's
+        own mmap module.
+    """)
+    tour.run("import subprocess")
+    tour.run('name = f"pymmap-tour-{os.getpid()}"')
+    tour.run("shared = mmap.mmap(-1, 13, tagname=name)")
+    tour.run('shared.write(b"Hello world!")')
+    tour.run("""
+        child = subprocess.run([sys.executable, "-c",
+            "import mmap, sys; m = mmap.mmap(-1, 13, tagname=sys.argv[1]); "
+            "print(m[:12]); m[:5] = b'HELLO'", name], capture_output=True, text=True)
+    """)
+    tour.run("child.stdout  # what the child read")
+    tour.run("shared[:]")
+    tour.say("""
+        The child found our bytes, and its store reached us.  The section
+        lives while any process holds a view or a handle of it; its name
+        goes with the last one.
+    """)
+    tour.run("shared.close()")
+
+
 def step_resize(tour: Console) -> None:
     """Resize a map, and the file behind it"""
-    tour.say("""
-        resize() changes the size of the file first (ftruncate(2)) and then
-        of the mapping (mremap(2) on Linux, which may move it to a new
-        address: MREMAP_MAYMOVE).  New bytes read as zeros.
-    """)
+    if _KERNEL32:
+        tour.say("""
+            A section never changes size, and a file cannot change size
+            while a view of it is mapped.  So resize() unmaps the view, sets
+            the file's size (SetFilePointerEx, SetEndOfFile), makes a new
+            section and maps a new view.  New bytes read as zeros.
+        """)
+    else:
+        tour.say("""
+            resize() changes the size of the file first (ftruncate(2)) and
+            then of the mapping (mremap(2) on Linux, which may move it to a
+            new address: MREMAP_MAYMOVE).  New bytes read as zeros.
+        """)
     tour.run('f = open("grow.txt", "w+b")')
     tour.run('f.write(b"0123456789")')
     tour.run("f.flush()")
@@ -334,13 +394,19 @@ def step_resize(tour: Console) -> None:
     tour.run('os.path.getsize("grow.txt")')
     tour.run("m.close()")
     tour.run("f.close()")
-    tour.say("""
-        Shared anonymous memory cannot grow that way: the memory object
-        behind it keeps its first size, and touching the new pages would
-        kill the process with SIGBUS (CPython 3.9 to 3.13.0 crash exactly
-        like that).  pymmap makes a new, larger mapping instead, copies the
-        bytes over, and unmaps the old one:
-    """)
+    if _KERNEL32:
+        tour.say("""
+            Memory from the paging file grows the same way: a new, larger
+            section and view, the bytes copied over, the old view unmapped.
+        """)
+    else:
+        tour.say("""
+            Shared anonymous memory cannot grow that way: the memory object
+            behind it keeps its first size, and touching the new pages would
+            kill the process with SIGBUS (CPython 3.9 to 3.13.0 crash exactly
+            like that).  pymmap makes a new, larger mapping instead, copies
+            the bytes over, and unmaps the old one:
+        """)
     tour.run("a = mmap.mmap(-1, mmap.PAGESIZE)")
     tour.run('a[:5] = b"kept!"')
     tour.run("a.resize(3 * mmap.PAGESIZE)")
@@ -353,26 +419,28 @@ def step_pages(tour: Console) -> None:
     tour.say("""
         The kernel maps memory in pages.  A mapping always covers whole
         pages, and a file can only be mapped from an offset that is a
-        multiple of the page size (ALLOCATIONGRANULARITY, which on POSIX is
-        the page size).
+        multiple of ALLOCATIONGRANULARITY: the page size on POSIX, 64 KiB on
+        Windows.
     """)
     tour.run("mmap.PAGESIZE, mmap.ALLOCATIONGRANULARITY")
-    tour.run('pathlib.Path("pages.bin").write_bytes(b"A" * mmap.PAGESIZE + b"B" * mmap.PAGESIZE)')
+    tour.run("G = mmap.ALLOCATIONGRANULARITY")
+    tour.run('pathlib.Path("pages.bin").write_bytes(b"A" * G + b"B" * mmap.PAGESIZE)')
     tour.run('f = open("pages.bin", "r+b")')
-    tour.run("second = mmap.mmap(f.fileno(), 10, offset=mmap.PAGESIZE)")
+    tour.run("second = mmap.mmap(f.fileno(), 10, offset=G)")
     tour.run("len(second), second[:]")
     tour.say("""
-        We asked for 10 bytes at offset PAGESIZE; the maps line shows a
-        whole page, at file offset PAGESIZE (in hex).  pymmap only lets us
-        see the 10 bytes.  An offset that is not a multiple of the page size
-        is refused by the kernel (EINVAL):
+        We asked for 10 bytes at offset G; the system mapped a whole page
+        (a "maps:" line, where there is one, shows it).  pymmap only lets us
+        see the 10 bytes.  An offset that is not a multiple of
+        ALLOCATIONGRANULARITY is refused (EINVAL; on Windows
+        ERROR_MAPPED_ALIGNMENT):
     """)
     tour.run("mmap.mmap(f.fileno(), 10, offset=100)", raises=OSError)
     tour.say("""
         To reach an arbitrary byte, map from the start of its page and index
         from there:
     """)
-    tour.run("want = mmap.PAGESIZE + 100")
+    tour.run("want = G + 100")
     tour.run("start = want - want % mmap.ALLOCATIONGRANULARITY")
     tour.run("near = mmap.mmap(f.fileno(), want - start + 10, offset=start)")
     tour.run("start, near[want - start:]")
@@ -429,16 +497,37 @@ def step_faults(tour: Console) -> None:
     tour.run("f.close()")
 
 
-#: The tour's steps, in order.
+def step_working_set(tour: Console) -> None:
+    """Pages arrive when they are first touched"""
+    tour.say("""
+        Mapping only reserves addresses.  The first access to each page
+        traps into the kernel (a page fault), which finds or makes the page
+        and maps it; the instruction then runs again.  resident() asks
+        Windows which pages are in this process's working set, mapped in
+        RAM (QueryWorkingSetEx): none at first, every touched one after.
+    """)
+    tour.run("pages = mmap.mmap(-1, 256 * mmap.PAGESIZE)")
+    tour.run("pages.resident().count(1)")
+    tour.run("""
+        for i in range(0, len(pages), mmap.PAGESIZE):
+            pages[i] = 1
+    """)
+    tour.run("pages.resident().count(1)")
+    tour.run("pages.close()")
+
+
+#: The tour's steps, in order.  Where the system has neither fork() nor
+#: madvise() (Windows), a section shared by name and the working set stand
+#: in for the fork and the page-fault counts.
 STEPS: List[Callable[[Console], None]] = [
     step_read,
     step_write,
     step_search,
     step_access,
-    step_fork,
+    step_named if _KERNEL32 else step_fork,
     step_resize,
     step_pages,
-    step_faults,
+    step_working_set if _KERNEL32 else step_faults,
 ]
 
 

@@ -33,9 +33,11 @@ returns.  On Windows the lines show kernel32's calls::
 
     CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 4096, NULL) = 0x1f4
     MapViewOfFile(0x1f4, FILE_MAP_WRITE, 0, 0, 4096) = 0x2a0c4d50000
-    MapViewOfFile(0x1f8, FILE_MAP_WRITE, 0, 4096, 4096) = NULL (WinError 1132: The base ...)  When none is
-installed, the cost is one ``is not None`` test per system call, and the hot
-paths (indexing, ``read``, ``find``) make no system calls at all.
+    MapViewOfFile(0x1f8, FILE_MAP_WRITE, 0, 4096, 4096) = NULL (WinError 1132: The base ...)
+
+When no tracer is installed, the cost is one ``is not None`` test per
+system call, and the hot paths (indexing, ``read``, ``find``) make no
+system calls at all.
 
 The tracer is process-wide, not per thread, and a child made with
 ``os.fork()`` inherits it.
@@ -89,20 +91,13 @@ _names: Optional[Dict[str, List[Tuple[int, str]]]] = None
 def _names_for(prefix: str) -> List[Tuple[int, str]]:
     """Internal: this platform's ``(value, name)`` pairs for one constant prefix.
 
-    The constants come from ``backend.CONSTANTS``.  ``MAP_FIXED`` and
-    ``MREMAP_MAYMOVE``, which the platform layer uses, are looked up in its
-    constant table under their private names too (``_MAP_FIXED``), for
-    tables that keep them out of the public constants.
+    The constants come from ``backend.CONSTANTS``, which has every name a
+    traced call may need (``MAP_FIXED`` and ``MREMAP_MAYMOVE`` included).
     """
     global _names
     if _names is None:
-        table = tables.TABLES[tables.select()]
-        constants = dict(backend.CONSTANTS)
-        for private in ("_MAP_FIXED", "_MREMAP_MAYMOVE"):
-            if private in table:
-                constants[private[1:]] = table[private]
         groups: Dict[str, List[Tuple[int, str]]] = {}
-        for name, value in constants.items():
+        for name, value in backend.CONSTANTS.items():
             if name not in _ALIASES:
                 groups.setdefault(name.split("_", 1)[0] + "_", []).append((value, name))
         _names = groups  # published whole: another thread never sees it half built
@@ -272,9 +267,16 @@ _KERNEL32 = {
     "SetFilePointerEx": ("b", "hdod"),
     "SetEndOfFile": ("b", "h"),
     "GetSystemInfo": ("v", "o"),
+    "VirtualProtect": ("b", "hdpo"),
+    "VirtualLock": ("b", "hd"),
+    "VirtualUnlock": ("b", "hd"),
+    "K32QueryWorkingSetEx": ("b", "hod"),
+    "PrefetchVirtualMemory": ("b", "hdod"),
 }
 # <winnt.h> and <memoryapi.h>
-_PAGE_NAMES = {0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE", 0x08: "PAGE_WRITECOPY"}
+_PAGE_NAMES = {0x01: "PAGE_NOACCESS", 0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE",
+               0x08: "PAGE_WRITECOPY", 0x20: "PAGE_EXECUTE_READ", 0x40: "PAGE_EXECUTE_READWRITE",
+               0x80: "PAGE_EXECUTE_WRITECOPY"}
 _FILE_MAP_NAMES = {0x1: "FILE_MAP_COPY", 0x2: "FILE_MAP_WRITE", 0x4: "FILE_MAP_READ"}
 _INVALID_HANDLE_VALUE = ctypes.c_void_p(-1).value
 

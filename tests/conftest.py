@@ -66,6 +66,7 @@ EXACT_CLOSE_SEQUENCE = {
     "tests/test_trace.py::test_default_target_is_stderr",
     "tests/test_trace.py::test_environment_variable_traces_to_stderr",
     "tests/test_trace.py::test_environment_variable_names_a_file",
+    "tests/test_trace.py::test_the_guides_program_makes_the_calls_the_guide_shows",
 }
 
 

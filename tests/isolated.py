@@ -15,21 +15,23 @@ import textwrap
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_isolated(code, *args, timeout=300, cwd=None):
+def run_isolated(code, *args, timeout=300, cwd=None, python_options=()):
     """Run ``code`` (dedented) with this interpreter; return its stdout as text.
 
-    Fails the calling test if the child dies by a signal or exits non-zero.
+    ``python_options`` go to the interpreter (``("-X", "dev")``).  Fails the
+    calling test if the child dies by a signal or exits non-zero.
     """
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHONFAULTHANDLER="1")
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        [sys.executable, *python_options, "-c", textwrap.dedent(code), *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,
         timeout=timeout,
     )
-    out = proc.stdout.decode("utf-8", "replace")
-    err = proc.stderr.decode("utf-8", "replace")
+    # Windows writes text with CRLF line ends; the tests compare lines.
+    out = proc.stdout.decode("utf-8", "replace").replace("\r\n", "\n")
+    err = proc.stderr.decode("utf-8", "replace").replace("\r\n", "\n")
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
         raise AssertionError(f"the child process crashed with {name}\n{out}\n{err}")

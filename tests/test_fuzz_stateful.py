@@ -72,6 +72,9 @@ from hypothesis.stateful import (
 
 import pymmap
 
+if os.name != "posix":
+    pytest.skip('the fuzzer drives the POSIX constructor (flags, prot); on Windows tests/test_windows_differential.py compares with the stdlib', allow_module_level=True)
+
 PY = sys.version_info[:2]
 CPYTHON = sys.implementation.name == "cpython"
 P = pymmap.PAGESIZE

@@ -17,6 +17,8 @@ flush, resize, and write_byte/move on read-only maps), and then works on the
 closed map; those are compared only from ``NEWEST`` on.
 """
 
+import os
+
 import pytest
 from oracle import PY, Raises, differential, stdlib_mmap
 from test_mmap_differential import NEWEST
@@ -104,12 +106,14 @@ def test_index_closes_the_map(tmp_path, name, access):
                 m.close()
                 return value
 
-        # Below 3.13 the stdlib may crash here: never run it there.
-        step(operation, m, X, since=first, stdlib=PY >= (3, 13),
-             expect=newest_outcome(name, access))
+        # Below 3.13 the stdlib may crash here: never run it there.  Nor on
+        # Windows for resize(): CPython 3.13's Windows resize uses the closed
+        # map's handles (an access violation, seen under Wine's kernel32).
+        stdlib = PY >= (3, 13) and not (name == "resize(n)" and os.name == "nt")
+        step(operation, m, X, since=first, stdlib=stdlib, expect=newest_outcome(name, access))
         # Refused as read-only before any conversion: __index__ never ran.
         refused_first = access == "read" and (" = " in name or name.startswith("del "))
-        step(lambda: m.closed, stdlib=PY >= (3, 13), expect=not refused_first)
+        step(lambda: m.closed, stdlib=stdlib, expect=not refused_first)
 
     differential(scenario, tmp_path, data=bytes(range(100)), length=100, access=ACCESS[access])
 

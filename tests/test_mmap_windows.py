@@ -13,6 +13,7 @@ behaviour of each call, as the stand-in plays it, not on Windows.
 
 import gc
 import os
+import re
 import socket
 import sys
 
@@ -20,6 +21,9 @@ import pytest
 import winapi_standin as wa
 from isolated import run_isolated
 from winapi_standin import StandIn, fresh_pymmap, winerror
+
+if os.name != "posix":
+    pytest.skip("the kernel32 stand-in backs its views with Linux's mmap(2); on Windows the real kernel32 runs tests/test_windows_*.py", allow_module_level=True)
 
 
 @pytest.fixture
@@ -66,12 +70,41 @@ def test_the_module_is_the_stdlibs_windows_module(win):
 
 
 def test_the_constructor_has_the_windows_signature(mm):
-    import inspect
-
-    assert list(inspect.signature(mm).parameters) == ["fileno", "length", "tagname", "access", "offset",
-                                                      "trackfd"]
-    with pytest.raises(TypeError):
+    # PyArg_ParseTupleAndKeywords' messages: "function", no cls counted.
+    with pytest.raises(TypeError, match=r"^this function got an unexpected keyword argument 'flags'$"):
         mm(-1, 10, flags=1)
+    with pytest.raises(TypeError, match=r"^function takes at most 5 arguments \(6 given\)$"):
+        mm(-1, 10, None, 0, 0, 1)
+    with pytest.raises(TypeError, match=r"^function missing required argument 'length' \(pos 2\)$"):
+        mm(-1)
+    with pytest.raises(TypeError, match=r"^argument for function given by name \('tagname'\) and position \(3\)$"):
+        mm(-1, 10, None, tagname=None)
+    m = mm(fileno=-1, length=10, tagname=None, access=0, offset=0)
+    m.close()
+
+
+def test_offset_overflow_and_sizeof_are_worded_and_counted_as_the_c_module_does(win, monkeypatch):
+    # Checked against the Windows stdlib under Wine (test_windows_differential.py).
+    pymmap, _ = win
+    for offset in (2**63, -(2**63) - 1):
+        with pytest.raises(OverflowError, match=r"^int too big to convert$"):
+            pymmap.mmap(-1, 10, offset=offset)
+    plain, named = pymmap.mmap(-1, 10), pymmap.mmap(-1, 10, tagname="abcd")
+    for wide, extra in ((True, 10), (False, 5)):  # 3.13+: wchar_t and NUL; before: UTF-8 and NUL
+        monkeypatch.setattr(pymmap.facade, "_WIDE_TAGNAME", wide)
+        assert sys.getsizeof(named) - sys.getsizeof(plain) == extra
+    plain.close()
+    named.close()
+
+
+def test_trackfd_is_refused_before_python_3_15(win, monkeypatch):
+    # CPython 3.13's test_no_trackfd_parameter_on_windows; 3.15 accepts it.
+    pymmap, _ = win
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", False)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'trackfd'"):
+        pymmap.mmap(-1, 64, trackfd=False)
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)
+    pymmap.mmap(-1, 64, trackfd=False).close()
 
 
 def test_argument_errors_come_in_the_c_modules_order(mm):
@@ -286,8 +319,9 @@ def test_the_map_keeps_its_own_handle(win, open_file):
     m.close()
 
 
-def test_without_trackfd_there_is_no_handle_to_ask(win, open_file):
+def test_without_trackfd_there_is_no_handle_to_ask(win, open_file, monkeypatch):
     pymmap, standin = win
+    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)  # as from CPython 3.15
     f = open_file(b"x" * 10)
     m = pymmap.mmap(f.fileno(), 0, trackfd=False)
     assert not named(standin, "DuplicateHandle")
@@ -510,12 +544,28 @@ def test_buffers_and_exports(mm, win):
 def test_what_windows_cannot_do_raises_oserror(win):
     pymmap, _ = win
     with pymmap.mmap(-1, 4096) as m:
-        # protect() first: the tracebacks kept below hold the region's memory,
-        # and protect() refuses to take access away while anything does.
-        for call in (lambda: m.protect(0), lambda: m.set_name("x"), m.lock, m.unlock, m.resident):
-            with pytest.raises(OSError) as info:
-                call()
-            assert winerror(info.value) == wa.ERROR_NOT_SUPPORTED
+        with pytest.raises(OSError) as info:
+            m.set_name("x")
+        assert winerror(info.value) == wa.ERROR_NOT_SUPPORTED
+
+
+def test_protect_lock_and_resident_use_kernel32(win):
+    pymmap, standin = win
+    with pymmap.mmap(-1, 2 * 4096) as m:
+        m.protect(0, 0, 4096)  # PROT_NONE: a guard page
+        with pytest.raises(ValueError):
+            m[0]
+        m.protect(1 | 2)
+        m[0] = 7
+        m.lock()
+        m.unlock()
+        m.load()
+        assert m.resident() == b"\x01\x01"
+        assert m.is_loaded()
+    names = standin.names_of("VirtualProtect", "VirtualLock", "VirtualUnlock", "K32QueryWorkingSetEx",
+                             "PrefetchVirtualMemory")
+    assert names == ["VirtualProtect", "VirtualProtect", "VirtualLock", "VirtualUnlock",
+                     "PrefetchVirtualMemory", "K32QueryWorkingSetEx", "K32QueryWorkingSetEx"]
 
 
 def test_maps_left_open_are_released_when_collected(win):
@@ -563,13 +613,15 @@ def test_the_trace_shows_kernel32s_calls(win, open_file):
     ]
     # The map duplicates the caller's handle for itself, then maps the file.
     names = [line.split("(", 1)[0] for line in lines[5:]]
-    assert names == ["GetCurrentProcess", "_get_osfhandle", "DuplicateHandle", "_open_osfhandle",
-                     "_get_osfhandle", "CreateFileMappingW", "MapViewOfFile", "CloseHandle", "_close"]
-    assert lines[5] == "GetCurrentProcess() = INVALID_HANDLE_VALUE"
-    assert lines[7].endswith(", 0x..., 0, FALSE, 2) = TRUE")
+    # (The descriptor is checked first, as the C module does.)
+    assert names == ["_get_osfhandle", "GetCurrentProcess", "_get_osfhandle", "DuplicateHandle",
+                     "_open_osfhandle", "_get_osfhandle", "CreateFileMappingW", "MapViewOfFile",
+                     "CloseHandle", "_close"]
+    assert lines[6] == "GetCurrentProcess() = INVALID_HANDLE_VALUE"
+    assert lines[8].endswith(", 0x..., 0, FALSE, 2) = TRUE")
     assert "MapViewOfFile(" in lines[-3] and lines[-3].endswith(
         "= NULL (WinError 1132: The base address or the file offset specified does not have the "
-        "proper alignment.)")
+        "proper alignment)")
     assert lines[-2].startswith("CloseHandle(") and lines[-1].startswith("_close(")
 
 
@@ -579,3 +631,25 @@ def test_the_files_position_is_left_alone(mm, open_file):
     f.seek(7)
     mm(f.fileno(), 0).close()
     assert f.tell() == 7
+
+
+def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
+    # The tour's Windows steps (a section shared by name, the working set),
+    # here over the stand-in; .ci/windows runs them under Wine's kernel32.
+    import io
+
+    pymmap, _ = win
+    # The Windows package's modules where imports find them: the snippets'
+    # `import pymmap as mmap` must give the Windows pymmap.
+    for name, module in pymmap.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    tour = pymmap.tour
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert tour.run(out=out) == 0, out.getvalue()[-3000:]
+    text = out.getvalue()
+    assert "Memory shared by name with another process" in text
+    assert "Pages arrive when they are first touched" in text
+    assert re.search(r"^  \| CreateFileMappingW\(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 13, "
+                     r"\"pymmap-tour-\d+\"\) = 0x", text, re.M)
+    assert "  | K32QueryWorkingSetEx(" in text and "  | SetEndOfFile(" in text

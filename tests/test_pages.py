@@ -20,6 +20,9 @@ from pymmap import pages
 from pymmap.__main__ import main
 from pymmap._platform import backend
 
+if os.name != "posix":
+    pytest.skip('page-cache residency (mincore, posix_fadvise eviction, file modes); on Windows `pages` reports the working set, tested in tests/test_windows_features.py', allow_module_level=True)
+
 P = pymmap.PAGESIZE
 SUMMARY = re.compile(r"^(?P<file>.+): (?P<resident>\d+)/(?P<pages>\d+) pages resident \((?P<percent>\d+\.\d)%\)$")
 

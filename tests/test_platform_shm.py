@@ -13,6 +13,9 @@ import pytest
 from pymmap._platform import backend
 from pymmap.trace import format_call
 
+if os.name != "posix":
+    pytest.skip('POSIX shm_open and System V shmget/shmat: Windows has neither', allow_module_level=True)
+
 SHM_NAMES = ["HAS_SHM_OPEN", "HAS_SYSV_SHM", "shm_attach", "shm_detach", "shm_get", "shm_open",
              "shm_remove", "shm_stat", "shm_unlink", "shmid_ds"]
 

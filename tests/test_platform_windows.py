@@ -19,12 +19,17 @@ import pytest
 import winapi_standin as wa
 from winapi_standin import StandIn, winerror
 
-from pymmap._platform import posix, windows
+if os.name != "posix":
+    pytest.skip("the kernel32 stand-in backs its views with Linux's mmap(2); on Windows the real "
+                "kernel32 runs tests/test_windows_*.py", allow_module_level=True)
+
+from pymmap._platform import _common, posix, windows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 C = windows.CONSTANTS
 RW = C["PROT_READ"] | C["PROT_WRITE"]
 SHARED = C["MAP_SHARED"]
+PRIVATE = C["MAP_PRIVATE"]
 ANON = C["MAP_SHARED"] | C["MAP_ANONYMOUS"]
 
 
@@ -34,7 +39,7 @@ def k32(monkeypatch):
     standin = StandIn()
     monkeypatch.setattr(windows, "_win32", standin.load_win32())
     monkeypatch.setattr(windows, "_views", {})
-    monkeypatch.setattr(windows, "_tracer", None)
+    monkeypatch.setattr(_common, "tracer", None)
     for name in ("PAGESIZE", "ALLOCATIONGRANULARITY"):
         monkeypatch.delitem(windows.__dict__, name, raising=False)
     yield standin
@@ -52,7 +57,9 @@ def failing(call, *args):
         call(*args)
     exc = info.value
     assert exc.errno is None or sys.platform == "win32"
-    assert exc.strerror == wa.MESSAGES.get(winerror(exc), exc.strerror)
+    # CPython's message, as PyErr_SetFromWindowsErr cuts it: no trailing period.
+    assert exc.strerror == wa.MESSAGES.get(winerror(exc), exc.strerror).rstrip(".")
+    assert not exc.strerror.endswith((".", " ", "\n"))
     return exc
 
 
@@ -103,7 +110,8 @@ def test_every_function_is_declared_with_fixed_width_types(k32):
     assert sorted(declared) == sorted([
         "CloseHandle", "CreateFileMappingW", "DuplicateHandle", "FlushFileBuffers", "FlushViewOfFile",
         "GetCurrentProcess", "GetFileSizeEx", "GetLastError", "GetSystemInfo", "MapViewOfFile",
-        "OpenFileMappingW", "SetEndOfFile", "SetFilePointerEx", "UnmapViewOfFile", "VirtualQuery"])
+        "OpenFileMappingW", "SetEndOfFile", "SetFilePointerEx", "UnmapViewOfFile", "VirtualQuery",
+        "VirtualProtect", "VirtualLock", "VirtualUnlock", "K32QueryWorkingSetEx", "PrefetchVirtualMemory"])
     for name, fn in declared.items():
         assert fn.argtypes is not None and fn.restype_declared, name
     assert w.CreateFileMappingW.argtypes == (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32,
@@ -234,7 +242,7 @@ def test_an_unaligned_offset_is_error_mapped_alignment_and_leaks_nothing(k32, op
     f = open_file(b"x" * 70000)
     exc = failing(windows.map, 100, RW, SHARED, f.fileno(), 4096)
     assert winerror(exc) == wa.ERROR_MAPPED_ALIGNMENT == 1132
-    assert exc.args == (None, wa.MESSAGES[1132], None, 1132)
+    assert exc.args == (None, wa.MESSAGES[1132].rstrip("."), None, 1132)
     assert [c.name for c in calls(k32)][-1] == "CloseHandle"  # the section made before
 
 
@@ -280,9 +288,8 @@ def test_unmapping_what_is_no_view_is_invalid_address(k32):
 
 def test_what_windows_has_no_counterpart_for_is_not_supported(k32):
     for call, args in [
-        (windows.advise, (0, 1, 0)), (windows.protect, (0, 1, 1)), (windows.lock, (0, 1)),
-        (windows.unlock, (0, 1)), (windows.residency, (0, 1)), (windows.set_anon_name, (0, 1, b"x")),
-        (windows.memfd, (b"x",)), (windows.huge_page_size, ()), (windows.remap, (0, 1, 2)),
+        (windows.advise, (0, 1, 0)), (windows.set_anon_name, (0, 1, b"x")),
+        (windows.huge_page_size, ()), (windows.remap, (0, 1, 2)),
         (windows.shm_open, (b"/x", True, True)), (windows.shm_unlink, (b"/x",)),
         (windows.shm_get, (1, 1, True)), (windows.shm_attach, (1, True)), (windows.shm_detach, (0, 1)),
         (windows.shm_stat, (1,)), (windows.shm_remove, (1,)),
@@ -290,6 +297,36 @@ def test_what_windows_has_no_counterpart_for_is_not_supported(k32):
         exc = failing(call, *args)
         assert winerror(exc) == wa.ERROR_NOT_SUPPORTED
         assert exc.filename
+
+
+def test_pages_of_a_view_are_protected_locked_and_queried(k32):
+    address = windows.map(3 * 4096, RW, SHARED, -1, 0)
+    P = 4096
+    windows.protect(address + P, P, 0)
+    windows.protect(address + 2 * P, P, RW & ~2)
+    windows.protect(address + 2 * P, P, RW)
+    protections = [c.args[2] for c in calls(k32, "VirtualProtect")]
+    assert protections == [wa.PAGE_NOACCESS, wa.PAGE_READONLY, wa.PAGE_READWRITE]
+    windows.protect(address + P, P, RW)
+    windows.lock(address, P)
+    windows.unlock(address, P)
+    windows.unlock(address, 2 * P)  # not locked: fine, as with munlock(2)
+    exc = failing(windows.lock, address + 3 * P, P)  # past the view
+    assert winerror(exc) == wa.ERROR_INVALID_ADDRESS
+    ctypes.memset(address, 1, P)
+    assert windows.residency(address, 3 * P)[0] == 1
+    windows.advise(address, 3 * P, windows.CONSTANTS["MADV_WILLNEED"])
+    assert [c.name for c in calls(k32, "PrefetchVirtualMemory")] == ["PrefetchVirtualMemory"]
+    windows.unmap(address, 3 * P)
+
+
+def test_a_copy_on_write_view_is_made_writable_as_writecopy(k32, open_file):
+    f = open_file(b"x" * 8192)
+    address = windows.map(8192, RW, PRIVATE, f.fileno(), 0)
+    windows.protect(address, 4096, RW & ~2)
+    windows.protect(address, 4096, RW)
+    assert [c.args[2] for c in calls(k32, "VirtualProtect")] == [wa.PAGE_READONLY, wa.PAGE_WRITECOPY]
+    windows.unmap(address, 8192)
 
 
 # --- files --------------------------------------------------------------------------
@@ -443,7 +480,7 @@ def test_searches_cross_chunk_boundaries(k32, monkeypatch):
     assert windows.find_byte(base, len(data), ord("z")) == -1
     assert windows.rfind_byte(base, len(data), ord("a")) == data.rfind(b"a")
     assert windows.rfind_byte(base, len(data), ord("z")) == -1
-    assert windows.copy(base + 4, 3) == b"abc"
+    assert ctypes.string_at(base + 4, 3) == b"abc"
 
 
 def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
@@ -466,8 +503,8 @@ def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
 # Where the backends differ, on purpose.  posix.py has a few names with no
 # Windows counterpart at all (System V's shmid_ds; fill_holes, for children
 # forked after MADV_DONTFORK); windows.py has the two calls of named sections.
-POSIX_ONLY = {"shmid_ds", "fill_holes"}
-WINDOWS_ONLY = {"map_named", "resize"}
+POSIX_ONLY = {"UNSAFE_ADVICE", "fill_holes", "shmid_ds"}
+WINDOWS_ONLY = {"RESIDENCY_IS_WORKING_SET", "handle_of", "map_named", "resize"}
 
 
 def test_both_backends_export_the_same_names_but_for_a_few(k32):

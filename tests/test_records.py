@@ -79,8 +79,9 @@ def test_fields_are_the_maps_bytes(m):
     assert m[3:24] == struct.pack("<BHid6s", 0xAB, 0x1234, -2, 0.5, b"probe")
     m[4:6] = b"\x01\x00"
     assert rec.count == 1  # a read of the field reads the map
-    assert ctypes.addressof(rec) == ctypes.addressof(m._region.array) + 3
-    del rec
+    whole = (ctypes.c_char * len(m)).from_buffer(m)  # the map's own memory, through the buffer protocol
+    assert ctypes.addressof(rec) == ctypes.addressof(whole) + 3
+    del rec, whole
 
 
 def test_record_agrees_with_typed_and_unpack_from(m):

@@ -16,6 +16,9 @@ import pymmap
 from pymmap import MappedRegion
 from pymmap._platform import backend
 
+if os.name != "posix":
+    pytest.skip('the POSIX resize path without mremap(2) (macOS, FreeBSD), run by hiding it', allow_module_level=True)
+
 PAGE = backend.PAGESIZE
 C = backend.CONSTANTS
 # How the old range goes: munmap(2), or on PyPy, which cannot tell whether a

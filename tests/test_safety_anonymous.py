@@ -7,7 +7,13 @@ grows it by making a fresh shared mapping of the new size and copying the
 bytes.  Run in child processes, so that a SIGBUS fails the test.
 """
 
+import os
+
+import pytest
 from isolated import run_isolated
+
+if os.name != "posix":
+    pytest.skip('growing shared anonymous memory (memfd, mremap) and fork(): Windows has neither', allow_module_level=True)
 
 
 def test_growing_a_shared_anonymous_map_keeps_bytes_and_zero_fills():

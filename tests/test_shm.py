@@ -10,6 +10,7 @@ C program verifies them.  Every test uses its own names and removes them.
 import ctypes
 import errno
 import gc
+import os
 import struct
 import sys
 
@@ -18,6 +19,9 @@ import pytest
 
 import pymmap
 from pymmap._platform import backend
+
+if os.name != "posix":
+    pytest.skip('POSIX shm_open and System V shmget/shmat: Windows has neither (its named maps are tagnames)', allow_module_level=True)
 
 READONLY = "mmap can't modify a readonly memory map."
 

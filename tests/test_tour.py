@@ -65,7 +65,7 @@ def test_tour_shows_lines_results_and_system_calls(tour):
     assert "b'We will pe'" in out
     calls = SYSCALL_LINE.findall(out)
     assert len(calls) > 20
-    for expected in (
+    for expected in KERNEL32_CALLS if os.name == "nt" else (
         r"mmap\(NULL, 302, PROT_READ\|PROT_WRITE, MAP_SHARED, \d+, 0\) = 0x[0-9a-f]+",
         r"msync\(0x[0-9a-f]+, 302, MS_SYNC\) = 0",
         r"munmap\(0x[0-9a-f]+, \d+\) = 0",
@@ -78,6 +78,20 @@ def test_tour_shows_lines_results_and_system_calls(tour):
         assert re.search(r"^  \| .*" + expected, out, re.M), expected
 
 
+#: The tour's calls on Windows: kernel32's, for the same steps.
+KERNEL32_CALLS = (
+    r"CreateFileMappingW\(0x[0-9a-f]+, NULL, PAGE_READWRITE, 0, 302, NULL\) = 0x[0-9a-f]+",
+    r"MapViewOfFile\(0x[0-9a-f]+, FILE_MAP_WRITE, 0, 0, 302\) = 0x[0-9a-f]+",
+    r"FlushViewOfFile\(0x[0-9a-f]+, 302\) = TRUE",
+    r"UnmapViewOfFile\(0x[0-9a-f]+\) = TRUE",
+    r"MapViewOfFile\(0x[0-9a-f]+, FILE_MAP_COPY, 0, 0, \d+\)",
+    r"CreateFileMappingW\(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 13, \"pymmap-tour-\d+\"\)",
+    r"SetEndOfFile\(0x[0-9a-f]+\) = TRUE",
+    r"K32QueryWorkingSetEx\(INVALID_HANDLE_VALUE, 0x\.\.\., 4096\) = TRUE",
+    r"= NULL \(WinError 1132: ",
+)
+
+
 def test_tour_shows_the_fork_and_the_access_modes(tour):
     out = tour[0].stdout
     assert "b'HELLO world!\\x00'" in out  # the child's store reached the parent
@@ -85,7 +99,7 @@ def test_tour_shows_the_fork_and_the_access_modes(tour):
     assert "TypeError: mmap can't modify a readonly memory map." in out
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="no /proc")
+@pytest.mark.skipif(os.name != "posix" or not os.path.exists("/proc/self/maps"), reason="no /proc")
 def test_tour_shows_proc_maps(tour):
     out = tour[0].stdout
     assert re.search(r"^  maps: [0-9a-f]+-[0-9a-f]+ rw-s .*sample\.txt$", out, re.M)

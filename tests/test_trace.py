@@ -20,6 +20,9 @@ import pymmap
 from pymmap._platform import tables
 from pymmap.trace import Syscall, format_call, trace
 
+if os.name != "posix":
+    pytest.skip('the POSIX call lines (mmap, munmap, mremap, ...); the kernel32 lines are checked under Windows in tests/test_windows_features.py', allow_module_level=True)
+
 ROOT = Path(__file__).resolve().parent.parent
 C = pymmap.CONSTANTS
 PAGE = pymmap.PAGESIZE
@@ -341,3 +344,30 @@ def test_environment_variable_unopenable_file_warns(tmp_path):
     assert proc.returncode == 0
     assert proc.stdout == "done\n"
     assert "PYMMAP_TRACE" in proc.stderr and "RuntimeWarning" in proc.stderr
+
+
+GUIDE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "how-mmap-works.md")
+
+
+def _normalised(lines):
+    """Trace lines with the parts that differ from run to run (addresses, descriptors) made equal."""
+    out = []
+    for line in lines:
+        line = re.sub(r"0x[0-9a-f]+", "ADDR", line)
+        line = re.sub(r"\b(dup|close)\(\d+\) = \d+", r"\1(FD) = FD", line)
+        line = re.sub(r"(MAP_SHARED|MAP_PRIVATE), \d+, ", r"\1, FD, ", line)
+        out.append(line)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guide shows Linux's calls")
+def test_the_guides_program_makes_the_calls_the_guide_shows(tmp_path):
+    with open(GUIDE) as f:
+        text = f.read()
+    program = re.search(r"```python\n(import pymmap\n.*?)```", text, re.S).group(1)
+    shown = re.search(r"\$ PYMMAP_TRACE=1 python hello.py\n(.*?)```", text, re.S).group(1).splitlines()
+    (tmp_path / "hello.py").write_text(program)
+    env = dict(os.environ, PYMMAP_TRACE="1", PYTHONPATH=os.path.dirname(os.path.dirname(GUIDE)))
+    proc = subprocess.run([sys.executable, "hello.py"], cwd=str(tmp_path), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert _normalised(proc.stderr.splitlines()) == _normalised(shown)

@@ -28,7 +28,6 @@ while a handle to it is open.
 import contextlib
 import ctypes
 import errno
-import fcntl
 import importlib
 import os
 import stat
@@ -39,7 +38,7 @@ from typing import Any, Dict, List, NamedTuple
 # Values from the Windows headers, as win32.py declares them.
 INVALID_HANDLE_VALUE = 2**64 - 1 if ctypes.sizeof(ctypes.c_void_p) == 8 else 2**32 - 1
 CURRENT_PROCESS = INVALID_HANDLE_VALUE  # GetCurrentProcess's pseudo-handle, (HANDLE)-1
-PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY = 0x02, 0x04, 0x08
+PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY = 0x01, 0x02, 0x04, 0x08
 FILE_MAP_COPY, FILE_MAP_WRITE, FILE_MAP_READ = 0x1, 0x2, 0x4
 DUPLICATE_SAME_ACCESS = 0x2
 FILE_BEGIN = 0
@@ -50,6 +49,7 @@ ERROR_INVALID_HANDLE = 6
 ERROR_NOT_ENOUGH_MEMORY = 8
 ERROR_NOT_SUPPORTED = 50
 ERROR_INVALID_PARAMETER = 87
+ERROR_NOT_LOCKED = 158
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_ADDRESS = 487
 ERROR_FILE_INVALID = 1006
@@ -63,6 +63,7 @@ MESSAGES = {
     ERROR_NOT_ENOUGH_MEMORY: "Not enough memory resources are available to process this command.",
     ERROR_NOT_SUPPORTED: "The request is not supported.",
     ERROR_INVALID_PARAMETER: "The parameter is incorrect.",
+    ERROR_NOT_LOCKED: "The segment is already unlocked.",
     ERROR_ALREADY_EXISTS: "Cannot create a file when that file already exists.",
     ERROR_INVALID_ADDRESS: "Attempt to access invalid address.",
     ERROR_FILE_INVALID: "The volume for a file has been externally altered so that the "
@@ -84,6 +85,21 @@ def posix():
     before its first ``import pymmap``.
     """
     return importlib.import_module("pymmap._platform.posix")
+
+
+def untraced(name, *args):
+    """Call ``posix().name(*args)`` for the stand-in's own plumbing, out of pymmap's trace.
+
+    The two backends share one tracer (``pymmap._platform._common``); a
+    trace of the Windows layer must show kernel32's calls, not the POSIX
+    calls that the stand-in makes to back them.
+    """
+    common = importlib.import_module("pymmap._platform._common")
+    saved, common.tracer = common.tracer, None
+    try:
+        return getattr(posix(), name)(*args)
+    finally:
+        common.tracer = saved
 
 
 def winerror(exc):
@@ -148,6 +164,7 @@ class View(NamedTuple):
     section: Section
     address: int
     length: int
+    access: int = FILE_MAP_WRITE
 
 
 def _range(ctype, signed):
@@ -261,6 +278,7 @@ class StandIn:
         self.msvcrt.get_osfhandle = self.get_osfhandle
         self.msvcrt.open_osfhandle = self.open_osfhandle
         self.fail_next: Dict[str, int] = {}  # function name -> error code to fail it with once
+        self.locked: set = set()  # addresses of the pages VirtualLock locked
 
     # --- what ctypes offers on Windows --------------------------------------------
 
@@ -500,11 +518,13 @@ class StandIn:
         if file == INVALID_HANDLE_VALUE:
             if size == 0:
                 raise _Failure(ERROR_INVALID_PARAMETER)
-            backing = posix().memfd(b"standin-section")
+            backing = os.memfd_create("standin-section", os.MFD_CLOEXEC)
             os.ftruncate(backing, size)
             section = Section(name, size, None, protect, backing)
         else:
             obj = self._file(file)
+            import fcntl  # here, not at the top: the module must import on Windows too
+
             mode = getattr(os, "O_ACCMODE", 3) & fcntl.fcntl(obj.fd, fcntl.F_GETFL)
             if protect == PAGE_READWRITE and mode != os.O_RDWR:
                 raise _Failure(ERROR_ACCESS_DENIED)
@@ -553,9 +573,9 @@ class StandIn:
         constants = posix().CONSTANTS
         prot = constants["PROT_READ"] | (0 if access == FILE_MAP_READ else constants["PROT_WRITE"])
         flags = constants["MAP_PRIVATE"] if access == FILE_MAP_COPY else constants["MAP_SHARED"]
-        address = posix().map(length, prot, flags, section.backing_fd, offset)
+        address = untraced("map", length, prot, flags, section.backing_fd, offset)
         section.views += 1
-        self.views[address] = View(section, address, length)
+        self.views[address] = View(section, address, length, access)
         return address
 
     def _view_at(self, address):
@@ -568,7 +588,7 @@ class StandIn:
         view = self.views.pop(address, None)
         if view is None:
             raise _Failure(ERROR_INVALID_ADDRESS)
-        posix().unmap(address, view.length)
+        untraced("unmap", address, view.length)
         view.section.views -= 1
         self._drop_section(view.section)
         return 1
@@ -582,7 +602,69 @@ class StandIn:
         if end > view.address + view.length:
             raise _Failure(ERROR_INVALID_PARAMETER)
         start = address - (address - view.address) % PAGE
-        posix().sync(start, end - start, posix().CONSTANTS["MS_SYNC"])
+        untraced("sync", start, end - start, posix().CONSTANTS["MS_SYNC"])
+        return 1
+
+    # --- kernel32: pages of a view ------------------------------------------------------
+
+    def _pages_of_a_view(self, address, length):
+        """Internal: the view holding the whole range (ERROR_INVALID_ADDRESS if none), its pages."""
+        view = self._view_at(address)
+        if view is None or length <= 0 or address + length > view.address + view.length:
+            raise _Failure(ERROR_INVALID_ADDRESS)
+        first = address - address % PAGE
+        return view, range(first, address + length, PAGE)
+
+    def k_VirtualProtect(self, address, length, protect, old):
+        self._maybe_fail("VirtualProtect")
+        view, pages = self._pages_of_a_view(address, length)
+        constants = posix().CONSTANTS
+        read, write = constants["PROT_READ"], constants["PROT_WRITE"]
+        prot = {PAGE_NOACCESS: 0, PAGE_READONLY: read, PAGE_READWRITE: read | write,
+                PAGE_WRITECOPY: read | write}.get(protect)
+        if prot is None:
+            raise _Failure(ERROR_INVALID_PARAMETER)
+        # A copy-on-write view's pages may be written only as PAGE_WRITECOPY,
+        # and only such views' pages may be; a read-only view's not at all.
+        if (protect == PAGE_READWRITE) == (view.access == FILE_MAP_COPY) and prot & write:
+            raise _Failure(ERROR_INVALID_PARAMETER)
+        if prot & write and view.access == FILE_MAP_READ:
+            raise _Failure(ERROR_ACCESS_DENIED)
+        untraced("protect", pages[0], len(pages) * PAGE, prot)
+        old._obj.value = PAGE_READWRITE
+        return 1
+
+    def k_VirtualLock(self, address, length):
+        self._maybe_fail("VirtualLock")
+        _, pages = self._pages_of_a_view(address, length)
+        untraced("lock", pages[0], len(pages) * PAGE)
+        self.locked.update(pages)
+        return 1
+
+    def k_VirtualUnlock(self, address, length):
+        _, pages = self._pages_of_a_view(address, length)
+        if not set(pages) <= self.locked:
+            raise _Failure(ERROR_NOT_LOCKED)
+        untraced("unlock", pages[0], len(pages) * PAGE)
+        self.locked.difference_update(pages)
+        return 1
+
+    def k_K32QueryWorkingSetEx(self, process, entries, size):
+        assert process == CURRENT_PROCESS
+        entries = getattr(entries, "_obj", entries)
+        assert size == ctypes.sizeof(entries)
+        for entry in entries:
+            if self._view_at(entry.VirtualAddress) is None:
+                entry.VirtualAttributes = 0  # not even mapped: not valid
+            else:
+                entry.VirtualAttributes = untraced("residency", entry.VirtualAddress, PAGE)[0] & 1
+        return 1
+
+    def k_PrefetchVirtualMemory(self, process, count, entries, flags):
+        assert process == CURRENT_PROCESS and count == 1 and flags == 0
+        entry = entries._obj
+        _, pages = self._pages_of_a_view(entry.VirtualAddress, entry.NumberOfBytes)
+        untraced("advise", pages[0], len(pages) * PAGE, posix().CONSTANTS["MADV_WILLNEED"])
         return 1
 
     def k_VirtualQuery(self, address, info, length):
@@ -617,6 +699,11 @@ def fresh_pymmap(standin):
     try:
         with standin.installed(os_name="nt"):
             package = importlib.import_module("pymmap")
+            importlib.import_module("pymmap.tour")
+            #: Every module of the Windows package, for a test that must import
+            #: through it (``monkeypatch.setitem(sys.modules, ...)``).
+            package.modules = {name: module for name, module in sys.modules.items()
+                               if name == "pymmap" or name.startswith("pymmap.")}
     finally:
         for name in [n for n in sys.modules if n == "pymmap" or n.startswith("pymmap.")]:
             del sys.modules[name]

@@ -34,23 +34,23 @@ from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong,
 from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .._interpreter import PYPY
-from . import tables
+from . import _common, tables
+from ._common import os_call, set_tracer
 
 __all__ = [
     "ALLOCATIONGRANULARITY",
     "CONSTANTS",
     "HAS_ANON_NAME",
     "HAS_MADVISE",
-    "HAS_MEMFD",
     "HAS_REMAP",
     "HAS_SHM_OPEN",
     "HAS_SYSV_SHM",
     "MAP_FAILED",
     "PAGESIZE",
     "PUBLIC_CONSTANTS",
+    "UNSAFE_ADVICE",
     "advise",
     "close_fd",
-    "copy",
     "device_size",
     "dup",
     "file_size",
@@ -61,7 +61,6 @@ __all__ = [
     "is_regular_file",
     "lock",
     "map",
-    "memfd",
     "move",
     "oserror",
     "placeholder",
@@ -176,8 +175,6 @@ _munlock = _declare("munlock", c_int, (c_void_p, c_size_t))
 _mincore = _declare("mincore", c_int, (c_void_p, c_size_t, ctypes.POINTER(c_ubyte)))
 # long sysconf(int name);
 _sysconf = _declare("sysconf", ctypes.c_long, (c_int,))
-# int memfd_create(const char *name, unsigned int flags);  (Linux, glibc 2.27+)
-_memfd_create = _declare("memfd_create", c_int, (c_char_p, c_uint))
 # int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4,
 #           unsigned long arg5);  (Linux)
 _prctl = _declare("prctl", c_int, (c_int, c_ulong, c_ulong, c_ulong, c_ulong))
@@ -190,7 +187,6 @@ _memrchr = _declare("memrchr", c_void_p, (c_void_p, c_int, c_size_t))
 
 HAS_REMAP = _mremap is not None
 HAS_MADVISE = _madvise is not None
-HAS_MEMFD = _memfd_create is not None
 HAS_ANON_NAME = sys.platform.startswith("linux") and _prctl is not None
 
 
@@ -341,22 +337,8 @@ HAS_SYSV_SHM = (
 
 _PR_SET_VMA = 0x53564D41  # <linux/prctl.h>
 _PR_SET_VMA_ANON_NAME = 0
-_MFD_CLOEXEC = 0x0001  # <linux/memfd.h>
 
 # --- the single call path ----------------------------------------------------
-
-#: The active syscall tracer, or None.  Set through :func:`set_tracer`.
-_tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]] = None
-
-
-def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]]) -> None:
-    """Install ``tracer(name, args, result, err)``, called after every system call.
-
-    ``err`` is 0 on success, else the errno.  ``None`` turns tracing off.
-    """
-    global _tracer
-    _tracer = tracer
-
 
 def oserror(err: int) -> OSError:
     """Return the exception for ``errno`` value ``err``: the one place errors are made.
@@ -380,28 +362,16 @@ def _syscall(name: str, fn: Any, args: Tuple[Any, ...], failed: Any) -> Any:
     """
     while True:
         result = fn(*args)
+        tracer = _common.tracer
         if result != failed:
-            if _tracer is not None:
-                _tracer(name, args, result, 0)
+            if tracer is not None:
+                tracer(name, args, result, 0)
             return result
         err = ctypes.get_errno()
-        if _tracer is not None:
-            _tracer(name, args, result, err)
+        if tracer is not None:
+            tracer(name, args, result, err)
         if err != _errno.EINTR:
             _raise_errno(err)
-
-
-def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
-    """Internal: the same single path for calls the ``os`` module already wraps."""
-    try:
-        result = fn(*args)
-    except OSError as exc:
-        if _tracer is not None:
-            _tracer(name, args, -1, exc.errno or 0)
-        raise
-    if _tracer is not None:
-        _tracer(name, args, 0 if result is None else result, 0)
-    return result
 
 
 def _unsupported(name: str) -> NoReturn:
@@ -609,19 +579,9 @@ def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
         raise
 
 
-def memfd(name: bytes) -> int:
-    """Wrapper around memfd_create(2): a file descriptor to fresh anonymous memory."""
-    if _memfd_create is None:
-        _unsupported("memfd_create")
-    return int(_syscall("memfd_create", _memfd_create, (name, _MFD_CLOEXEC), -1))
-
-
-# --- file descriptors (the os module already wraps these) -----------------------
-
-
 def file_size(fd: int) -> int:
     """Return the size of the file behind ``fd`` (fstat(2))."""
-    return int(_os_call("fstat", os.fstat, (fd,)).st_size)
+    return int(os_call("fstat", os.fstat, (fd,)).st_size)
 
 
 def is_regular_file(fd: int) -> Optional[int]:
@@ -647,7 +607,7 @@ def device_size(fd: int) -> Optional[int]:
         if request is None or not stat.S_ISBLK(os.fstat(fd).st_mode):
             return None
         size = ctypes.c_uint64()
-        _os_call("ioctl", fcntl.ioctl, (fd, request, size))
+        os_call("ioctl", fcntl.ioctl, (fd, request, size))
     except (OSError, OverflowError):
         return None
     return size.value
@@ -655,41 +615,49 @@ def device_size(fd: int) -> Optional[int]:
 
 def truncate(fd: int, length: int) -> None:
     """Set the size of the file behind ``fd`` (ftruncate(2))."""
-    _os_call("ftruncate", os.ftruncate, (fd, length))
+    os_call("ftruncate", os.ftruncate, (fd, length))
 
 
 def dup(fd: int) -> int:
     """Duplicate ``fd`` (dup(2)); the copy is not inherited by child programs."""
-    return int(_os_call("dup", os.dup, (fd,)))
+    return int(os_call("dup", os.dup, (fd,)))
 
 
 def close_fd(fd: int) -> None:
     """Close ``fd`` (close(2))."""
-    _os_call("close", os.close, (fd,))
+    os_call("close", os.close, (fd,))
 
 
 # --- copies and searches: not system calls, no tracing, on the hot path ---------
 
-#: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
-copy = ctypes.string_at
 #: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
 move = ctypes.memmove
 
+# The searches take a length as a size_t: a negative one (a caller's
+# off-by-one) would become a search of most of the address space, and end
+# in SIGSEGV.  An empty or negative range holds nothing: -1, and no C call.
+
 
 def find(address: int, length: int, needle: bytes) -> int:
-    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1."""
+    """Return the offset of the first ``needle`` in ``[address, address+length)``, or -1 (memmem(3))."""
+    if length <= 0:
+        return -1
     hit = _memmem(address, length, needle, len(needle))
     return -1 if hit is None else hit - address
 
 
 def find_byte(address: int, length: int, byte: int) -> int:
     """Return the offset of the first ``byte`` in the range, or -1 (memchr(3))."""
+    if length <= 0:
+        return -1
     hit = _memchr(address, byte, length)
     return -1 if hit is None else hit - address
 
 
 def rfind_byte(address: int, length: int, byte: int) -> int:
     """Return the offset of the last ``byte`` in the range, or -1 (memrchr(3))."""
+    if length <= 0:
+        return -1
     if _memrchr is None:  # pragma: no cover - macOS has no memrchr
         data = ctypes.string_at(address, length)
         return data.rfind(bytes((byte,)))

@@ -34,7 +34,7 @@ the page size, and on Linux the System V ``IPC_*`` and ``SHM_*`` numbers.
 
 import platform
 import sys
-from typing import Dict, Mapping
+from typing import Dict
 
 __all__ = [
     "DARWIN",
@@ -51,8 +51,6 @@ __all__ = [
     "linux_table_for",
     "select",
 ]
-
-Table = Mapping[str, int]
 
 # --- Linux, <asm-generic/mman-common.h>, <asm-generic/mman.h>, <linux/mman.h> ---
 # Used by x86, x86-64, ARM, AArch64, RISC-V, LoongArch, s390x and others.
@@ -103,8 +101,9 @@ LINUX_GENERIC: Dict[str, int] = {
     "MS_INVALIDATE": 2,
     "MS_SYNC": 4,
     "MAP_FIXED": 0x10,
-    # Not constants of the mmap module: what the platform layer needs besides.
+    # Exported by pymmap (as by PyPy's mmap), though not by CPython's.
     "MREMAP_MAYMOVE": 1,
+    # Not constants of the mmap module: what the platform layer needs besides.
     "_SC_PAGESIZE": 30,
     # System V shared memory, <linux/ipc.h> and <linux/shm.h>: the same on
     # every Linux architecture.

@@ -27,6 +27,7 @@ __all__ = [
     "BOOL",
     "DUPLICATE_SAME_ACCESS",
     "DWORD",
+    "DWORD_PTR",
     "ERROR_ACCESS_DENIED",
     "ERROR_ALREADY_EXISTS",
     "ERROR_FILE_INVALID",
@@ -36,6 +37,7 @@ __all__ = [
     "ERROR_INVALID_PARAMETER",
     "ERROR_MAPPED_ALIGNMENT",
     "ERROR_NOT_ENOUGH_MEMORY",
+    "ERROR_NOT_LOCKED",
     "ERROR_NOT_SUPPORTED",
     "ERROR_USER_MAPPED_FILE",
     "FILE_BEGIN",
@@ -53,11 +55,17 @@ __all__ = [
     "MEM_MAPPED",
     "MEM_RESERVE",
     "NO_ERROR",
+    "PAGE_EXECUTE_READ",
+    "PAGE_EXECUTE_READWRITE",
+    "PAGE_EXECUTE_WRITECOPY",
+    "PAGE_NOACCESS",
     "PAGE_READONLY",
     "PAGE_READWRITE",
     "PAGE_WRITECOPY",
+    "PSAPI_WORKING_SET_EX_INFORMATION",
     "SIZE_T",
     "SYSTEM_INFO",
+    "WIN32_MEMORY_RANGE_ENTRY",
     "WORD",
     "CloseHandle",
     "CreateFileMappingW",
@@ -69,12 +77,17 @@ __all__ = [
     "GetFileSizeEx",
     "GetLastError",
     "GetSystemInfo",
+    "K32QueryWorkingSetEx",
     "MapViewOfFile",
     "OpenFileMappingW",
+    "PrefetchVirtualMemory",
     "SetEndOfFile",
     "SetFilePointerEx",
     "UnmapViewOfFile",
+    "VirtualLock",
+    "VirtualProtect",
     "VirtualQuery",
+    "VirtualUnlock",
     "get_last_error",
     "get_osfhandle",
     "kernel32",
@@ -170,15 +183,52 @@ class MEMORY_BASIC_INFORMATION(Structure):
     ]
 
 
+class PSAPI_WORKING_SET_EX_INFORMATION(Structure):
+    """One page's entry for ``QueryWorkingSetEx`` (<psapi.h>)::
+
+        typedef struct _PSAPI_WORKING_SET_EX_INFORMATION {
+            PVOID VirtualAddress;                           /* in: the page */
+            PSAPI_WORKING_SET_EX_BLOCK VirtualAttributes;   /* out: bit 0, Valid */
+        } PSAPI_WORKING_SET_EX_INFORMATION;
+
+    ``VirtualAttributes`` is a ULONG_PTR of bit fields; bit 0 (``Valid``)
+    says that the page is in the process's working set, mapped in RAM.
+    """
+
+    _fields_ = [
+        ("VirtualAddress", LPVOID),
+        ("VirtualAttributes", DWORD_PTR),
+    ]
+
+
+class WIN32_MEMORY_RANGE_ENTRY(Structure):
+    """One range for ``PrefetchVirtualMemory`` (<memoryapi.h>)::
+
+        typedef struct _WIN32_MEMORY_RANGE_ENTRY {
+            PVOID  VirtualAddress;
+            SIZE_T NumberOfBytes;
+        } WIN32_MEMORY_RANGE_ENTRY;
+    """
+
+    _fields_ = [
+        ("VirtualAddress", LPVOID),
+        ("NumberOfBytes", SIZE_T),
+    ]
+
+
 # --- constants ------------------------------------------------------------------
 
 # <handleapi.h>: (HANDLE)-1, the "no file" handle that makes a section of the paging file.
 INVALID_HANDLE_VALUE: int = c_void_p(-1).value  # type: ignore[assignment]
 
 # <winnt.h>: page protections, for CreateFileMappingW's flProtect.
+PAGE_NOACCESS = 0x01
 PAGE_READONLY = 0x02
 PAGE_READWRITE = 0x04
 PAGE_WRITECOPY = 0x08
+PAGE_EXECUTE_READ = 0x20
+PAGE_EXECUTE_READWRITE = 0x40
+PAGE_EXECUTE_WRITECOPY = 0x80
 
 # <memoryapi.h>: view access, for MapViewOfFile and OpenFileMappingW.
 FILE_MAP_COPY = 0x0001
@@ -205,6 +255,7 @@ ERROR_INVALID_HANDLE = 6
 ERROR_NOT_ENOUGH_MEMORY = 8
 ERROR_NOT_SUPPORTED = 50
 ERROR_INVALID_PARAMETER = 87
+ERROR_NOT_LOCKED = 158
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_ADDRESS = 487
 ERROR_FILE_INVALID = 1006
@@ -297,6 +348,33 @@ SetEndOfFile.argtypes = (HANDLE,)
 VirtualQuery = kernel32.VirtualQuery
 VirtualQuery.restype = SIZE_T
 VirtualQuery.argtypes = (LPVOID, POINTER(MEMORY_BASIC_INFORMATION), SIZE_T)
+
+# BOOL VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect, PDWORD lpflOldProtect);
+VirtualProtect = kernel32.VirtualProtect
+VirtualProtect.restype = BOOL
+VirtualProtect.argtypes = (LPVOID, SIZE_T, DWORD, POINTER(DWORD))
+
+# BOOL VirtualLock(LPVOID lpAddress, SIZE_T dwSize);
+VirtualLock = kernel32.VirtualLock
+VirtualLock.restype = BOOL
+VirtualLock.argtypes = (LPVOID, SIZE_T)
+
+# BOOL VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize);
+VirtualUnlock = kernel32.VirtualUnlock
+VirtualUnlock.restype = BOOL
+VirtualUnlock.argtypes = (LPVOID, SIZE_T)
+
+# BOOL QueryWorkingSetEx(HANDLE hProcess, PVOID pv, DWORD cb);  psapi's call,
+# exported by kernel32 itself as K32QueryWorkingSetEx since Windows 7.
+K32QueryWorkingSetEx = kernel32.K32QueryWorkingSetEx
+K32QueryWorkingSetEx.restype = BOOL
+K32QueryWorkingSetEx.argtypes = (HANDLE, POINTER(PSAPI_WORKING_SET_EX_INFORMATION), DWORD)
+
+# BOOL PrefetchVirtualMemory(HANDLE hProcess, ULONG_PTR NumberOfEntries,
+#     PWIN32_MEMORY_RANGE_ENTRY VirtualAddresses, ULONG Flags);  (Windows 8+)
+PrefetchVirtualMemory = kernel32.PrefetchVirtualMemory
+PrefetchVirtualMemory.restype = BOOL
+PrefetchVirtualMemory.argtypes = (HANDLE, DWORD_PTR, POINTER(WIN32_MEMORY_RANGE_ENTRY), DWORD)
 
 # DWORD GetLastError(void);  Declared for completeness: the backend reads
 # get_last_error() instead, the copy ctypes saved right after the failing

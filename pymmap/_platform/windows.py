@@ -16,11 +16,14 @@ Descriptors are C runtime file descriptors, as ``f.fileno()`` gives them;
 each call turns one into its HANDLE with ``msvcrt.get_osfhandle``.  Two
 names exist only here: :func:`map_named` (a mapping with a ``tagname``)
 and :func:`resize` (Windows resizes a view and its file in its own order).
-What Windows has no counterpart for (``advise``, ``protect``, ``lock``,
-``memfd``, shared memory by POSIX or System V name, ...) exists and raises
-``OSError`` (``ERROR_NOT_SUPPORTED``), as the POSIX calls do on systems
-without them; ``HAS_MADVISE`` is False, so the map has no ``madvise()``, as
-in the stdlib.
+``protect``, ``lock``/``unlock`` and ``residency`` have Windows
+counterparts (``VirtualProtect``, ``VirtualLock``/``VirtualUnlock``,
+``QueryWorkingSetEx``), and ``advise`` knows one piece of advice,
+``MADV_WILLNEED`` (``PrefetchVirtualMemory``), which ``load()`` gives.
+What Windows has no counterpart for (other advice, shared memory
+by POSIX or System V name, ...) exists and raises ``OSError``
+(``ERROR_NOT_SUPPORTED``), as the POSIX calls do on systems without them;
+``HAS_MADVISE`` is False, so the map has no ``madvise()``, as in the stdlib.
 
 Windows itself is reached lazily.  Importing this module calls nothing:
 ``win32.py``, which loads kernel32, is imported on the first call, and
@@ -33,41 +36,44 @@ is a failure, whose code comes from ``ctypes.get_last_error()``, and
 :func:`oserror` is the one place it becomes an exception, built as
 ``ctypes.WinError`` builds it.  The trace (``pymmap.trace``) sees every call.
 
-pymmap is implemented here against the documented Windows API and tested on
-Linux through that stand-in, not on Windows.
+pymmap is implemented here against the documented Windows API.  It is
+tested with the official Windows CPython under Wine's kernel32 (``.ci/windows``),
+and on Linux through a recording stand-in that checks what Wine does not.
 """
 
 import ctypes
 import os
 from ctypes import byref
-from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
+from typing import Any, Dict, NoReturn, Optional, Tuple
+
+from . import _common
+from ._common import os_call, set_tracer
 
 __all__ = [
     "ALLOCATIONGRANULARITY",
     "CONSTANTS",
     "HAS_ANON_NAME",
     "HAS_MADVISE",
-    "HAS_MEMFD",
     "HAS_REMAP",
     "HAS_SHM_OPEN",
     "HAS_SYSV_SHM",
     "MAP_FAILED",
     "PAGESIZE",
     "PUBLIC_CONSTANTS",
+    "RESIDENCY_IS_WORKING_SET",
     "advise",
     "close_fd",
-    "copy",
     "device_size",
     "dup",
     "file_size",
     "find",
     "find_byte",
+    "handle_of",
     "huge_page_size",
     "is_regular_file",
     "lock",
     "map",
     "map_named",
-    "memfd",
     "move",
     "oserror",
     "placeholder",
@@ -121,9 +127,11 @@ _MAP_PRIVATE = CONSTANTS["MAP_PRIVATE"]
 #: ``MapViewOfFile`` returns NULL on failure (``None`` through ctypes).
 MAP_FAILED: Optional[int] = None
 
+#: ``residency`` reports this process's working set, not the system's file cache.
+RESIDENCY_IS_WORKING_SET = True
+
 HAS_ANON_NAME = False
 HAS_MADVISE = False
-HAS_MEMFD = False
 HAS_REMAP = False
 HAS_SHM_OPEN = False
 HAS_SYSV_SHM = False
@@ -162,8 +170,8 @@ def __getattr__(name: str) -> int:
     w = _api()
     info = w.SYSTEM_INFO()
     w.GetSystemInfo(byref(info))
-    if _tracer is not None:
-        _tracer("GetSystemInfo", (info,), None, 0)
+    if _common.tracer is not None:
+        _common.tracer("GetSystemInfo", (info,), None, 0)
     globals().update(PAGESIZE=int(info.dwPageSize),
                      ALLOCATIONGRANULARITY=int(info.dwAllocationGranularity))
     value: int = globals()[name]
@@ -171,20 +179,6 @@ def __getattr__(name: str) -> int:
 
 
 # --- the single call path ------------------------------------------------------
-
-#: The active syscall tracer, or None.  Set through :func:`set_tracer`.
-_tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]] = None
-
-
-def set_tracer(tracer: Optional[Callable[[str, Tuple[Any, ...], Any, int], None]]) -> None:
-    """Install ``tracer(name, args, result, err)``, called after every kernel32 call.
-
-    ``err`` is 0 on success, else the Windows error code.  ``None`` turns
-    tracing off.
-    """
-    global _tracer
-    _tracer = tracer
-
 
 def oserror(err: int) -> OSError:
     """Return the exception for Windows error code ``err``: the one place errors are made.
@@ -194,7 +188,24 @@ def oserror(err: int) -> OSError:
     ``errno`` and the subclass from it (``ERROR_ACCESS_DENIED`` gives
     ``PermissionError``).
     """
-    return OSError(None, _api().FormatError(err), None, err)
+    return OSError(None, _message(err), None, err)
+
+
+# What CPython strips from the end of a system message: the trailing period,
+# the line break and any other control characters or spaces.
+_TRAILING = "".join(chr(c) for c in range(33)) + "."
+
+
+def _message(err: int) -> str:
+    """Internal: the system's message for ``err``, cut as CPython cuts it.
+
+    ``FormatMessageW`` ends its messages with a period and a line break
+    (``"Invalid parameter.\\r\\n"``); ``ctypes.FormatError`` keeps the
+    period, but CPython's own ``OSError`` builder (``PyErr_SetFromWindowsErr``,
+    what the stdlib's ``mmap`` raises) strips both, so its messages read
+    ``[WinError 87] The parameter is incorrect``.
+    """
+    return str(_api().FormatError(err)).rstrip(_TRAILING)
 
 
 def _call_raw(name: str, fn: Any, *args: Any) -> Tuple[Any, int]:
@@ -207,8 +218,9 @@ def _call_raw(name: str, fn: Any, *args: Any) -> Tuple[Any, int]:
     """
     result = fn(*args)
     err = _api().get_last_error()
-    if _tracer is not None:
-        _tracer(name, args, result, 0 if result else err)
+    tracer = _common.tracer
+    if tracer is not None:
+        tracer(name, args, result, 0 if result else err)
     return result, err
 
 
@@ -220,19 +232,6 @@ def _call(name: str, fn: Any, *args: Any) -> Any:
     return result
 
 
-def _os_call(name: str, fn: Callable[..., Any], args: Tuple[Any, ...]) -> Any:
-    """Internal: the same path for the C runtime's calls, which raise ``OSError`` themselves."""
-    try:
-        result = fn(*args)
-    except OSError as exc:
-        if _tracer is not None:
-            _tracer(name, args, -1, exc.errno or 0)
-        raise
-    if _tracer is not None:
-        _tracer(name, args, 0 if result is None else result, 0)
-    return result
-
-
 def _unsupported(name: str) -> NoReturn:
     """Internal: a call Windows has no counterpart for (``ERROR_NOT_SUPPORTED``, naming it)."""
     exc = oserror(_api().ERROR_NOT_SUPPORTED)
@@ -240,9 +239,16 @@ def _unsupported(name: str) -> NoReturn:
     raise exc
 
 
-def _handle(fd: int) -> int:
-    """Internal: the HANDLE behind C runtime descriptor ``fd`` (``_get_osfhandle``)."""
-    return int(_os_call("_get_osfhandle", _api().get_osfhandle, (fd,)))
+def handle_of(fd: int) -> int:
+    """Return the HANDLE behind C runtime descriptor ``fd`` (``_get_osfhandle``).
+
+    A descriptor that is not open raises ``OSError`` (``EBADF``): the
+    constructor asks this first, as the C module does.
+    """
+    return int(os_call("_get_osfhandle", _api().get_osfhandle, (fd,)))
+
+
+_handle = handle_of
 
 
 def _close_handle(handle: int) -> None:
@@ -260,12 +266,15 @@ class _View:
     it has been closed while the view lives on (a failed :func:`resize`).
     """
 
-    __slots__ = ("paging_file", "section", "tagname")
+    __slots__ = ("copy", "length", "paging_file", "section", "tagname")
 
-    def __init__(self, section: Optional[int], tagname: Optional[str], paging_file: bool) -> None:
+    def __init__(self, section: Optional[int], tagname: Optional[str], paging_file: bool,
+                 length: int, copy: bool) -> None:
         self.section = section
         self.tagname = tagname
         self.paging_file = paging_file
+        self.length = length
+        self.copy = copy  # a copy-on-write view (FILE_MAP_COPY)
 
 
 #: Every view this backend has mapped and not yet unmapped, by address.
@@ -316,7 +325,7 @@ def map_named(tagname: Optional[str], length: int, prot: int, flags: int, fd: in
     except BaseException:
         _close_handle(section)
         raise
-    _views[address] = _View(section, tagname, fd == -1)
+    _views[address] = _View(section, tagname, fd == -1, length, access == w.FILE_MAP_COPY)
     return int(address)
 
 
@@ -448,7 +457,7 @@ def resize(address: int, old_length: int, new_length: int, fd: int, offset: int,
         if not busy:
             _call("UnmapViewOfFile", w.UnmapViewOfFile, address)
             del _views[address]
-    _views[new_address] = _View(section, view.tagname, view.paging_file)
+    _views[new_address] = _View(section, view.tagname, view.paging_file, new_length, False)
     return int(new_address), new_length, file_error
 
 
@@ -509,7 +518,7 @@ def dup(fd: int) -> int:
     _call("DuplicateHandle", w.DuplicateHandle, process, _handle(fd), process, byref(copy), 0,
           False, w.DUPLICATE_SAME_ACCESS)
     try:
-        return int(_os_call("_open_osfhandle", w.open_osfhandle, (copy.value, _O_NOINHERIT)))
+        return int(os_call("_open_osfhandle", w.open_osfhandle, (copy.value, _O_NOINHERIT)))
     except BaseException:
         _close_handle(copy.value)
         raise
@@ -517,7 +526,7 @@ def dup(fd: int) -> int:
 
 def close_fd(fd: int) -> None:
     """Close ``fd``, and with it its HANDLE (``_close``)."""
-    _os_call("_close", os.close, (fd,))
+    os_call("_close", os.close, (fd,))
 
 
 # --- what Windows has no counterpart for ------------------------------------------
@@ -528,39 +537,112 @@ def remap(address: int, old_length: int, new_length: int, may_move: bool = True)
     _unsupported("mremap")
 
 
+_MADV_WILLNEED = CONSTANTS["MADV_WILLNEED"]
+_PROT_READ = CONSTANTS["PROT_READ"]
+_PROT_EXEC = CONSTANTS["PROT_EXEC"]
+
+
 def advise(address: int, length: int, advice: int) -> None:
-    """Not supported: Windows has no ``madvise`` (so the map has no ``madvise()`` either)."""
-    _unsupported("madvise")
+    """``MADV_WILLNEED`` only: read the range in now (``PrefetchVirtualMemory``).
+
+    Windows has no general ``madvise`` (so the map has no ``madvise()``,
+    as in the stdlib); other advice raises ``ERROR_NOT_SUPPORTED``.
+    ``load()`` gives this advice before it touches each page.
+    """
+    if advice != _MADV_WILLNEED:
+        _unsupported("madvise")
+    w = _api()
+    process = _call("GetCurrentProcess", w.GetCurrentProcess)
+    entry = w.WIN32_MEMORY_RANGE_ENTRY(address, length)
+    _call("PrefetchVirtualMemory", w.PrefetchVirtualMemory, process, 1, byref(entry), 0)
+
+
+def _view_holding(address: int) -> Optional[_View]:
+    """Internal: the view this backend mapped that holds ``address``, or None."""
+    for start, view in _views.items():
+        if start <= address < start + view.length:
+            return view
+    return None
+
+
+def _page_protection(prot: int, copy: bool) -> int:
+    """Internal: the ``PAGE_*`` value for ``prot`` on a view (``copy``: copy-on-write).
+
+    Pages of a copy-on-write view that may be written are ``PAGE_WRITECOPY``:
+    ``PAGE_READWRITE`` there would write to the section, which a
+    ``FILE_MAP_COPY`` view may not (``ERROR_INVALID_PARAMETER``).
+    """
+    w = _api()
+    if not prot & (_PROT_READ | _PROT_WRITE | _PROT_EXEC):
+        return int(w.PAGE_NOACCESS)
+    if prot & _PROT_WRITE:
+        if prot & _PROT_EXEC:
+            return int(w.PAGE_EXECUTE_WRITECOPY if copy else w.PAGE_EXECUTE_READWRITE)
+        return int(w.PAGE_WRITECOPY if copy else w.PAGE_READWRITE)
+    return int(w.PAGE_EXECUTE_READ if prot & _PROT_EXEC else w.PAGE_READONLY)
 
 
 def protect(address: int, length: int, prot: int) -> None:
-    """Not supported here (Windows' counterpart would be ``VirtualProtect``)."""
-    _unsupported("mprotect")
+    """Change the protection of the pages of ``[address, address + length)`` (``VirtualProtect``).
+
+    ``prot`` is pymmap's ``PROT_*`` numbers: ``PROT_NONE`` becomes
+    ``PAGE_NOACCESS``, ``PROT_READ`` ``PAGE_READONLY``, and ``PROT_READ |
+    PROT_WRITE`` ``PAGE_READWRITE`` (``PAGE_WRITECOPY`` on a copy-on-write
+    view).  Windows refuses more access than the view was mapped with.
+    """
+    w = _api()
+    view = _view_holding(address)
+    old = w.DWORD()
+    _call("VirtualProtect", w.VirtualProtect, address, length,
+          _page_protection(prot, view is not None and view.copy), byref(old))
 
 
 def lock(address: int, length: int) -> None:
-    """Not supported here (Windows' counterpart would be ``VirtualLock``)."""
-    _unsupported("mlock")
+    """Keep the pages of the range in RAM (``VirtualLock``).
+
+    Windows locks them into the process's working set, whose minimum size
+    limits how much may be locked (``SetProcessWorkingSetSize``); past it the
+    call fails with ``ERROR_WORKING_SET_QUOTA``.
+    """
+    _call("VirtualLock", _api().VirtualLock, address, length)
 
 
 def unlock(address: int, length: int) -> None:
-    """Not supported here (Windows' counterpart would be ``VirtualUnlock``)."""
-    _unsupported("munlock")
+    """Let the pages of the range be paged out again (``VirtualUnlock``).
+
+    Deliberate difference from ``VirtualUnlock``: pages that were not
+    locked are not an error (``ERROR_NOT_LOCKED``), as with ``munlock(2)``,
+    so ``unlock()`` means the same on every system.
+    """
+    w = _api()
+    result, err = _call_raw("VirtualUnlock", w.VirtualUnlock, address, length)
+    if not result and err != w.ERROR_NOT_LOCKED:
+        raise oserror(err)
 
 
 def residency(address: int, length: int) -> bytes:
-    """Not supported here (Windows' counterpart would be ``QueryWorkingSetEx``)."""
-    _unsupported("mincore")
+    """Return one byte per page of the range: 1 if the page is in RAM (``QueryWorkingSetEx``).
+
+    Windows answers for the pages of this process's *working set*: a page
+    is resident when it is mapped in RAM for this process, so that touching
+    it causes no page fault.  (Unlike ``mincore(2)``, a page of a file that
+    sits in the system's file cache but was never touched through this view
+    counts as not resident.)  ``address`` must be page-aligned.
+    """
+    w = _api()
+    size: int = globals().get("PAGESIZE") or __getattr__("PAGESIZE")
+    count = (length + size - 1) // size
+    entries = (w.PSAPI_WORKING_SET_EX_INFORMATION * count)()
+    for i in range(count):
+        entries[i].VirtualAddress = address + i * size
+    process = _call("GetCurrentProcess", w.GetCurrentProcess)
+    _call("K32QueryWorkingSetEx", w.K32QueryWorkingSetEx, process, entries, ctypes.sizeof(entries))
+    return bytes(entry.VirtualAttributes & 1 for entry in entries)
 
 
 def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
     """Not supported: Windows does not label anonymous memory."""
     _unsupported("prctl(PR_SET_VMA)")
-
-
-def memfd(name: bytes) -> int:
-    """Not supported: Windows has no ``memfd_create`` (a paging-file section is its anonymous memory)."""
-    _unsupported("memfd_create")
 
 
 def huge_page_size() -> int:
@@ -606,7 +688,6 @@ def shm_remove(shmid: int) -> None:
 # --- copies and searches: not system calls, no tracing, on the hot path ---------
 
 #: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
-copy = ctypes.string_at
 #: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
 move = ctypes.memmove
 
@@ -620,7 +701,10 @@ def find(address: int, length: int, needle: bytes) -> int:
     Windows' C runtime has no ``memmem``, so the range is copied and
     searched one chunk (1 MiB) at a time; each chunk overlaps the next by
     ``len(needle) - 1`` bytes, so that a match across the boundary is seen.
+    An empty or negative range holds nothing: -1 (as on POSIX).
     """
+    if length <= 0:
+        return -1
     n = len(needle)
     start = 0
     while length - start >= n:

@@ -1,0 +1,39 @@
+"""The backend contract: what every platform backend provides, and what it may.
+
+``pymmap._platform.REQUIRED`` and ``OPTIONAL`` write it down; the backends
+are held to it here: Windows' everywhere (it imports anywhere and reaches
+kernel32 only on its first call), POSIX's where it imports (not on Windows).
+"""
+
+import importlib
+import os
+
+import pytest
+
+from pymmap._platform import OPTIONAL, REQUIRED
+
+
+def _backends():
+    names = ["windows"] if os.name == "nt" else ["posix", "windows"]
+    return [importlib.import_module(f"pymmap._platform.{name}") for name in names]
+
+
+@pytest.mark.parametrize("backend", _backends(), ids=lambda module: module.__name__.rsplit(".", 1)[-1])
+def test_a_backend_provides_the_contract_and_nothing_unnamed(backend):
+    exported = set(backend.__all__)
+    assert set(REQUIRED) <= exported, sorted(set(REQUIRED) - exported)
+    assert exported - set(REQUIRED) <= set(OPTIONAL), sorted(exported - set(REQUIRED) - set(OPTIONAL))
+    for name in exported:
+        if name not in ("PAGESIZE", "ALLOCATIONGRANULARITY"):  # (Windows asks kernel32 on first use)
+            assert hasattr(backend, name), name
+
+
+def test_naming_mappings_comes_with_handles_and_resize():
+    for backend in _backends():
+        if "map_named" in backend.__all__:
+            assert {"handle_of", "resize"} <= set(backend.__all__)
+
+
+def test_the_contract_does_not_list_a_name_twice():
+    assert len(set(REQUIRED)) == len(REQUIRED)
+    assert not set(REQUIRED) & set(OPTIONAL)

@@ -206,11 +206,12 @@ class Exports(Lender):
         with _LOCK:
             if PYPY and self._holders:
                 raise BufferError(message)
-            try:
-                self._lent.release()
-                self._view.release()
-            except BufferError:
-                raise BufferError(message) from None
+            if not PYPY:  # (PyPy's borrowers hold views of _lent: see _holder_view)
+                try:
+                    self._lent.release()
+                    self._view.release()
+                except BufferError:
+                    raise BufferError(message) from None
             self._view = self._lent = _NOTHING
             self._region = None
             _KEPT.pop(id(self), None)
@@ -280,7 +281,8 @@ class Exports(Lender):
         dropped at once; the memoryview's export is the one that counts).
         """
         if PYPY:
-            return self._holder_view(check_pages=True)
+            # A view of its own, which its owner may release.
+            return memoryview(self._holder_view(check_pages=True))
         if not CALLS_BUFFER_DUNDER:
             return self.export(0)  # already an export of its own
         return memoryview(pickle.PickleBuffer(self.export(0)))
@@ -329,22 +331,34 @@ class Exports(Lender):
         return holder
 
     def _holder_view(self, check_pages: bool) -> memoryview:
-        """Internal: a memoryview of the map for a borrower (PyPy); it does not count as an export.
+        """Internal: the map's lending view (PyPy); it does not count as an export.
 
         PyPy never says when a borrower is done with a view, so ``close()``
         does not wait for views: the range is pinned instead (see
-        :meth:`_holder`), and a view made earlier reads zeros once the map
-        is closed.  The view is made over cffi's objects (see
-        :func:`pymmap.copying.view_of`), which the JIT reads at full speed.
+        :meth:`_holder`), and a view lent earlier reads zeros once the map
+        is closed.  So one view serves every borrower until the map closes,
+        resizes or changes protection (:meth:`stop`): PyPy hands each
+        ``__buffer__`` caller a new memoryview of it, never the view itself.
+        It is made over cffi's objects (see :func:`pymmap.copying.view_of`),
+        which the JIT reads at full speed, and making it costs a ctypes
+        array: ``struct.unpack_from(fmt, m, off)`` would pay that at every
+        call.
         """
         region = self._region
         if region is None:
             raise closed()
         if check_pages and not self._lendable(region):
             raise inaccessible()
-        view = view_of(region.new_array())
-        region.pin()
-        return view.toreadonly() if self._readonly else view
+        view = self._lent
+        if view is _NOTHING:
+            view = view_of(region.new_array())
+            if self._readonly:
+                view = view.toreadonly()
+            region.pin()
+            with _LOCK:
+                if self._region is region:  # (not closed meanwhile)
+                    self._lent = view
+        return view
 
 
 _holder_keys = count()

@@ -659,7 +659,7 @@ def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
     # here over the stand-in; .ci/windows runs them under Wine's kernel32.
     import io
 
-    pymmap, _ = win
+    pymmap, standin = win
     # The Windows package's modules where imports find them: the snippets'
     # `import pymmap as mmap` must give the Windows pymmap.
     for name, module in pymmap.modules.items():
@@ -667,10 +667,32 @@ def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
     tour = pymmap.tour
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
-    assert tour.run(out=out) == 0, out.getvalue()[-3000:]
+    status = tour.run(out=out)
     text = out.getvalue()
+    _, _, failures = text.partition("The tour went wrong; unexpected results:\n")
+    if not refcounting:
+        # PyPy: a file's view cannot be resized (see needs_refcounts), so the
+        # tour's two resizes of a file map are refused, as
+        # test_a_file_view_in_use_is_not_resized expects; nothing else may fail.
+        refused = (" raised OSError(None, 'The requested operation cannot be performed on a file with "
+                   "a user-mapped section open', None, 1224)")
+        expected = {f"  {snippet!r}{refused}" for snippet in ("m.resize(2 * mmap.PAGESIZE)", "m.resize(4)")}
+        assert set(failures.splitlines()) <= expected and status == (1 if failures else 0), text[-3000:]
+    else:
+        assert status == 0, text[-3000:]
     assert "Memory shared by name with another process" in text
     assert "Pages arrive when they are first touched" in text
     assert re.search(r"^  \| CreateFileMappingW\(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 13, "
                      r"\"pymmap-tour-\d+\"\) = 0x", text, re.M)
-    assert "  | K32QueryWorkingSetEx(" in text and "  | SetEndOfFile(" in text
+    assert "  | K32QueryWorkingSetEx(" in text
+    if not failures:  # (a file grows and shrinks only by resizing its map)
+        assert "  | SetEndOfFile(" in text
+    if not refcounting:
+        # PyPy: once a buffer was handed out, the memory stays mapped until the
+        # process ends (README, Safety; test_buffers_and_exports).  The tour's
+        # re.search() borrowed the sample file's map: that view, and no other,
+        # is still there; unmap it for the leak check.
+        collect()
+        (view,) = standin.views.values()
+        assert view.length == len(tour.SAMPLE)
+        pymmap.facade.backend.unmap(view.address, view.length)

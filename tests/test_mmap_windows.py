@@ -20,6 +20,7 @@ import sys
 import pytest
 import winapi_standin as wa
 from isolated import run_isolated
+from leakcheck import collect
 from winapi_standin import StandIn, fresh_pymmap, winerror
 
 if os.name != "posix":
@@ -32,8 +33,7 @@ def win():
     standin = StandIn()
     package = fresh_pymmap(standin)
     yield package, standin
-    gc.collect()
-    gc.collect()
+    collect()  # (PyPy needs three passes: see test_maps_left_open_are_released_when_collected)
     assert standin.leaks() == []
 
 
@@ -43,6 +43,18 @@ def win():
 # change size, cannot be resized.
 refcounting = hasattr(sys, "getrefcount")
 needs_refcounts = pytest.mark.skipif(not refcounting, reason="PyPy: the old view may still be in use")
+
+
+def _counts_sizes():
+    """False on PyPy: its sys.getsizeof raises TypeError for every object, and none has __sizeof__."""
+    try:
+        sys.getsizeof(object())
+    except TypeError:
+        return False
+    return True
+
+
+counts_sizes = _counts_sizes()
 
 
 @pytest.fixture
@@ -92,7 +104,13 @@ def test_offset_overflow_and_sizeof_are_worded_and_counted_as_the_c_module_does(
     plain, named = pymmap.mmap(-1, 10), pymmap.mmap(-1, 10, tagname="abcd")
     for wide, extra in ((True, 10), (False, 5)):  # 3.13+: wchar_t and NUL; before: UTF-8 and NUL
         monkeypatch.setattr(pymmap.facade, "_WIDE_TAGNAME", wide)
-        assert sys.getsizeof(named) - sys.getsizeof(plain) == extra
+        if counts_sizes:
+            assert sys.getsizeof(named) - sys.getsizeof(plain) == extra
+        else:
+            # PyPy counts no object's size, its own mmap's included: the
+            # same TypeError as for any object.
+            with pytest.raises(TypeError):
+                sys.getsizeof(named)
     plain.close()
     named.close()
 
@@ -569,11 +587,14 @@ def test_protect_lock_and_resident_use_kernel32(win):
 
 
 def test_maps_left_open_are_released_when_collected(win):
+    # On PyPy a collection frees one link of a chain of objects with __del__:
+    # the map (mmap.__del__ closes its descriptor) holds its Exports (whose
+    # __del__ does nothing on PyPy), which holds the region and its array,
+    # whose death gives the view back.  So three passes (collect() runs four).
     pymmap, standin = win
     for _ in range(5):
         pymmap.mmap(-1, 10)[0] = 1
-    gc.collect()
-    gc.collect()
+    collect()
     assert standin.leaks() == []
 
 
@@ -638,7 +659,7 @@ def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
     # here over the stand-in; .ci/windows runs them under Wine's kernel32.
     import io
 
-    pymmap, _ = win
+    pymmap, standin = win
     # The Windows package's modules where imports find them: the snippets'
     # `import pymmap as mmap` must give the Windows pymmap.
     for name, module in pymmap.modules.items():
@@ -646,10 +667,32 @@ def test_the_tour_runs_over_kernel32(win, monkeypatch, tmp_path):
     tour = pymmap.tour
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
-    assert tour.run(out=out) == 0, out.getvalue()[-3000:]
+    status = tour.run(out=out)
     text = out.getvalue()
+    _, _, failures = text.partition("The tour went wrong; unexpected results:\n")
+    if not refcounting:
+        # PyPy: a file's view cannot be resized (see needs_refcounts), so the
+        # tour's two resizes of a file map are refused, as
+        # test_a_file_view_in_use_is_not_resized expects; nothing else may fail.
+        refused = (" raised OSError(None, 'The requested operation cannot be performed on a file with "
+                   "a user-mapped section open', None, 1224)")
+        expected = {f"  {snippet!r}{refused}" for snippet in ("m.resize(2 * mmap.PAGESIZE)", "m.resize(4)")}
+        assert set(failures.splitlines()) <= expected and status == (1 if failures else 0), text[-3000:]
+    else:
+        assert status == 0, text[-3000:]
     assert "Memory shared by name with another process" in text
     assert "Pages arrive when they are first touched" in text
     assert re.search(r"^  \| CreateFileMappingW\(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0, 13, "
                      r"\"pymmap-tour-\d+\"\) = 0x", text, re.M)
-    assert "  | K32QueryWorkingSetEx(" in text and "  | SetEndOfFile(" in text
+    assert "  | K32QueryWorkingSetEx(" in text
+    if not failures:  # (a file grows and shrinks only by resizing its map)
+        assert "  | SetEndOfFile(" in text
+    if not refcounting:
+        # PyPy: once a buffer was handed out, the memory stays mapped until the
+        # process ends (README, Safety; test_buffers_and_exports).  The tour's
+        # re.search() borrowed the sample file's map: that view, and no other,
+        # is still there; unmap it for the leak check.
+        collect()
+        (view,) = standin.views.values()
+        assert view.length == len(tour.SAMPLE)
+        pymmap.facade.backend.unmap(view.address, view.length)

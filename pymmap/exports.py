@@ -216,10 +216,12 @@ class Exports(Lender):
             self._region = None
             _KEPT.pop(id(self), None)
 
-    def __del__(self) -> None:
+    if _KEEPS_VIEWS:
         # (See _KEPT.)  Nothing else to do: the views go when their
-        # borrowers do.
-        if _KEEPS_VIEWS:
+        # borrowers do.  Defined only where needed: on PyPy an object with
+        # a finalizer delays what it holds (the region's array) by one more
+        # garbage collection.
+        def __del__(self) -> None:
             _KEPT.pop(id(self), None)
 
     def export(self, flags: int) -> memoryview:
@@ -350,7 +352,9 @@ class Exports(Lender):
         if check_pages and not self._lendable(region):
             raise inaccessible()
         view = self._lent
-        if view is _NOTHING:
+        if view is _NOTHING or _is_released(view):
+            # (Released: someone called __buffer__ himself, and released
+            # what it gave: ``with m.__buffer__(0) as v:``.)
             view = view_of(region.new_array())
             if self._readonly:
                 view = view.toreadonly()

@@ -33,14 +33,14 @@ def win():
     standin = StandIn()
     package = fresh_pymmap(standin)
     yield package, standin
-    collect()  # (PyPy needs three passes: see test_maps_left_open_are_released_when_collected)
+    collect()  # (PyPy needs two passes: see test_maps_left_open_are_released_when_collected)
     assert standin.leaks() == []
 
 
-# PyPy cannot count who still holds a map's memory, so pymmap assumes someone
-# might (see MappedRegion.in_use): a view then stays mapped until it is
-# collected, and a file's view, which Windows must unmap before the file can
-# change size, cannot be resized.
+# PyPy cannot count who still holds a map's memory: a view stays mapped until
+# the last ctypes array over it is collected (see pymmap.lease.Lease), and a
+# file's view, which Windows must unmap before the file can change size,
+# cannot be resized while one may be alive.
 refcounting = hasattr(sys, "getrefcount")
 needs_refcounts = pytest.mark.skipif(not refcounting, reason="PyPy: the old view may still be in use")
 
@@ -587,10 +587,10 @@ def test_protect_lock_and_resident_use_kernel32(win):
 
 
 def test_maps_left_open_are_released_when_collected(win):
-    # On PyPy a collection frees one link of a chain of objects with __del__:
-    # the map (mmap.__del__ closes its descriptor) holds its Exports (whose
-    # __del__ does nothing on PyPy), which holds the region and its array,
-    # whose death gives the view back.  So three passes (collect() runs four).
+    # On PyPy a collection frees one link of a chain of objects with
+    # finalizers: the map (mmap.__del__ closes its descriptor) holds the
+    # region and its array, whose death gives the view back.  So two passes
+    # (collect() runs four).
     pymmap, standin = win
     for _ in range(5):
         pymmap.mmap(-1, 10)[0] = 1

@@ -8,8 +8,10 @@ Example counts are bounded so the whole module runs in a few seconds.
 """
 
 import operator
+import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import OLD_WINDOWS_RESIZE, differential, stdlib_mmap
@@ -31,10 +33,25 @@ access_modes = st.sampled_from([stdlib_mmap.ACCESS_DEFAULT, stdlib_mmap.ACCESS_R
                                 stdlib_mmap.ACCESS_WRITE, stdlib_mmap.ACCESS_COPY])
 
 
+_examples = {}
+
+
+@pytest.fixture(autouse=True)
+def _examples_directory():
+    """One directory for a test's examples, removed when the test ends."""
+    root = tempfile.mkdtemp(prefix="pymmap-hyp-")
+    _examples["root"] = root
+    try:
+        yield
+    finally:
+        del _examples["root"]
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _tmpdir():
     # A fresh directory per example: hypothesis reruns the test body many
     # times within one pytest function, so tmp_path would be shared.
-    return tempfile.mkdtemp(prefix="pymmap-hyp-")
+    return tempfile.mkdtemp(dir=_examples["root"])
 
 
 @SETTINGS

@@ -96,13 +96,13 @@ def view_of(array: Any) -> memoryview:
     return memoryview(array).cast("B")
 
 
-def bytes_at(array: Any, view: memoryview, start: int, stop: int) -> bytes:
+def bytes_at(array: Any, start: int, stop: int) -> bytes:
     """Return bytes ``[start, stop)`` of a region, clamped like a slice.
 
-    ``array`` and ``view`` are the region's; ``start`` and ``stop`` are
-    non-negative.  CPython slices the array (one ``memcpy``); PyPy slices
-    cffi's buffer over the same bytes (slicing a memoryview copies a byte
-    at a time on PyPy 3.11, and on 3.9 when it is read-only).
+    ``array`` is the region's; ``start`` and ``stop`` are non-negative.
+    CPython slices the array (one ``memcpy``); PyPy slices cffi's buffer
+    over the same bytes (slicing a memoryview copies a byte at a time on
+    PyPy 3.11, and on 3.9 when it is read-only).
     """
     if SLOW_SLICES:
         copied: bytes = _bytes_of(array)[start:stop]

@@ -232,7 +232,7 @@ class Exports(Lender):
         checks, in its order).
         """
         if PYPY:
-            view = self._holder_view(check_pages=True)
+            view = self._holder_view()
         elif not CALLS_BUFFER_DUNDER:
             # CPython 3.8-3.11: C code borrows through the buffer slots, so
             # only Python code calls __buffer__; it gets an export of its
@@ -284,7 +284,7 @@ class Exports(Lender):
         """
         if PYPY:
             # A view of its own, which its owner may release.
-            return memoryview(self._holder_view(check_pages=True))
+            return memoryview(self._holder_view())
         if not CALLS_BUFFER_DUNDER:
             return self.export(0)  # already an export of its own
         return memoryview(pickle.PickleBuffer(self.export(0)))
@@ -300,7 +300,7 @@ class Exports(Lender):
         :func:`pymmap.records.alias`).
         """
         if PYPY:
-            return self._holder(check_pages=False)
+            return self._holder()
         view = self._view
         if _is_released(view):
             view = self._renew(lend=False)
@@ -308,13 +308,15 @@ class Exports(Lender):
 
     # --- PyPy: one holder per export ------------------------------------------------
 
-    def _holder(self, check_pages: bool) -> Any:
-        """Internal: a new ``c_char`` array over the map, counted as an export while it lives."""
+    def _holder(self) -> Any:
+        """Internal: a new ``c_char`` array over the map, counted as an export while it lives.
+
+        For a record, which has checked its own bytes against the pages'
+        protection: no page check here.
+        """
         region = self._region
         if region is None:
             raise closed()
-        if check_pages and not self._lendable(region):
-            raise inaccessible()
         key = next(_holder_keys)
         # The key goes in first: the holder may be collected (and the key
         # discarded) as soon as it is made.
@@ -332,7 +334,7 @@ class Exports(Lender):
         region.pin()
         return holder
 
-    def _holder_view(self, check_pages: bool) -> memoryview:
+    def _holder_view(self) -> memoryview:
         """Internal: the map's lending view (PyPy); it does not count as an export.
 
         PyPy never says when a borrower is done with a view, so ``close()``
@@ -349,7 +351,7 @@ class Exports(Lender):
         region = self._region
         if region is None:
             raise closed()
-        if check_pages and not self._lendable(region):
+        if not self._lendable(region):
             raise inaccessible()
         view = self._lent
         if view is _NOTHING or _is_released(view):

@@ -370,12 +370,11 @@ class MappedRegion:
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
         array = self.array
-        view = self.view
-        if view is None or array is None:
+        if array is None:
             raise _closed_error()
         if self.protection is not None:
             self.protection.check(range(start, min(stop, len(array))), False)
-        return bytes_at(array, view, start, stop)
+        return bytes_at(array, start, stop)
 
     def write(self, start: int, data: Any) -> None:
         """Copy the bytes-like ``data`` into the mapping at ``start``."""
@@ -397,8 +396,7 @@ class MappedRegion:
         ``ValueError``: the answer would depend on bytes no one may read.
         """
         array = self.array  # (held to the end: it keeps the memory mapped)
-        view = self.view
-        if view is None or array is None:
+        if array is None:
             raise _closed_error()
         stop = min(stop, len(array))
         if stop - start < len(needle):
@@ -411,7 +409,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = min(stop, start + _SEARCH_WINDOW)
-        head = bytes_at(array, view, start, window)
+        head = bytes_at(array, start, window)
         hit = head.find(needle)
         if hit >= 0 or window == stop:
             return -1 if hit < 0 else start + hit
@@ -443,8 +441,7 @@ class MappedRegion:
         A page that cannot be read stops the search as in :meth:`find`.
         """
         array = self.array  # (held to the end: it keeps the memory mapped)
-        view = self.view
-        if view is None or array is None:
+        if array is None:
             raise _closed_error()
         stop = min(stop, len(array))
         n = len(needle)
@@ -458,7 +455,7 @@ class MappedRegion:
                     raise inaccessible()
                 return hit
         window = max(start, stop - _SEARCH_WINDOW)
-        tail = bytes_at(array, view, window, stop)
+        tail = bytes_at(array, window, stop)
         hit = tail.rfind(needle)
         if hit >= 0 or window == start:
             return -1 if hit < 0 else window + hit
@@ -491,7 +488,7 @@ class MappedRegion:
             lo = max(start, hi - chunk)
             found = backend.find(base + lo, hi - lo, needle)
             if found >= 0:
-                tail = bytes_at(array, view, lo + found, hi)
+                tail = bytes_at(array, lo + found, hi)
                 return lo + found + tail.rfind(needle)
             hi = lo + n - 1  # overlap so a match across the boundary is seen
             chunk = min(2 * chunk, largest)

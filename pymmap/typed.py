@@ -363,8 +363,8 @@ class Typed:
         if offset.__class__ is not int:
             offset = _offset(offset)
         length = _count(length)
-        view, array = self._region.memory_for(offset, length, False)
-        return bytes_at(array, view, offset, offset + length).partition(b"\0")[0]
+        _view, array = self._region.memory_for(offset, length, False)
+        return bytes_at(array, offset, offset + length).partition(b"\0")[0]
 
     def set_string(self, offset: Any, length: Any, value: Any) -> None:
         """Store the bytes-like ``value`` in the ``length``-byte field at ``offset``, padded with NULs.

@@ -8,10 +8,8 @@ Example counts are bounded so the whole module runs in a few seconds.
 """
 
 import operator
-import shutil
 import tempfile
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import OLD_WINDOWS_RESIZE, differential, stdlib_mmap
@@ -33,41 +31,27 @@ access_modes = st.sampled_from([stdlib_mmap.ACCESS_DEFAULT, stdlib_mmap.ACCESS_R
                                 stdlib_mmap.ACCESS_WRITE, stdlib_mmap.ACCESS_COPY])
 
 
-_examples = {}
-
-
-@pytest.fixture(autouse=True)
-def _examples_directory():
-    """One directory for a test's examples, removed when the test ends."""
-    root = tempfile.mkdtemp(prefix="pymmap-hyp-")
-    _examples["root"] = root
-    try:
-        yield
-    finally:
-        del _examples["root"]
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _tmpdir():
-    # A fresh directory per example: hypothesis reruns the test body many
-    # times within one pytest function, so tmp_path would be shared.
-    return tempfile.mkdtemp(dir=_examples["root"])
+def _tmpdir(tmp_path):
+    # A fresh directory per example, inside the test's tmp_path (which
+    # pytest removes in time): hypothesis reruns the test body many times
+    # within one pytest function, so tmp_path itself would be shared.
+    return tempfile.mkdtemp(dir=str(tmp_path))
 
 
 @SETTINGS
 @given(data=contents, items=st.lists(slices, min_size=1, max_size=20))
-def test_random_slices(data, items):
+def test_random_slices(data, items, tmp_path):
     def scenario(mod, m, step):
         for s in items:
             step(operator.getitem, m, s)
 
-    differential(scenario, _tmpdir(), data=data)
+    differential(scenario, _tmpdir(tmp_path), data=data)
 
 
 @SETTINGS
 @given(data=contents, items=st.lists(st.tuples(slices, st.integers(-1, 1)), min_size=1, max_size=10),
        access=access_modes)
-def test_random_slice_assignment(data, items, access):
+def test_random_slice_assignment(data, items, access, tmp_path):
     def scenario(mod, m, step):
         for s, delta in items:
             try:
@@ -77,7 +61,7 @@ def test_random_slice_assignment(data, items, access):
             step(operator.setitem, m, s, b"Z" * max(n + delta, 0))
             step(lambda: m[:])
 
-    differential(scenario, _tmpdir(), data=data, access=access)
+    differential(scenario, _tmpdir(tmp_path), data=data, access=access)
 
 
 @SETTINGS
@@ -85,7 +69,7 @@ def test_random_slice_assignment(data, items, access):
     st.tuples(st.sampled_from(["find", "rfind"]), needles, st.one_of(st.none(), bound),
               st.one_of(st.none(), bound), st.integers(0, 70)),
     min_size=1, max_size=15))
-def test_random_searches(data, searches):
+def test_random_searches(data, searches, tmp_path):
     def scenario(mod, m, step):
         for method, needle, start, end, pos in searches:
             step(lambda pos=pos: m.seek(min(pos, len(m))), since=(3, 13))
@@ -104,7 +88,7 @@ def test_random_searches(data, searches):
             else:
                 step(find, needle, start, end)
 
-    differential(scenario, _tmpdir(), data=data)
+    differential(scenario, _tmpdir(tmp_path), data=data)
 
 
 def _expected_find(data, pos, method, needle, start, end):
@@ -165,13 +149,13 @@ def _apply(step, m, name, args):
 
 @SETTINGS
 @given(data=contents, ops=st.lists(operations, min_size=1, max_size=25), access=access_modes)
-def test_random_operations_on_a_file(data, ops, access):
+def test_random_operations_on_a_file(data, ops, access, tmp_path):
     def scenario(mod, m, step):
         for name, args in ops:
             _apply(step, m, name, args)
         step(lambda: m[:])
 
-    differential(scenario, _tmpdir(), data=data, access=access)
+    differential(scenario, _tmpdir(tmp_path), data=data, access=access)
 
 
 @SETTINGS

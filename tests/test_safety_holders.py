@@ -47,24 +47,14 @@ def _after_close(file_byte):
     return file_byte if WINDOWS else 0
 
 
-class _MemoryInfo(ctypes.Structure):
-    """Windows' MEMORY_BASIC_INFORMATION (what VirtualQuery says of an address)."""
-
-    _fields_ = [("BaseAddress", ctypes.c_void_p), ("AllocationBase", ctypes.c_void_p),
-                ("AllocationProtect", ctypes.c_uint32), ("PartitionId", ctypes.c_uint16),
-                ("RegionSize", ctypes.c_size_t), ("State", ctypes.c_uint32),
-                ("Protect", ctypes.c_uint32), ("Type", ctypes.c_uint32)]
-
-
 def _mapped(address):
     """True if ``address`` lies in some mapping of this process (/proc/self/maps; VirtualQuery)."""
     if WINDOWS:
-        query = ctypes.WinDLL("kernel32").VirtualQuery
-        query.argtypes = (ctypes.c_void_p, ctypes.POINTER(_MemoryInfo), ctypes.c_size_t)
-        query.restype = ctypes.c_size_t
-        info = _MemoryInfo()
-        assert query(address, ctypes.byref(info), ctypes.sizeof(info)) == ctypes.sizeof(info)
-        return info.State != 0x10000  # MEM_FREE
+        from pymmap._platform import win32  # (kernel32: importable on Windows only)
+
+        info = win32.MEMORY_BASIC_INFORMATION()
+        assert win32.VirtualQuery(address, ctypes.byref(info), ctypes.sizeof(info)) == ctypes.sizeof(info)
+        return info.State != win32.MEM_FREE
     with open("/proc/self/maps") as maps:
         for line in maps:
             lo, hi = (int(x, 16) for x in line.split()[0].split("-"))

@@ -117,6 +117,41 @@ class SizeError(OSError, ValueError):
     """
 
 
+class _Descriptor:
+    """A map's own duplicate of its file's descriptor (a HANDLE on Windows), closed once.
+
+    The map keeps a copy of the descriptor so that ``size()`` and ``resize()``
+    still work after the caller closes the file.  ``close()`` closes it; if
+    the map is dropped without ``close()``, the collector calls ``__del__``
+    here, as the C module's deallocator closes its copy.
+
+    The finalizer lives on this small object, not on the map: on PyPy an
+    object with a finalizer cannot die young, and it keeps everything it
+    reaches alive for one more collection.  On the map, that would have
+    been the region and its arrays, and so the mapping itself (which goes
+    when the last array does).
+    """
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def close(self) -> None:
+        """Close the descriptor, once (a second call does nothing)."""
+        fd = self.fd
+        if fd >= 0:
+            self.fd = -1
+            backend.close_fd(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
+#: The descriptor of a map that keeps none (anonymous, or ``trackfd=False``).
+_NO_FILE = _Descriptor(-1)
+
+
 @lends
 class mmap(Lender):
     """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
@@ -149,7 +184,7 @@ class mmap(Lender):
         "_access",
         "_array",
         "_exports",
-        "_fd",
+        "_file",
         "_lock",
         "_offset",
         "_pos",
@@ -165,7 +200,7 @@ class mmap(Lender):
     _size: int
     _pos: int
     _access: int
-    _fd: int
+    _file: "_Descriptor"
     _offset: int
     _trackfd: bool
     _exports: Exports
@@ -356,12 +391,13 @@ class mmap(Lender):
         self._setup(length, access, offset, trackfd)
         # The map keeps its own copy of the descriptor (a HANDLE on Windows),
         # so that size() and resize() still work after the caller closes the file.
-        self._fd = backend.dup(fileno) if fileno != -1 and trackfd else -1
+        if fileno != -1 and trackfd:
+            self._file = _Descriptor(backend.dup(fileno))
         try:
             region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
                                   tagname=tagname)
         except BaseException:
-            self._close_fd()
+            self._file.close()
             raise
         self._attach(region)
         return self
@@ -376,7 +412,7 @@ class mmap(Lender):
         self._access = access
         self._offset = offset
         self._trackfd = trackfd
-        self._fd = -1
+        self._file = _NO_FILE
         self._lock = threading.Lock()  # serialises close(), resize() and protect()
         # What the map lends through the buffer protocol: the C slots read
         # _lent (see pymmap.exports), the map's own code reads _exports.
@@ -459,13 +495,6 @@ class mmap(Lender):
 
     # --- lifetime -----------------------------------------------------------
 
-    def _close_fd(self) -> None:
-        """Internal: close the duplicated descriptor, once."""
-        fd = self._fd
-        if fd >= 0:
-            self._fd = -1
-            backend.close_fd(fd)
-
     def close(self) -> None:
         """Close the map: release the memory and the duplicated descriptor.
 
@@ -476,7 +505,7 @@ class mmap(Lender):
             self._exports.stop("cannot close exported pointers exist")
             region = self._detach() if self._region is not None else None
             try:
-                self._close_fd()
+                self._file.close()
             finally:
                 if region is not None:
                     region.close()
@@ -485,11 +514,6 @@ class mmap(Lender):
     def closed(self) -> bool:
         """True if the map is closed."""
         return self._view is None
-
-    def __del__(self) -> None:
-        # The region's lease unmaps the memory; the descriptor is ours.
-        if getattr(self, "_fd", -1) >= 0:
-            self._close_fd()
 
     def __enter__(self) -> "mmap":
         self._check_valid()
@@ -1082,9 +1106,10 @@ class mmap(Lender):
         self._check_valid()
         if not self._trackfd:
             raise SizeError(errno.EBADF, "can't get size with trackfd=False")
-        if self._fd == -1:
+        fd = self._file.fd
+        if fd == -1:
             return self._size
-        return backend.file_size(self._fd)
+        return backend.file_size(fd)
 
     def resize(self, newsize: int) -> None:
         """Change the size of the map, and of the file behind it.
@@ -1111,7 +1136,7 @@ class mmap(Lender):
                     raise TypeError("mmap can't resize a readonly or copy-on-write memory map.")
                 if newsize < 0 or sys.maxsize - newsize < self._offset:
                     raise ValueError("new size out of range")
-                region.resize(newsize, self._fd)
+                region.resize(newsize, self._file.fd)
             finally:
                 self._attach(region)
 

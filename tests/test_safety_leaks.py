@@ -15,6 +15,7 @@ On PyPy objects die only when the collector runs; ``no_leaks`` collects
 before it measures, so the same tests apply.
 """
 
+import gc
 import os
 import sys
 import threading
@@ -102,6 +103,27 @@ def test_dropped_maps_leak_nothing(backing: str, access: str, data_file: str) ->
     assert ledger.calls["mmap"] >= COUNT
     if backing == "file":
         assert ledger.calls["dup"] == ledger.calls["close"] == COUNT
+
+
+def test_a_dropped_map_lets_its_file_go_at_the_first_collection(data_file: str) -> None:
+    # Nothing between a map and its mapping has a finalizer (the map's own
+    # descriptor is closed by a small object of its own), so one collection
+    # frees the whole chain.  It matters on PyPy, where an object with a
+    # finalizer keeps everything it reaches alive for one more collection:
+    # the file stayed mapped, and the address range taken, until a second one.
+    def mapped() -> bool:
+        with open("/proc/self/maps") as maps:
+            return data_file in maps.read()
+
+    with open(data_file, "r+b") as f:
+        m = pymmap.mmap(f.fileno(), 0)
+    m[0] = 1
+    assert mapped()
+    cycle: List[Any] = [m]
+    cycle.append(cycle)  # a cycle: CPython frees it at the collection too
+    del m, cycle
+    gc.collect()
+    assert not mapped()
 
 
 def test_maps_without_their_own_descriptor_leak_nothing(data_file: str) -> None:

@@ -952,7 +952,7 @@ class mmap(Lender):
 
     def write(self, data: Any) -> int:
         """Write the bytes-like ``data`` at the position; return the number of bytes written."""
-        buf = _args.buffer(data)
+        buf = data if data.__class__ is bytes else _args.buffer(data)
         array = self._array
         view = self._view
         if view is None or array is None:

@@ -8,8 +8,9 @@ Each operation runs on a pymmap map and on a stdlib map over the same data.
 The two are timed in alternation (stdlib, pymmap, stdlib, pymmap, ...) and
 the best of several runs is kept for each, so that both see the same machine
 state.  One row, ``re.search``, alternates fresh processes instead (see
-``_pair_apart``: on PyPy, one process would time the order of the two).  The ratio is pymmap's time divided by the stdlib's: 1.00 is parity,
-below 1 is faster.  The targets (issue 9) are 1.10 for bulk work and 3.0 for
+``_pair_apart``: on PyPy, one process would time the order of the two).
+The ratio is pymmap's time divided by the stdlib's: 1.00 is parity, below
+1 is faster.  The targets (issue 9) are 1.10 for bulk work and 3.0 for
 small operations and setup.
 
 The scaling rows time the same small and bulk operations on maps of 4 KiB,

@@ -61,6 +61,7 @@ counts no longer).
 
 import ctypes
 import gc
+import os
 import pickle
 import sys
 import threading
@@ -74,8 +75,18 @@ from .errors import closed, inaccessible
 from .region import MappedRegion
 
 # One lock for every map's export state (each critical section is short):
-# start, stop and renew must not interleave.
+# start, stop and renew must not interleave.  (A child forked while another
+# thread held it gets a new one.)
 _LOCK = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 # CPython before 3.12.7: the lending views of every map that lends, kept
 # reachable from here.  Those versions' garbage collector can clear a
@@ -274,20 +285,22 @@ class Exports(Lender):
             self._keep()
             return self._lent if lend else self._view
 
-    def buffer(self) -> memoryview:
+    def buffer(self, flags: int = 0) -> memoryview:
         """Return a memoryview of the whole map, counted as an export until it is released.
 
         What ``memoryview(m)`` gives where the buffer protocol works, on
         every version: a ``PickleBuffer`` borrows from the lending view, and
         the memoryview borrows through it (the PickleBuffer itself is
         dropped at once; the memoryview's export is the one that counts).
+        The view is its borrower's alone: no other thread can release it.
+        ``flags`` are checked as :meth:`export` checks them.
         """
         if PYPY:
             # A view of its own, which its owner may release.
-            return memoryview(self._holder_view())
+            return memoryview(self.export(flags))
         if not CALLS_BUFFER_DUNDER:
-            return self.export(0)  # already an export of its own
-        return memoryview(pickle.PickleBuffer(self.export(0)))
+            return self.export(flags)  # already an export of its own
+        return memoryview(pickle.PickleBuffer(self.export(flags)))
 
     def record_source(self) -> Any:
         """Return the object a ``ctypes`` record made with ``from_buffer`` must keep: an export.
@@ -375,12 +388,15 @@ _L = TypeVar("_L", bound=Type[Lender])
 # --- CPython 3.8-3.11: filling a Python class's buffer slots ------------------------------
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
-# Where tp_as_buffer lies in a PyTypeObject: the 21st pointer-sized field
-# (ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize, tp_itemsize,
+# Where tp_as_buffer lies in a PyTypeObject: after the object header
+# (``object.__basicsize__`` bytes: ob_refcnt and ob_type, and on a
+# free-threaded build the owning thread, flags and a second count as well),
+# ob_size, and 17 pointer-sized fields (tp_name, tp_basicsize, tp_itemsize,
 # tp_dealloc, tp_vectorcall_offset, tp_getattr, tp_setattr, tp_as_async,
 # tp_repr, tp_as_number, tp_as_sequence, tp_as_mapping, tp_hash, tp_call,
-# tp_str, tp_getattro, tp_setattro, tp_as_buffer).  Checked before use.
-_TP_AS_BUFFER = 20 * _POINTER
+# tp_str, tp_getattro, tp_setattro).  Checked before use.  (PyPy's objects
+# have no such layout, and no __basicsize__: it never reads this.)
+_TP_AS_BUFFER = getattr(object, "__basicsize__", 2 * _POINTER) + 18 * _POINTER
 
 
 def _pointer_at(address: int) -> int:

@@ -16,23 +16,62 @@ Every method follows the same shape, the C module's order of work:
 3. do the work on plain ints.
 
 Where pymmap deliberately differs from the C module, a comment says so.
+
+Threads
+-------
+Every method is one step for the other threads using the map, as in the C
+module (where the GIL, or on free-threaded builds a critical section per
+method, makes it so).  The map's one lock is its region's
+:attr:`~pymmap.region.MappedRegion.mutex`, a re-entrant lock.
+
+- **Taken by every method that changes something**: the position
+  (``seek``, ``read``, ``read_byte``, ``readline``, ``write``,
+  ``write_byte``, and ``find``/``rfind`` from the position, which read it),
+  the bytes (item and slice assignment, ``move``, ``write``), or the mapping
+  (``resize``, ``close``, ``protect``, ``flush``, ``madvise``, ...).  The
+  arguments are converted first, outside the lock: their ``__index__`` or
+  buffer may run any code, which must not find the lock held.  The lock is
+  re-entrant so that code the interpreter runs by itself in the middle of
+  a method (a signal handler, a finalizer run by the garbage collector)
+  cannot deadlock on a map that its thread is using; it then sees the map
+  between two steps of that method, as it would in the C module.
+- **Not taken by reads, on interpreters with a GIL** (every one but
+  free-threaded CPython): ``m[i]``, ``m[a:b]``, iteration, ``x in m``, and
+  ``find``/``rfind`` with a start whose answer lies in the first few
+  hundred bytes.  The copy is one C call, which no store can interleave
+  with; afterwards the read checks that the cached view (or array) is
+  still the map's: a ``resize()``, ``close()`` or ``protect()`` in another
+  thread replaces it (with None while it works), and then the read is
+  made again with the lock held.  See
+  :class:`~pymmap.region.MappedRegion` for why the memory stays mapped
+  meanwhile.
+- **Never taken by** ``len()``, ``tell()`` and ``closed``: each reads one
+  attribute, which is atomic on every interpreter (a map that looks closed
+  because a resize is under way is asked again under the lock).
+
+On free-threaded CPython every read that copies takes the lock as well,
+and the buffers the map lends are made under it (see ``__buffer__``).
+What the map lends (``memoryview(m)``, records, numpy arrays over it) is
+raw memory, as a ``memoryview`` of the stdlib's map is: reads and stores
+through it are not steps of the map's, and race like any shared memory;
+the map still refuses to close or resize while any of it is alive.
 """
 
 import errno
 import sys
-import threading
 from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
 from . import records as _records
 from . import typed as _typed
+from ._interpreter import FREE_THREADED
 from ._platform import backend
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import closed as _closed
 from .errors import readonly as _readonly
 from .exports import Exports, Lender, lends, quiet_subclass
 from .protection import GuardedArray, GuardedView
-from .region import CharArray, MappedRegion
+from .region import LOCK_FREE_READS, CharArray, MappedRegion
 
 __all__ = [
     "ACCESS_COPY",
@@ -185,7 +224,6 @@ class mmap(Lender):
         "_array",
         "_exports",
         "_file",
-        "_lock",
         "_offset",
         "_pos",
         "_region",
@@ -194,7 +232,7 @@ class mmap(Lender):
         "_view",
     )
 
-    _region: Optional[MappedRegion]
+    _region: MappedRegion  # (set by _attach: the map has one from construction on)
     _view: Optional[memoryview]
     _array: Optional[CharArray]
     _size: int
@@ -204,7 +242,6 @@ class mmap(Lender):
     _offset: int
     _trackfd: bool
     _exports: Exports
-    _lock: threading.Lock
 
     # --- construction: one path, with the platform's arguments ----------------------
 
@@ -404,7 +441,6 @@ class mmap(Lender):
 
     def _setup(self, length: int, access: int, offset: int, trackfd: bool) -> None:
         """Internal: a new map's state before it has a region: the one place it is set up."""
-        self._region = None
         self._view = None
         self._array = None
         self._size = length
@@ -413,7 +449,6 @@ class mmap(Lender):
         self._offset = offset
         self._trackfd = trackfd
         self._file = _NO_FILE
-        self._lock = threading.Lock()  # serialises close(), resize() and protect()
         # What the map lends through the buffer protocol: the C slots read
         # _lent (see pymmap.exports), the map's own code reads _exports.
         self._exports = self._lent = Exports()
@@ -447,7 +482,8 @@ class mmap(Lender):
         (:mod:`pymmap.protection`) that check each access first, so the hot
         paths stay as they are and cost nothing extra otherwise.  A region
         left closed (a resize that could not map again) leaves the map
-        closed.
+        closed.  (Called with the lock held, or before anyone else can see
+        the map.)
         """
         self._region = region
         view: Any = region.view
@@ -471,25 +507,31 @@ class mmap(Lender):
     def _detach(self) -> MappedRegion:
         """Internal: drop the cached views, before the region changes or closes.
 
-        The caller has stopped the exports first (``self._exports.stop()``).
+        The caller holds the lock and has stopped the exports first
+        (``self._exports.stop()``).  Until :meth:`_attach`, a lock-free read
+        in another thread finds None, and asks again under the lock.
         """
-        region = self._region
-        assert region is not None
         self._view = None
         self._array = None
-        return region
+        return self._region
 
     # --- state checks: one helper per precondition -------------------------
 
     def _check_valid(self) -> None:
-        """Internal: raise ValueError if the map is closed."""
+        """Internal: raise ValueError if the map is closed.
+
+        Without the lock, a map looks closed for a moment while another
+        thread resizes it (or changes its protection): the lock, which that
+        thread holds until it is done, tells the two apart.
+        """
         if self._view is None:
-            raise _closed()
+            with self._region.mutex:
+                if self._view is None:
+                    raise _closed()
 
     def _check_writable(self) -> None:
         """Internal: raise if the map is closed or read-only."""
-        if self._view is None:
-            raise _closed()
+        self._check_valid()
         if self._access == ACCESS_READ:
             raise _readonly()
 
@@ -501,19 +543,21 @@ class mmap(Lender):
         Closing twice is allowed.  While a buffer exported by the map (a
         ``memoryview``) is alive, ``close()`` raises ``BufferError``.
         """
-        with self._lock:  # two threads closing at once must not close the fd twice
+        with self._region.mutex:  # two threads closing at once must not close the fd twice
             self._exports.stop("cannot close exported pointers exist")
-            region = self._detach() if self._region is not None else None
+            region = self._detach()
             try:
                 self._file.close()
             finally:
-                if region is not None:
-                    region.close()
+                region.close()
 
     @property
     def closed(self) -> bool:
         """True if the map is closed."""
-        return self._view is None
+        if self._view is not None:
+            return False
+        with self._region.mutex:  # (not just in the middle of a resize)
+            return self._view is None
 
     def __enter__(self) -> "mmap":
         self._check_valid()
@@ -539,12 +583,13 @@ class mmap(Lender):
 
     def __repr__(self) -> str:
         name = self._type_name()
-        if self._view is None:
-            return f"<{name} closed=True>"
-        return (
-            f"<{name} closed=False, access={_ACCESS_NAMES[self._access]}, "
-            f"length={self._size}, pos={self._pos}, offset={self._offset}>"
-        )
+        with self._region.mutex:
+            if self._view is None:
+                return f"<{name} closed=True>"
+            return (
+                f"<{name} closed=False, access={_ACCESS_NAMES[self._access]}, "
+                f"length={self._size}, pos={self._pos}, offset={self._offset}>"
+            )
 
     # --- the buffer protocol ---------------------------------------------------
 
@@ -556,19 +601,42 @@ class mmap(Lender):
         ``close()`` and ``resize()`` raise ``BufferError``; release it with
         ``view.release()`` or a ``with`` block.
         """
-        if self._view is None:
-            raise _closed()
-        return self._exports.buffer()
+        with self._region.mutex:
+            if self._view is None:
+                raise _closed()
+            return self._exports.buffer()
 
-    def __buffer__(self, flags: int) -> memoryview:
-        """Lend the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
+    if FREE_THREADED:
 
-        Python 3.12+ and PyPy call this for any C code asking the map for a
-        buffer, so it is on the hot path of ``struct.unpack_from(fmt, m,
-        offset)``.  The answer is the map's lending view (see
-        :mod:`pymmap.exports`), which counts the exports itself.
-        """
-        return self._exports.export(flags)
+        def __buffer__(self, flags: int) -> memoryview:
+            """Lend the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
+
+            On free-threaded CPython each borrower gets a memoryview of its
+            own, made under the lock: the lending view is shared, and a
+            memoryview counts what it lends per object, not for every
+            thread at once (``close()`` releasing it while another thread
+            borrows from it could free the memory under that borrower).
+            """
+            with self._region.mutex:
+                return self._exports.buffer(flags)
+
+    else:
+
+        def __buffer__(self, flags: int) -> memoryview:
+            """Lend the map's memory: ``memoryview(m)``, ``re.search(p, m)`` (PEP 688).
+
+            Python 3.12+ and PyPy call this for any C code asking the map for a
+            buffer, so it is on the hot path of ``struct.unpack_from(fmt, m,
+            offset)``.  The answer is the map's lending view (see
+            :mod:`pymmap.exports`), which counts the exports itself.  A map
+            another thread is resizing lends nothing for a moment: the lock
+            waits for it.
+            """
+            try:
+                return self._exports.export(flags)
+            except ValueError:
+                with self._region.mutex:
+                    return self._exports.export(flags)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -587,14 +655,13 @@ class mmap(Lender):
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------
     # The work is in typed.py and records.py; every access goes through the
-    # region's checked gate, MappedRegion.memory_for().
+    # region's checked gate, MappedRegion.memory_for(), and follows its
+    # rules for threads (MappedRegion.read_at for reads, the lock for stores).
 
     def _live_region(self) -> MappedRegion:
         """Internal: the region, after checking the map is open."""
-        region = self._region
-        if region is None or self._view is None:
-            raise _closed()
-        return region
+        self._check_valid()
+        return self._region
 
     def unpack_from(self, fmt: "_typed.Format", offset: int = 0) -> Tuple[Any, ...]:
         """Return the values of the :mod:`struct` format ``fmt`` stored at byte ``offset``.
@@ -628,7 +695,8 @@ class mmap(Lender):
         ``byteorder`` is ``"little"`` (Intel, the default), ``"big"`` or
         ``"native"``.  ``t = m.typed()``, then ``t.u16[2]``, ``t.i32[6] = -5``,
         ``t.f64.array(16, 4)``, ``t.char[42]``, ``t.string(43, 8)``; see
-        :mod:`pymmap.typed` for every accessor and error.
+        :mod:`pymmap.typed` for every accessor and error.  Each access is one
+        step for other threads, as the map's own methods are.
         """
         return _typed.Typed(self._live_region(), byteorder)
 
@@ -643,10 +711,12 @@ class mmap(Lender):
         On a writable map the record is a real ``ctypes`` object over the
         map's memory, counted as an export like :meth:`buffer`: while it (or
         a field object taken from it) lives, ``close()`` and ``resize()``
-        raise ``BufferError``.  On an ``ACCESS_READ`` map it is a
+        raise ``BufferError``.  Like a memoryview, it reads and writes raw
+        memory: its fields are not steps of the map's for other threads.
+        On an ``ACCESS_READ`` map it is a
         :class:`pymmap.records.ReadOnlyRecord` that reads through the map
-        and raises ``TypeError`` on every write, since a store to read-only
-        pages would crash the process.
+        (each read one step) and raises ``TypeError`` on every write, since
+        a store to read-only pages would crash the process.
 
         Raises ``TypeError`` for any other ``ctype``, ``IndexError`` if the
         record does not lie inside the map, ``ValueError`` on a closed map.
@@ -656,46 +726,61 @@ class mmap(Lender):
             offset = _typed._offset(offset)
         region = self._live_region()
         writable = self._access != ACCESS_READ
-        region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
-        if not writable:
-            return _records.ReadOnlyRecord(region, ctype, offset)
-        return _records.alias(ctype, self._exports.record_source(), offset)
+        with region.mutex:
+            region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
+            if not writable:
+                return _records.ReadOnlyRecord(region, ctype, offset)
+            return _records.alias(ctype, self._exports.record_source(), offset)
 
     # --- the sequence protocol ------------------------------------------------
 
     def __len__(self) -> int:
-        if self._view is None:
-            raise _closed()
+        if self._view is not None:
+            return self._size
+        self._check_valid()  # closed, or in the middle of a resize
         return self._size
 
     def __getitem__(self, item: Any) -> Any:
-        # The hot paths hold the map's views in local variables, which keep
-        # the memory mapped while they work (see _attach).  They hold them
-        # only there: the full path converts the item first, and that may
-        # run Python code that resizes the map, which must not find the
-        # memory held by this very call.
-        if item.__class__ is int:
-            # The memoryview checks the index.  If it raises (closed map,
-            # index out of range), the full path says why.
-            view = self._view
-            try:
-                return view[item]  # type: ignore[index]
-            except (TypeError, IndexError, OverflowError):
-                pass
-        elif (item.__class__ is slice and item.step is None
-              and (item.start is None or item.start.__class__ is int)
-              and (item.stop is None or item.stop.__class__ is int)):
-            # A slice of plain ints: ctypes copies the bytes out, and no
-            # Python code runs in between.
-            array = self._array  # (on PyPy a memoryview does not keep its array alive)
-            if array is not None:
-                return array[item]
+        # Without the lock where the interpreter has a GIL: the copy is one C
+        # call, and the cached view (or array) still being the map's
+        # afterwards shows that no resize, close or protect overtook it (see
+        # the module docstring).  The views are held in local variables,
+        # which keep the memory mapped, and only here: the full path
+        # converts the item first, and that may run Python code that resizes
+        # the map, which must not find the memory held by this very call.
+        if LOCK_FREE_READS:
+            if item.__class__ is int:
+                # The memoryview checks the index.  If it raises (closed map,
+                # index out of range), the full path says why.
+                view = self._view
+                try:
+                    value = view[item]  # type: ignore[index]
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    pass
+                else:
+                    if self._view is view:
+                        return value
+                view = None  # (a resize waits for it: let it go first)
+            elif (item.__class__ is slice and item.step is None
+                  and (item.start is None or item.start.__class__ is int)
+                  and (item.stop is None or item.stop.__class__ is int)):
+                # A slice of plain ints: ctypes copies the bytes out, and no
+                # Python code runs in between.
+                array = self._array  # (on PyPy a memoryview does not keep its array alive)
+                if array is not None:
+                    try:
+                        data = array[item]
+                    except ValueError:  # a PROT_NONE page: the full path says so
+                        pass
+                    else:
+                        if self._array is array:
+                            return data
+                array = None
         return self._getitem(item)
 
     def _getitem(self, item: Any) -> Any:
-        """Internal: ``m[item]`` for any ``item``, with the C module's errors and order."""
-        if self._view is None:
-            raise _closed()
+        """Internal: ``m[item]`` for any ``item``, with the C module's errors and order, as one step."""
+        self._check_valid()
         if item.__class__ is slice:
             item = _args.plain_slice(item)
         elif item.__class__ is not int:
@@ -704,31 +789,45 @@ class mmap(Lender):
             item = _args.index_or_indexerror(item)
         # The conversion may have run Python code (an __index__) that closed
         # or resized the map: read its state anew.
-        array = self._array
-        view = self._view
-        if view is None or array is None:
-            raise _closed()
-        if item.__class__ is slice:
-            return array[item]
-        try:
-            return view[item]
-        except (IndexError, OverflowError):  # PyPy: OverflowError past ssize_t
-            pass
+        with self._region.mutex:
+            array = self._array
+            view = self._view
+            if view is None or array is None:
+                raise _closed()
+            if item.__class__ is slice:
+                return array[item]
+            try:
+                return view[item]
+            except (IndexError, OverflowError):  # PyPy: OverflowError past ssize_t
+                pass
         _args.index_or_indexerror(item)  # a plain int too large to be an index says so
         raise IndexError("mmap index out of range")
 
     def __setitem__(self, item: Any, value: Any) -> None:
-        if item.__class__ is int and value.__class__ is int:
-            # The hot path (views in locals only here, as in __getitem__):
-            # the memoryview checks the index and the value, and is
-            # read-only for an ACCESS_READ map.  If it raises, the full path
-            # finds the C module's error.
-            view = self._view
-            try:
-                view[item] = value  # type: ignore[index]
-                return
-            except (TypeError, ValueError, IndexError, OverflowError):
-                pass
+        # The hot paths: a store of plain values, with the lock held (a store
+        # must not land in a mapping a resize is leaving behind).  The
+        # memoryview checks the index and the value (or the slice's length),
+        # and is read-only for an ACCESS_READ map.  If it raises, the full
+        # path finds the C module's error.
+        if item.__class__ is int:
+            if value.__class__ is int:
+                with self._region.mutex:
+                    view = self._view
+                    try:
+                        view[item] = value  # type: ignore[index]
+                        return
+                    except (TypeError, ValueError, IndexError, OverflowError):
+                        pass
+        elif (item.__class__ is slice and value.__class__ is bytes and item.step is None
+              and (item.start is None or item.start.__class__ is int)
+              and (item.stop is None or item.stop.__class__ is int)):
+            with self._region.mutex:
+                view = self._view
+                try:
+                    view[item] = value  # type: ignore[index]
+                    return
+                except (TypeError, ValueError, IndexError, OverflowError):
+                    pass
         self._setitem(item, value)
 
     def _setitem(self, item: Any, value: Any) -> None:
@@ -743,7 +842,8 @@ class mmap(Lender):
         before the value is looked at (CPython 3.13's own tests check it).
 
         Every conversion may run Python code that closes or resizes the
-        map, so the view and its length are read after the last one.
+        map, so the view and its length are read after the last one, with
+        the lock held for the store.
         """
         if _VALUE_BEFORE_INDEX:
             if self._access == ACCESS_READ:
@@ -753,16 +853,17 @@ class mmap(Lender):
         if item.__class__ is slice:
             item = _args.plain_slice(item)
             data = _args.buffer(value)
-            view = self._view
-            if view is None:
-                raise _closed()
-            start, stop, step = item.indices(len(view))
-            count = len(range(start, stop, step))
-            if len(data) != count:
-                raise IndexError("mmap slice assignment is wrong size")
-            if count:
-                # After slice.indices() a stop of -1 means "past the front".
-                view[start:(None if stop < 0 else stop):step] = data
+            with self._region.mutex:
+                view = self._view
+                if view is None:
+                    raise _closed()
+                start, stop, step = item.indices(len(view))
+                count = len(range(start, stop, step))
+                if len(data) != count:
+                    raise IndexError("mmap slice assignment is wrong size")
+                if count:
+                    # After slice.indices() a stop of -1 means "past the front".
+                    view[start:(None if stop < 0 else stop):step] = data
             return
         if not hasattr(type(item), "__index__"):
             raise TypeError("mmap indices must be integer")
@@ -774,15 +875,16 @@ class mmap(Lender):
         byte = _args.index_size(value, TypeError)
         if not 0 <= byte <= 255:
             raise ValueError("mmap item value must be in range(0, 256)")
-        view = self._view
-        if view is None:
-            raise _closed()
-        size = len(view)
-        if index < 0:
-            index += size
-        if not 0 <= index < size:
-            raise IndexError("mmap index out of range")
-        view[index] = byte
+        with self._region.mutex:
+            view = self._view
+            if view is None:
+                raise _closed()
+            size = len(view)
+            if index < 0:
+                index += size
+            if not 0 <= index < size:
+                raise IndexError("mmap index out of range")
+            view[index] = byte
 
     def __delitem__(self, item: Any) -> None:
         # The running version's order, as in _setitem: since CPython 3.14
@@ -804,13 +906,25 @@ class mmap(Lender):
         raise TypeError("mmap doesn't support item deletion")
 
     def _item(self, i: int) -> bytes:
-        """Internal: byte ``i`` as a 1-byte ``bytes``, as iteration yields it."""
-        array = self._array
-        if array is None:
-            raise _closed()
-        if not 0 <= i < self._size:
-            raise IndexError("mmap index out of range")
-        return array[i]  # type: ignore[no-any-return]
+        """Internal: byte ``i`` (``i >= 0``) as a 1-byte ``bytes``, as iteration yields it; one step."""
+        if LOCK_FREE_READS:
+            array = self._array
+            if array is not None and i < self._size:
+                try:
+                    item: bytes = array[i]
+                except (IndexError, ValueError):  # resized meanwhile; a PROT_NONE page
+                    pass
+                else:
+                    if self._array is array:
+                        return item
+            array = None
+        with self._region.mutex:
+            array = self._array
+            if array is None:
+                raise _closed()
+            if not 0 <= i < self._size:
+                raise IndexError("mmap index out of range")
+            return array[i]  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[bytes]:
         # The C module has no __iter__; Python iterates it through sq_item,
@@ -837,11 +951,11 @@ class mmap(Lender):
     def __contains__(self, value: Any) -> bool:
         # Like the C module, `x in m` compares x with each 1-byte item: only
         # a single byte (as bytes, bytearray, ...) can ever be found.
-        region = self._live_region()
+        self._check_valid()
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 1:
                 return False
-            return region.find_byte(value[0], 0, self._size) >= 0
+            return self._search(bytes(value), 0, None, True) >= 0
         return any(value == item for item in self)
 
     # --- the file protocol ------------------------------------------------------
@@ -861,34 +975,25 @@ class mmap(Lender):
         Returns the new position (CPython 3.13 and later; earlier versions
         returned None).
         """
-        if pos.__class__ is int and whence.__class__ is int:
-            # The hot path: plain ints need no conversion.
+        if pos.__class__ is not int or not _SSIZE_MIN <= pos <= _SSIZE_MAX:
+            pos = _args.ssize(pos)
+        if whence.__class__ is not int or not _INT_MIN <= whence <= _INT_MAX:
+            whence = _args.clinic_int(whence)
+        with self._region.mutex:
+            if self._view is None:
+                raise _closed()
             if whence == 0:
                 where = pos
             elif whence == 1:
                 where = self._pos + pos
+            elif whence == 2:
+                where = self._size + pos
             else:
-                where = self._size + pos if whence == 2 else -1
-            if 0 <= where <= self._size and self._view is not None:
-                self._pos = where
-                return where
-        # The full path: convert (in the C module's order), check, explain.
-        pos = _args.ssize(pos)
-        whence = _args.clinic_int(whence)
-        if self._view is None:
-            raise _closed()
-        if whence == 0:
-            where = pos
-        elif whence == 1:
-            where = self._pos + pos
-        elif whence == 2:
-            where = self._size + pos
-        else:
-            raise ValueError("unknown seek type")
-        if not 0 <= where <= self._size:  # even past sys.maxsize: ValueError, as in C
-            raise ValueError("seek out of range")
-        self._pos = where
-        return where
+                raise ValueError("unknown seek type")
+            if not 0 <= where <= self._size:  # even past sys.maxsize: ValueError, as in C
+                raise ValueError("seek out of range")
+            self._pos = where
+            return where
 
     def read(self, n: Optional[int] = None) -> bytes:
         """Read up to ``n`` bytes from the position; all the rest if ``n`` is omitted, None or negative."""
@@ -896,76 +1001,74 @@ class mmap(Lender):
             count = n
         else:
             count = _args.optional_ssize(n)
-        array = self._array
-        if array is None:
-            raise _closed()
-        pos = self._pos
-        remaining = self._size - pos if pos < self._size else 0
-        if count is None or count < 0 or count > remaining:
-            count = remaining
-        self._pos = pos + count
-        return array[pos:pos + count]  # type: ignore[no-any-return]
+        with self._region.mutex:
+            array = self._array
+            if array is None:
+                raise _closed()
+            pos = self._pos
+            remaining = self._size - pos if pos < self._size else 0
+            if count is None or count < 0 or count > remaining:
+                count = remaining
+            data: bytes = array[pos:pos + count]
+            self._pos = pos + count
+            return data
 
     def read_byte(self) -> int:
         """Return the byte at the position, as an int, and advance by one."""
-        array = self._array
-        view = self._view
-        if view is None or array is None:
-            raise _closed()
-        pos = self._pos
-        if pos >= self._size:
-            raise ValueError("read byte out of range")
-        self._pos = pos + 1
-        byte: int = view[pos]
-        return byte
+        with self._region.mutex:
+            view = self._view
+            if view is None:
+                raise _closed()
+            pos = self._pos
+            if pos >= self._size:
+                raise ValueError("read byte out of range")
+            byte: int = view[pos]
+            self._pos = pos + 1
+            return byte
 
     def readline(self) -> bytes:
         """Read up to and including the next ``\\n`` (or to the end of the map)."""
-        # The hot path: most lines are short, so look in a small copy first.
-        array = self._array
-        if array is not None:
+        with self._region.mutex:
+            array = self._array
+            if array is None:
+                raise _closed()
             pos = self._pos
+            # Most lines are short: look in a small copy first.
             try:
                 head = array[pos:pos + 256]  # (ctypes stops the slice at the end)
             except ValueError:
-                pass  # a PROT_NONE page lies ahead: the full path finds out if it matters
+                pass  # a PROT_NONE page lies ahead: the long way finds out if it matters
             else:
                 eol = head.find(b"\n")
                 if eol >= 0:
                     self._pos = pos + eol + 1
                     return head[:eol + 1]  # type: ignore[no-any-return]
-        return self._readline(array)
-
-    def _readline(self, array: Optional[CharArray]) -> bytes:
-        """Internal: :meth:`readline` for long lines: search the map in place (``memchr``)."""
-        region = self._region
-        if array is None or region is None:
-            raise _closed()
-        pos = self._pos
-        size = self._size
-        if pos >= size:
-            return b""
-        eol = region.find_byte(10, pos, size)
-        end = size if eol < 0 else eol + 1
-        self._pos = end
-        return array[pos:end]  # type: ignore[no-any-return]
+            # A long line: search the map in place (memchr).
+            size = self._size
+            if pos >= size:
+                return b""
+            eol = self._region.find_byte(10, pos, size)
+            end = size if eol < 0 else eol + 1
+            line: bytes = array[pos:end]
+            self._pos = end
+            return line
 
     def write(self, data: Any) -> int:
         """Write the bytes-like ``data`` at the position; return the number of bytes written."""
         buf = data if data.__class__ is bytes else _args.buffer(data)
-        array = self._array
-        view = self._view
-        if view is None or array is None:
-            raise _closed()
-        if self._access == ACCESS_READ:
-            raise _readonly()
-        pos = self._pos
-        n = len(buf)
-        if pos > self._size or self._size - pos < n:
-            raise ValueError("data out of range")
-        view[pos:pos + n] = buf
-        self._pos = pos + n
-        return n
+        with self._region.mutex:
+            view = self._view
+            if view is None:
+                raise _closed()
+            if self._access == ACCESS_READ:
+                raise _readonly()
+            pos = self._pos
+            n = len(buf)
+            if pos > self._size or self._size - pos < n:
+                raise ValueError("data out of range")
+            view[pos:pos + n] = buf
+            self._pos = pos + n
+            return n
 
     def write_byte(self, byte: int) -> None:
         """Write one byte (an int from 0 to 255) at the position and advance by one."""
@@ -973,46 +1076,19 @@ class mmap(Lender):
             value = byte
         else:
             value = _args.ubyte(byte)
-        array = self._array
-        view = self._view
-        if view is None or array is None:
-            raise _closed()
-        if self._access == ACCESS_READ:
-            raise _readonly()
-        pos = self._pos
-        if pos >= self._size:
-            raise ValueError("write byte out of range")
-        view[pos] = value
-        self._pos = pos + 1
+        with self._region.mutex:
+            view = self._view
+            if view is None:
+                raise _closed()
+            if self._access == ACCESS_READ:
+                raise _readonly()
+            pos = self._pos
+            if pos >= self._size:
+                raise ValueError("write byte out of range")
+            view[pos] = value
+            self._pos = pos + 1
 
     # --- searching ---------------------------------------------------------------
-
-    def _search_bounds(self, start: Any, end: Any) -> Tuple[int, int]:
-        """Internal: convert and adjust find()'s optional bounds, as ``bytes.find`` does.
-
-        Without ``start`` (or with None) the search runs from the position to
-        the end of the map, and ``end`` is not even looked at: the C module's
-        rule.  Negative bounds count from the end; ``end`` is cut to the
-        size, but ``start`` may stay past it (then nothing is found, not even
-        an empty ``sub``: CPython 3.15).
-        """
-        if self._view is None:  # (the C module's order: the map, then the bounds)
-            raise _closed()
-        if start is None:
-            start, end = self._pos, self._size
-        else:
-            start = _args.ssize(start)
-            end = self._size if end is None else _args.ssize(end)
-            if self._view is None:  # an __index__ may have closed it
-                raise _closed()
-        size = self._size
-        if start < 0:
-            start = max(0, start + size)
-        if end < 0:
-            end = max(0, end + size)
-        elif end > size:
-            end = size
-        return start, end
 
     def find(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the lowest index of ``sub`` in ``[start, end)``, or -1.
@@ -1022,13 +1098,7 @@ class mmap(Lender):
         is found at ``start`` (if ``start <= end``).
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
-        start, end = self._search_bounds(start, end)
-        region = self._live_region()
-        if not needle:
-            # CPython 3.15; before, `start` came back even when end < start
-            # (until 3.13) or start > len(m) (until 3.15).
-            return start if start <= end else -1
-        return region.find(needle, start, end)
+        return self._search(needle, *self._search_args(start, end), True)
 
     def rfind(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the highest index of ``sub`` in ``[start, end)``, or -1.
@@ -1036,11 +1106,72 @@ class mmap(Lender):
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
-        start, end = self._search_bounds(start, end)
-        region = self._live_region()
-        if not needle:
-            return end if start <= end else -1  # as find() does
-        return region.rfind(needle, start, end)
+        return self._search(needle, *self._search_args(start, end), False)
+
+    def _search_args(self, start: Any, end: Any) -> Tuple[Optional[int], Optional[int]]:
+        """Internal: find()'s optional bounds as ints, or None, in the C module's order.
+
+        The map is checked first, then the bounds converted (their
+        ``__index__`` may close the map: the search checks again).  Without
+        ``start`` (or with None) the search runs from the position to the
+        end of the map, and ``end`` is not even looked at: the C module's
+        rule.
+        """
+        self._check_valid()
+        if start is None:
+            return None, None
+        return _args.ssize(start), None if end is None else _args.ssize(end)
+
+    def _search(self, needle: bytes, start: Optional[int], end: Optional[int], forward: bool) -> int:
+        """Internal: find (``forward``) or rfind ``needle`` in ``[start, end)``, as one step.
+
+        ``start`` None means from the position to the end of the map.  The
+        bounds are then adjusted as ``bytes.find`` does: negative values
+        count from the end, ``end`` is cut to the size, but ``start`` may
+        stay past it (then nothing is found, not even an empty ``sub``:
+        CPython 3.15).  With a GIL and a ``start``, the first few hundred
+        bytes are searched without the lock, in a copy (one C call) that is
+        checked afterwards as ``m[a:b]`` is; the rest of a search, and any
+        search from the position, runs with the lock held.
+        """
+        if LOCK_FREE_READS and start is not None:
+            array = self._array
+            if array is not None:
+                first, stop = _bounds(start, end, len(array))
+                if needle and stop - first >= len(needle):
+                    # The bytes nearest the start (for rfind, the end), and
+                    # whether they are the whole range.
+                    if forward:
+                        lo, hi = first, min(stop, first + _SEARCH_WINDOW)
+                        whole = hi == stop
+                    else:
+                        lo, hi = max(first, stop - _SEARCH_WINDOW), stop
+                        whole = lo == first
+                    try:
+                        near = array[lo:hi]
+                    except ValueError:  # a PROT_NONE page: the region says what follows
+                        near = None
+                    if near is not None:
+                        hit = near.find(needle) if forward else near.rfind(needle)
+                        if (hit >= 0 or whole) and self._array is array:
+                            return lo + hit if hit >= 0 else -1
+            array = None
+        with self._region.mutex:
+            if self._view is None:
+                raise _closed()
+            if start is None:
+                first, stop = self._pos, self._size
+            else:
+                first, stop = _bounds(start, end, self._size)
+            if not needle:
+                # CPython 3.15; before, `start` came back even when end < start
+                # (until 3.13) or start > len(m) (until 3.15).
+                if first > stop:
+                    return -1
+                return first if forward else stop
+            if forward:
+                return self._region.find(needle, first, stop)
+            return self._region.rfind(needle, first, stop)
 
     # --- whole-map operations ----------------------------------------------------
 
@@ -1060,16 +1191,17 @@ class mmap(Lender):
         offset = _args.ssize(offset)
         size = _args.ssize(size)
         flags = _args.clinic_int(flags)
-        self._check_valid()
-        if size == -1:
-            # The newest CPython (gh-138092); before, the default size was the
-            # whole length, so flush(offset) alone raised ValueError.
-            size = self._size - offset
-        if size < 0 or offset < 0 or self._size - offset < size:
-            raise ValueError("flush values out of range")
-        if self._access == ACCESS_READ or self._access == ACCESS_COPY:
-            return None
-        self._live_region().sync(offset, size, flags or _MS_SYNC)
+        with self._region.mutex:
+            self._check_valid()
+            if size == -1:
+                # The newest CPython (gh-138092); before, the default size was the
+                # whole length, so flush(offset) alone raised ValueError.
+                size = self._size - offset
+            if size < 0 or offset < 0 or self._size - offset < size:
+                raise ValueError("flush values out of range")
+            if self._access == ACCESS_READ or self._access == ACCESS_COPY:
+                return None
+            self._region.sync(offset, size, flags or _MS_SYNC)
         return None
 
     def flush_async(self, offset: int = 0, size: Optional[int] = None) -> None:
@@ -1088,11 +1220,12 @@ class mmap(Lender):
         dest = _args.ssize(dest)
         src = _args.ssize(src)
         count = _args.ssize(count)
-        self._check_writable()
-        size = self._size
-        if dest < 0 or src < 0 or count < 0 or size - dest < count or size - src < count:
-            raise ValueError("source, destination, or count out of range")
-        self._live_region().move(dest, src, count)
+        with self._region.mutex:
+            self._check_writable()
+            size = self._size
+            if dest < 0 or src < 0 or count < 0 or size - dest < count or size - src < count:
+                raise ValueError("source, destination, or count out of range")
+            self._region.move(dest, src, count)
 
     def size(self) -> int:
         """Return the size of the mapped file (which may differ from ``len()``).
@@ -1103,13 +1236,14 @@ class mmap(Lender):
         ``OSError`` (EBADF) of CPython 3.13 and 3.14 and the ``ValueError``
         of 3.15.
         """
-        self._check_valid()
-        if not self._trackfd:
-            raise SizeError(errno.EBADF, "can't get size with trackfd=False")
-        fd = self._file.fd
-        if fd == -1:
-            return self._size
-        return backend.file_size(fd)
+        with self._region.mutex:  # (close() must not close the descriptor under fstat)
+            self._check_valid()
+            if not self._trackfd:
+                raise SizeError(errno.EBADF, "can't get size with trackfd=False")
+            fd = self._file.fd
+            if fd == -1:
+                return self._size
+            return backend.file_size(fd)
 
     def resize(self, newsize: int) -> None:
         """Change the size of the map, and of the file behind it.
@@ -1124,7 +1258,7 @@ class mmap(Lender):
         it (see :meth:`MappedRegion.resize <pymmap.region.MappedRegion.resize>`).
         """
         newsize = _args.ssize(newsize)
-        with self._lock:
+        with self._region.mutex:
             self._check_valid()
             self._exports.stop("mmap can't resize with extant buffers exported.")
             region = self._detach()
@@ -1153,15 +1287,18 @@ class mmap(Lender):
         self._check_valid()
         # CPython 3.14+ converts the optional length only once the map is
         # known to be open (an __index__ there may still close it).
-        length = self._size if length is None else _args.ssize(length)
-        self._check_valid()
-        if start < 0 or start >= self._size:
-            raise ValueError("madvise start out of bounds")
-        if length < 0:
-            raise ValueError("madvise length invalid")
-        if sys.maxsize - start < length:
-            raise OverflowError("madvise length too large")
-        self._live_region().advise(option, start, length)  # (the region cuts the range at the end)
+        length = None if length is None else _args.ssize(length)
+        with self._region.mutex:
+            self._check_valid()
+            if length is None:
+                length = self._size
+            if start < 0 or start >= self._size:
+                raise ValueError("madvise start out of bounds")
+            if length < 0:
+                raise ValueError("madvise length invalid")
+            if sys.maxsize - start < length:
+                raise OverflowError("madvise length too large")
+            self._region.advise(option, start, length)  # (the region cuts the range at the end)
 
     def set_name(self, name: str) -> None:
         """Name an anonymous map; the name shows in ``/proc/self/maps`` (Linux 5.17+).
@@ -1183,24 +1320,26 @@ class mmap(Lender):
         label = _ANON_NAME_PREFIX + name.encode("utf-8")
         if len(label) > _ANON_NAME_MAX:
             raise ValueError("name is too long")
-        region = self._live_region()
-        if region.fd != -1:
-            raise ValueError("Cannot set annotation on non-anonymous mappings")
-        try:
-            region.set_name(label)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or sys.flags.dev_mode:
-                raise
+        with self._region.mutex:
+            region = self._live_region()
+            if region.fd != -1:
+                raise ValueError("Cannot set annotation on non-anonymous mappings")
+            try:
+                region.set_name(label)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or sys.flags.dev_mode:
+                    raise
 
     # --- beyond the stdlib: protection, locking, residency --------------------
     # None of these exist in the C module.  They take a range the way
-    # madvise() does: start=0, length=None meaning "to the end".
+    # madvise() does: start=0, length=None meaning "to the end".  Each runs
+    # with the lock held.
 
     def _page_range(self, name: str, start: int, length: Optional[int]) -> Tuple[int, int]:
         """Internal: check ``start`` and ``length`` as madvise() does; return them, clamped.
 
         ``length`` None means the rest of the map; a range running past the
-        end is cut there.
+        end is cut there.  (With the lock held.)
         """
         size = self._size
         if start < 0 or start >= size:
@@ -1212,16 +1351,17 @@ class mmap(Lender):
         return start, min(length, size - start)
 
     def _checked_page_range(self, name: str, start: Any, length: Any) -> Tuple[int, int]:
-        """Internal: convert ``start``/``length``, check the map is open, then :meth:`_page_range`."""
-        start = _args.ssize(start)
-        length = None if length is None else _args.ssize(length)
+        """Internal: convert ``start``/``length``, check the map is open, then :meth:`_page_range`.
+
+        The caller holds the lock (the conversions run first: an
+        ``__index__`` must not find it held by its own thread halfway).
+        """
         self._check_valid()
         return self._page_range(name, start, length)
 
     def _check_access(self, start: int, stop: int, write: bool) -> None:
         """Internal: raise if :meth:`protect` forbids reading (or writing) a byte of ``[start, stop)``."""
-        region = self._region
-        pages = None if region is None else region.protection
+        pages = self._region.protection
         if pages is not None:
             pages.check(range(start, stop), write)
 
@@ -1248,7 +1388,7 @@ class mmap(Lender):
         prot = _args.c_int(prot)
         start = _args.ssize(start)
         length = None if length is None else _args.ssize(length)
-        with self._lock:  # serialised with close() and resize()
+        with self._region.mutex:  # serialised with close() and resize()
             self._check_valid()
             start, length = self._page_range("protect", start, length)
             if start % _PAGESIZE:
@@ -1260,7 +1400,6 @@ class mmap(Lender):
                 # pymmap also lets it read.
                 prot |= _PROT_READ
             region = self._region
-            assert region is not None
             if prot & ~region.prot:
                 raise TypeError("mmap can't grant more access than the map was created with")
             self._exports.stop("mmap can't change protection with extant buffers exported.")
@@ -1278,13 +1417,17 @@ class mmap(Lender):
         an unprivileged process may lock (``RLIMIT_MEMLOCK``, ``ulimit -l``);
         past it, ``OSError`` is raised, and its message says so.
         """
-        start, length = self._checked_page_range("lock", start, length)
-        self._live_region().lock(start, length)
+        start, length = _page_args(start, length)
+        with self._region.mutex:
+            start, length = self._checked_page_range("lock", start, length)
+            self._region.lock(start, length)
 
     def unlock(self, start: int = 0, length: Optional[int] = None) -> None:
         """Let the pages of ``[start, start + length)`` be swapped out again (``munlock(2)``)."""
-        start, length = self._checked_page_range("unlock", start, length)
-        self._live_region().unlock(start, length)
+        start, length = _page_args(start, length)
+        with self._region.mutex:
+            start, length = self._checked_page_range("unlock", start, length)
+            self._region.unlock(start, length)
 
     def resident(self, start: int = 0, length: Optional[int] = None) -> bytes:
         """Return which pages of ``[start, start + length)`` are in RAM (``mincore(2)``).
@@ -1293,8 +1436,10 @@ class mmap(Lender):
         1 if the page is resident (touching it needs no disk read), 0 if not.
         For a file map, "resident" means the page is in the page cache.
         """
-        start, length = self._checked_page_range("resident", start, length)
-        return self._live_region().residency(start, length)
+        start, length = _page_args(start, length)
+        with self._region.mutex:
+            start, length = self._checked_page_range("resident", start, length)
+            return self._region.residency(start, length)
 
     def is_loaded(self) -> bool:
         """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""
@@ -1310,18 +1455,45 @@ class mmap(Lender):
         ``ValueError``.  Under memory pressure the kernel may evict pages
         again; :meth:`lock` keeps them.
         """
-        start, length = self._checked_page_range("load", start, length)
-        first = start - start % _PAGESIZE
-        stop = start + length
-        self._check_access(first, stop, write=False)
-        self._live_region().advise(_MADV_WILLNEED, first, stop - first)
-        array = self._array
-        if array is None:  # closed meanwhile, by another thread
-            raise _closed()
-        # A slice with a step of one page reads one byte of each page, in C.
-        array[first:stop:_PAGESIZE]
+        start, length = _page_args(start, length)
+        with self._region.mutex:
+            start, length = self._checked_page_range("load", start, length)
+            first = start - start % _PAGESIZE
+            stop = start + length
+            self._check_access(first, stop, write=False)
+            self._region.advise(_MADV_WILLNEED, first, stop - first)
+            array = self._array
+            if array is None:  # (the region's advice would have said so)
+                raise _closed()
+            # A slice with a step of one page reads one byte of each page, in C.
+            array[first:stop:_PAGESIZE]
 
 
 if not backend.HAS_MADVISE:
     # The C module has madvise() only where the system has madvise(2).
     del mmap.madvise
+
+_INT_MIN = -(2**31)
+_INT_MAX = 2**31 - 1
+#: How many bytes a search first looks at in a copy (see MappedRegion.find).
+_SEARCH_WINDOW = 256
+
+
+def _page_args(start: Any, length: Any) -> Tuple[int, Optional[int]]:
+    """Internal: the ``start`` and ``length`` of the page methods, converted (before the lock)."""
+    return _args.ssize(start), None if length is None else _args.ssize(length)
+
+
+def _bounds(start: int, end: Optional[int], size: int) -> Tuple[int, int]:
+    """Internal: find()'s bounds as ``bytes.find`` adjusts them, for a map of ``size`` bytes.
+
+    Negative values count from the end; ``end`` (None: the end) is cut to
+    the size, but ``start`` may stay past it.
+    """
+    if start < 0:
+        start = max(0, start + size)
+    if end is None or end > size:
+        end = size
+    elif end < 0:
+        end = max(0, end + size)
+    return start, end

@@ -25,6 +25,7 @@ zero-filled pages instead of unmapping.
 """
 
 import ctypes
+import os
 import threading
 import weakref
 from typing import Any, Callable, Dict
@@ -40,6 +41,16 @@ _LIVE: Dict[int, "Lease"] = {}
 # Reentrant: an array can die (and its callback run) in the thread that
 # holds it, whenever an allocation lets the garbage collector run.
 _LOCK = threading.RLock()
+
+
+def _new_lock_after_fork() -> None:
+    """Internal: a child forked while another thread held the lock gets a new one."""
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 class Lease:

@@ -116,9 +116,8 @@ class ReadOnlyRecord:
         return self._copy_at(self._ctype, self._offset)
 
     def _copy_at(self, ctype: Any, offset: int) -> Any:
-        """Internal: a ``ctype`` instance holding a copy of the map's bytes at ``offset``."""
-        view, _keep = self._region.memory_for(offset, ctypes.sizeof(ctype), False)
-        return ctype.from_buffer_copy(view, offset)
+        """Internal: a ``ctype`` instance holding a copy of the map's bytes at ``offset`` (one step)."""
+        return self._region.read_at(ctype.from_buffer_copy, offset, ctypes.sizeof(ctype))
 
     def _wrap(self, value: Any, snapshot: Any) -> Any:
         """Internal: a nested structure or array becomes a read-only record at its place in the map."""

@@ -19,9 +19,12 @@ flushing, advising, resizing).  Everything above it, such as the
 import ctypes
 import gc
 import os
+import threading
+import time
 import weakref
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
+from ._interpreter import FREE_THREADED, FREES_AT_ONCE
 from ._platform import backend
 from .copying import bytes_at, move, store, view_of
 from .errors import closed as _closed_error
@@ -55,6 +58,24 @@ _ONE_BYTE = [bytes((b,)) for b in range(256)]
 #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
 CharArray = Any
 
+_T = TypeVar("_T")
+
+#: True where a read may copy without the lock, and check afterwards that
+#: the mapping did not change under it (see the class docstring): wherever
+#: one C call runs while no other Python thread does (a GIL).
+LOCK_FREE_READS = not FREE_THREADED
+# How long close(), resize() and protect() wait for a lock-free read in
+# another thread to let go of the memory it is copying, before they work
+# around it.  Such a read lasts microseconds (a copy of gigabytes, a
+# fraction of a second); where objects are not freed at once (PyPy), a
+# reference let go of is no sign of anything, so nothing waits.
+_READER_GRACE = 0.05 if LOCK_FREE_READS and FREES_AT_ONCE else 0.0
+
+# Every region alive: a child forked while another thread held a region's
+# lock would wait for that thread for ever (it does not exist in the
+# child), so the child gets new locks (see _new_locks_after_fork).
+_REGIONS: "weakref.WeakSet[MappedRegion]" = weakref.WeakSet()
+
 
 # Regions given MADV_DONTFORK (Linux): a child forked afterwards lacks those
 # pages, and would die with SIGSEGV on touching them.  Right after a fork,
@@ -73,6 +94,45 @@ def _fill_holes_after_fork() -> None:
 
 if _MADV_DONTFORK is not None:
     os.register_at_fork(after_in_child=_fill_holes_after_fork)
+
+
+def _new_locks_after_fork() -> None:
+    """Internal: in a forked child, give every region a new lock.
+
+    Only the thread that called ``fork()`` lives on in the child.  A lock
+    that another thread held at that moment would never be released; a
+    method of the map it was running is simply cut short (the map may be
+    left closed, or with a write half done, never with memory that is not
+    mapped).
+    """
+    for region in list(_REGIONS):
+        region.mutex = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
+
+
+def _let_go(gone: "weakref.ref[Any]") -> None:
+    """Internal: wait a moment for every other reference to an array to go.
+
+    The references are lock-free reads in other threads (see
+    :class:`MappedRegion`), each in the middle of a copy; they hold no
+    lock, so sleeping lets them finish.  After :data:`_READER_GRACE`
+    seconds, the caller goes on without them.
+    """
+    if gone() is None or not _READER_GRACE:
+        return
+    deadline = time.monotonic() + _READER_GRACE
+    spins = 0
+    while gone() is not None:
+        if spins < 50:
+            time.sleep(0)  # let the GIL go: the reader needs only a few bytecodes
+        elif time.monotonic() < deadline:
+            time.sleep(0.0001)
+        else:
+            return
+        spins += 1
 
 
 class MappedRegion:
@@ -127,6 +187,35 @@ class MappedRegion:
     The region is released exactly once: by :meth:`close`, or when it is
     garbage-collected, or by the kernel when the process ends.  After release, ``array``
     and ``view`` are ``None`` and every method raises ``ValueError``.
+
+    **Threads.**  :attr:`mutex` (a re-entrant lock) is the region's, and its
+    map's, one lock.  The three methods that change the mapping itself,
+    :meth:`close`, :meth:`resize` and :meth:`protect`, take it, and each
+    runs as one step: while one runs, :attr:`array` and :attr:`view` are
+    None.  Stores into the memory take it too (the map's methods do, and
+    the ``typed()`` accessors): a store must not land in a mapping that a
+    resize is leaving behind, where it would be lost.
+
+    Reads need not take it, on interpreters with a GIL
+    (:data:`LOCK_FREE_READS`).  There, copying bytes out of the mapping is
+    one C call (a ``memcpy`` inside a ctypes slice, a ``struct`` unpack), and
+    no other Python thread runs during one C call: a store, which is one C
+    call too, is seen whole or not at all.  What a read can meet is a
+    resize or close in the middle: it holds the array it copies from, so
+    the memory stays mapped (zero-filled pages stand in if the mapping was
+    retired), and afterwards it checks that :attr:`view` (or
+    :attr:`array`) is still the one it used.  If not, it reads again,
+    holding the lock, which waits for the change to end.  :meth:`read_at`
+    is that protocol for typed reads.  Nothing depends on a sequence of
+    bytecodes running without a thread switch.
+
+    On free-threaded CPython no C call is a step of its own: a copy may
+    run while another thread stores into the same bytes.  There every read
+    that copies more than one attribute takes :attr:`mutex` too (see
+    :data:`~pymmap._interpreter.FREE_THREADED`).  ctypes and memoryview
+    objects are made safe per object there, not across several objects
+    over the same memory: pymmap's own objects over one mapping are only
+    used with the lock held.
     """
 
     __slots__ = (
@@ -140,6 +229,7 @@ class MappedRegion:
         "fd",
         "flags",
         "length",
+        "mutex",
         "offset",
         "prot",
         "protection",
@@ -185,6 +275,8 @@ class MappedRegion:
         self._release: Callable[[int, int], None] = backend.unmap
         self._origin = "mmap"
         self.tagname = tagname
+        self.mutex = threading.RLock()
+        _REGIONS.add(self)
 
     def _map(self, length: int, fd: int) -> int:
         """Internal: map ``length`` bytes of ``fd`` (-1: anonymous) as the region says.
@@ -264,10 +356,17 @@ class MappedRegion:
         that the range cannot be given back before the caller has decided
         what to do with it.  The view is not released: whoever still holds
         it (a thread in the middle of a copy) keeps the array alive through
-        it, and so the memory mapped, until it lets go.
+        it, and so the memory mapped, until it lets go.  A lock-free read
+        in another thread (see the class docstring) is given a moment to
+        finish first: then the mapping can be changed in place.
         """
+        own = self.array
         self.array = None
         self.view = None
+        if own is not None:
+            gone = weakref.ref(own)
+            del own
+            _let_go(gone)
         return self._lease.reached()
 
     @property
@@ -284,9 +383,10 @@ class MappedRegion:
         go at once, the holder reads zeros instead of crashing, and the
         address range itself is unmapped when the last holder lets go.
         """
-        if self.array is not None:
-            self.protection = None  # the pages go, and their protection with them
-            self._retire()
+        with self.mutex:
+            if self.array is not None:
+                self.protection = None  # the pages go, and their protection with them
+                self._retire()
 
     def _retire(self) -> None:
         """Internal: give the current address range back, now or when the last holder lets go."""
@@ -355,10 +455,17 @@ class MappedRegion:
         ``[offset, offset + size)``.  The array keeps the memory mapped; on
         PyPy a memoryview alone does not.
         """
-        view = self.view
         array = self.array
-        if view is None or array is None:
-            raise _closed_error()
+        view = self.view
+        if view is None or array is None or self.array is not array:
+            # Closed; or (without the lock) caught in the middle of a resize,
+            # or with the view of one mapping and the array of the next:
+            # the lock, which those changes hold, says which.
+            with self.mutex:
+                array = self.array
+                view = self.view
+                if view is None or array is None:
+                    raise _closed_error()
         if write and view.readonly:
             raise readonly()
         if offset < 0 or len(view) - offset < size:
@@ -366,6 +473,26 @@ class MappedRegion:
         if self.protection is not None:
             self.protection.check(range(offset, offset + size), write)
         return view, array
+
+    def read_at(self, read: Callable[[memoryview, int], _T], offset: int, size: int) -> _T:
+        """Return ``read(view, offset)``, once bytes ``[offset, offset + size)`` may be read; as one step.
+
+        ``read`` copies the bytes out of the region's view, such as
+        :meth:`struct.Struct.unpack_from` does.  The checks are those of
+        :meth:`memory_for`.  On an interpreter with a GIL the copy is made
+        without the lock, and made again with it if a resize, close or
+        protect in another thread overtook it (see the class docstring); on
+        free-threaded CPython it is made with the lock held.
+        """
+        if LOCK_FREE_READS:
+            view, keep = self.memory_for(offset, size, False)
+            value = read(view, offset)
+            if self.view is view:
+                return value
+            del view, keep  # (a resize waits a moment for them: see _drop_views)
+        with self.mutex:
+            view, keep = self.memory_for(offset, size, False)
+            return read(view, offset)
 
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
@@ -562,6 +689,11 @@ class MappedRegion:
         one, the garbage collector runs once (on PyPy, a dropped view lives
         until it does) before the region decides.
         """
+        with self.mutex:
+            self._protect(prot, start, length)
+
+    def _protect(self, prot: int, start: int, length: int) -> None:
+        """Internal: :meth:`protect`, with the lock held."""
         array, base = self._mapped()
         pages = (len(array) + _PAGESIZE - 1) // _PAGESIZE
         del array  # our own reference must not count as a holder
@@ -654,6 +786,11 @@ class MappedRegion:
         still part of the mapping afterwards.  (If the resize fails, the
         whole mapping is left with its own protection, :attr:`prot`.)
         """
+        with self.mutex:
+            self._resize(new_length, fd)
+
+    def _resize(self, new_length: int, fd: int) -> None:
+        """Internal: :meth:`resize`, with the lock held."""
         array, base = self._mapped()
         if self._release is not backend.unmap:
             raise TypeError(f"mmap can't resize memory mapped by {self._origin}(); its size is fixed")
@@ -725,6 +862,6 @@ class MappedRegion:
             backend.set_anon_name(new_address, new_length, self._name)
         if kept is not None:
             for first, end, prot in kept.runs():
-                self.protect(prot, first * _PAGESIZE, (end - first) * _PAGESIZE)
+                self._protect(prot, first * _PAGESIZE, (end - first) * _PAGESIZE)
         if fd != -1 and not grows:
             backend.truncate(fd, self.offset + new_length)

@@ -23,14 +23,20 @@ three steps at once, for one byte order::
 Offsets count bytes from the start of the map and need no alignment.  The
 work is done by :mod:`struct`, with one precompiled :class:`struct.Struct`
 per type and byte order, straight on the map's memory: nothing is copied
-and, on the hot path, nothing is allocated but the result.  Text fields and
-runs of values are copied in and out through :mod:`pymmap.copying` (on
-PyPy, slicing a memoryview is slow; cffi's copies are not).
+and, on the hot path, nothing is allocated but the result.  Text fields
+and runs of values are read with :mod:`struct` too (``"16s"``, ``"<4I"``),
+and stored through :mod:`pymmap.copying` (on PyPy, storing into a
+memoryview is slow; cffi's copies are not).
 
 Every access first asks the map's region for its memory, through one
 gate, :meth:`MappedRegion.memory_for <pymmap.region.MappedRegion.memory_for>`:
 that is where it is checked that the map is open, writable (for stores),
 long enough, and that ``protect()`` allows the access.
+
+Each access is one step for other threads, as the map's own methods are
+(see :class:`~pymmap.region.MappedRegion`): a read goes through
+:meth:`MappedRegion.read_at <pymmap.region.MappedRegion.read_at>`, and a
+store holds the region's lock.
 """
 
 import functools
@@ -38,7 +44,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple, Union
 
 from . import _args
-from .copying import bytes_at, store
+from .copying import store
 
 if TYPE_CHECKING:  # pragma: no cover - for the type checker only
     from .region import MappedRegion
@@ -109,8 +115,7 @@ def unpack_from(region: "MappedRegion", fmt: Format, offset: Any = 0) -> Tuple[A
     layout = _layout(fmt)
     if offset.__class__ is not int:
         offset = _offset(offset)
-    view, _keep = region.memory_for(offset, layout.size, False)
-    return layout.unpack_from(view, offset)
+    return region.read_at(layout.unpack_from, offset, layout.size)
 
 
 def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[Any, ...]) -> None:
@@ -121,8 +126,9 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
     data = layout.pack(*values)
-    view, array = region.memory_for(offset, layout.size, True)
-    store(array, view, offset, data)
+    with region.mutex:
+        view, array = region.memory_for(offset, layout.size, True)
+        store(array, view, offset, data)
 
 
 # --- one accessor per C type ----------------------------------------------------------
@@ -132,16 +138,21 @@ class _Accessor:
     """Internal: what every typed accessor shares: its region, its Struct, its size.
 
     The hot methods (``__getitem__``, ``__setitem__``) use functions bound
-    once, here: the region's gate and the Struct's ``unpack_from`` and
-    ``pack_into``.  The gate answers with the region's view and the array
-    that keeps it mapped; each method keeps both until it is done.
+    once, here: the region's gate and one-step read, and the Struct's
+    ``unpack_from`` and ``pack_into``.  The gate answers with the region's
+    view and the array that keeps it mapped; each method keeps both until
+    it is done.  Stores hold the region's lock (read anew each time: a
+    forked child gets a new one).
     """
 
-    __slots__ = ("_memory", "_pack_into", "_prefix", "_struct", "_unpack", "name", "size")
+    __slots__ = ("_memory", "_pack_into", "_prefix", "_read", "_region", "_struct", "_unpack",
+                 "name", "size")
 
     def __init__(self, region: "MappedRegion", name: str, prefix: str, code: str) -> None:
         layout = _compile(prefix + code)
+        self._region = region
         self._memory = region.memory_for
+        self._read = region.read_at
         self._prefix = prefix
         self._struct = layout
         self._unpack = layout.unpack_from
@@ -164,8 +175,7 @@ class _Accessor:
         if offset.__class__ is not int:
             offset = _offset(offset)
         layout = self._many(_count(count))
-        view, _keep = self._memory(offset, layout.size, False)
-        return list(layout.unpack_from(view, offset))
+        return list(self._read(layout.unpack_from, offset, layout.size))
 
     def _store_many(self, offset: Any, values: List[Any]) -> None:
         """Internal: write already-converted ``values`` one after another from ``offset``."""
@@ -173,8 +183,9 @@ class _Accessor:
             offset = _offset(offset)
         layout = self._many(len(values))
         data = layout.pack(*values)
-        view, array = self._memory(offset, layout.size, True)
-        store(array, view, offset, data)
+        with self._region.mutex:
+            view, array = self._memory(offset, layout.size, True)
+            store(array, view, offset, data)
 
 
 class Integer(_Accessor):
@@ -213,8 +224,7 @@ class Integer(_Accessor):
     def __getitem__(self, offset: Any) -> int:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        view, _keep = self._memory(offset, self.size, False)
-        value: int = self._unpack(view, offset)[0]
+        value: int = self._read(self._unpack, offset, self.size)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
@@ -223,8 +233,9 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        view, _keep = self._memory(offset, self.size, True)
-        self._pack_into(view, offset, value)
+        with self._region.mutex:
+            view, _keep = self._memory(offset, self.size, True)
+            self._pack_into(view, offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -249,8 +260,7 @@ class Float(_Accessor):
     def __getitem__(self, offset: Any) -> float:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        view, _keep = self._memory(offset, self.size, False)
-        value: float = self._unpack(view, offset)[0]
+        value: float = self._read(self._unpack, offset, self.size)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
@@ -258,8 +268,9 @@ class Float(_Accessor):
             offset = _offset(offset)
         if value.__class__ is not float:
             value = _real(value)
-        view, _keep = self._memory(offset, self.size, True)
-        self._pack_into(view, offset, value)
+        with self._region.mutex:
+            view, _keep = self._memory(offset, self.size, True)
+            self._pack_into(view, offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -292,8 +303,7 @@ class Char(_Accessor):
     def __getitem__(self, offset: Any) -> str:
         if offset.__class__ is not int:
             offset = _offset(offset)
-        view, _keep = self._memory(offset, 1, False)
-        return chr(view[offset])
+        return chr(self._read(self._unpack, offset, 1)[0])
 
     def __setitem__(self, offset: Any, value: Any) -> None:
         if offset.__class__ is not int:
@@ -302,8 +312,9 @@ class Char(_Accessor):
             raise TypeError(f"char value must be a 1-character str, not {type(value).__name__}")
         if len(value) != 1 or ord(value) > 0xFF:
             raise ValueError(f"char value must be one character from '\\x00' to '\\xff', not {value!r}")
-        view, _keep = self._memory(offset, 1, True)
-        view[offset] = ord(value)
+        with self._region.mutex:
+            view, _keep = self._memory(offset, 1, True)
+            view[offset] = ord(value)
 
 
 class Typed:
@@ -363,8 +374,8 @@ class Typed:
         if offset.__class__ is not int:
             offset = _offset(offset)
         length = _count(length)
-        _view, array = self._region.memory_for(offset, length, False)
-        return bytes_at(array, offset, offset + length).partition(b"\0")[0]
+        text: bytes = self._region.read_at(_compile(f"{length}s").unpack_from, offset, length)[0]
+        return text.partition(b"\0")[0]
 
     def set_string(self, offset: Any, length: Any, value: Any) -> None:
         """Store the bytes-like ``value`` in the ``length``-byte field at ``offset``, padded with NULs.
@@ -381,6 +392,7 @@ class Typed:
         if len(data) > length:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
         data = data.ljust(length, b"\0")
-        view, array = self._region.memory_for(offset, length, True)
-        store(array, view, offset, data)
+        with self._region.mutex:
+            view, array = self._region.memory_for(offset, length, True)
+            store(array, view, offset, data)
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import xml.etree.ElementTree as ElementTree
 
@@ -174,3 +175,21 @@ def block_device(tmp_path):
         yield device
     finally:
         subprocess.run(["losetup", "--detach", device], check=True)
+
+
+# --- free-threaded CPython: the GIL must stay off -------------------------------------
+#
+# A free-threaded interpreter turns its GIL on, for good, when it imports an
+# extension module that has not declared itself safe without it.  Then the
+# suite would prove nothing about free threading: say so, and fail the run.
+
+
+FREE_THREADED_BUILD = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if FREE_THREADED_BUILD and sys._is_gil_enabled():
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            "FAILED: the GIL is on in this free-threaded interpreter: the suite ran with it "
+            "(an imported extension module turned it on)", red=True)
+        session.exitstatus = 1

@@ -107,9 +107,13 @@ _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
 
 _SSIZE_MAX = sys.maxsize
 _SSIZE_MIN = -sys.maxsize - 1
-# CPython 3.14 reordered the checks of m[i] = v: the value is converted and
+# CPython 3.14.8 reordered the checks of m[i] = v: the value is converted and
 # checked before the index is compared with the size (see mmap._setitem).
-_VALUE_BEFORE_INDEX = sys.version_info >= (3, 14)
+# 3.14.7 still checks the index first (its source, and its test_mmap's
+# test_basic); 3.14.10 checks the value first.  3.14.8 was the one bugfix
+# release between them (3.14.9 and 3.14.10 were security releases, days
+# apart), so the new order is taken from 3.14.8 on.
+_VALUE_BEFORE_INDEX = sys.version_info >= (3, 14, 8)
 # CPython 3.14's __exit__ takes exactly the three arguments the with statement passes.
 _EXIT_WANTS_THREE = sys.version_info >= (3, 14)
 
@@ -834,7 +838,7 @@ class mmap(Lender):
         """Internal: ``m[item] = value`` for any ``item`` and ``value``, with the C module's errors.
 
         The checks come in the order of the running version's C module.
-        Since CPython 3.14: the map must be writable; then a slice is
+        Since CPython 3.14.8: the map must be writable; then a slice is
         converted and the value must be a buffer, or an index is converted
         and the value must be an int from 0 to 255; only then must the map
         be open, and the index (or the slice's size) fit it.  Before: the map
@@ -887,7 +891,7 @@ class mmap(Lender):
             view[index] = byte
 
     def __delitem__(self, item: Any) -> None:
-        # The running version's order, as in _setitem: since CPython 3.14
+        # The running version's order, as in _setitem: since CPython 3.14.8
         # deletion is refused once the index is converted, open or not;
         # before, the map must be open and the index in range first.
         if _VALUE_BEFORE_INDEX:

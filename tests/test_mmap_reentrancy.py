@@ -50,11 +50,11 @@ CASES = {
                                    OUT_OF_RANGE),
     "m[i] = v, i shrinks past itself": (BIG, lambda m: m.__setitem__(_resizing(m, SMALL, SMALL + 5), 7),
                                         OUT_OF_RANGE),
-    # Before 3.14 the index is checked against the size before the value is
+    # Before 3.14.8 the index is checked against the size before the value is
     # converted (pymmap follows the running version there: see
     # pymmap.facade.mmap._setitem); since, the value comes first.
     "m[i] = v, v grows": (SMALL, lambda m: m.__setitem__(SMALL + 5, _resizing(m, BIG, 9)) or m[SMALL + 5],
-                          9 if sys.version_info >= (3, 14) else OUT_OF_RANGE),
+                          9 if sys.version_info >= (3, 14, 8) else OUT_OF_RANGE),
     "m[a:b] = data, b shrinks": (BIG, lambda m: m.__setitem__(slice(0, _resizing(m, SMALL, 2)), b"xy")
                                  or m[:3], b"xy" + bytes([2])),
     "m[a:b] = data, b grows": (SMALL, lambda m: m.__setitem__(slice(SMALL - 6, _resizing(m, BIG, SMALL + 4)),

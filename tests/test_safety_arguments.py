@@ -526,9 +526,9 @@ def _method_rows() -> List[Call]:
 
         def delete(v: Any) -> Any:
             # pymmap follows the running version here (CPython 3.13's own
-            # tests want its order): since 3.14 deletion is refused once the
+            # tests want its order): since 3.14.8 deletion is refused once the
             # index is converted; before, an index out of range came first.
-            if PY >= (3, 14):
+            if sys.version_info >= (3, 14, 8):
                 w = _int(v)
                 if w is None:
                     return TypeError

@@ -205,9 +205,26 @@ def small_rows(fx, quick):
             m.tell()
         return run
 
+    def setsl(m):
+        data = b"12345678"
+
+        def run():
+            m[1000:1008] = data
+        return run
+
+    def near(m):
+        return lambda: m.find(b"\n", 1000, 1256)
+
+    def move64(m):
+        return lambda: m.move(1000, 2000, 64)
+
     rows.append(("m[i]", *_pair(idx(s), idx(p), number, rep)))
     rows.append(("m[i] = v", *_pair(setidx(s), setidx(p), number, rep)))
     rows.append(("m[i:i+64]", *_pair(sl(s), sl(p), number, rep)))
+    rows.append(("m[i:i+8] = bytes", *_pair(setsl(s), setsl(p), number, rep)))
+    rows.append(("len(m)", *_pair(lambda: len(s), lambda: len(p), number, rep)))
+    rows.append(("find(b'\\n', i, i+256)", *_pair(near(s), near(p), number, rep)))
+    rows.append(("move(64 bytes)", *_pair(move64(s), move64(p), number, rep)))
     rows.append(("seek + read_byte()", *_pair(read_byte(s), read_byte(p), number, rep)))
     rows.append(("seek + write_byte()", *_pair(write_byte(s), write_byte(p), number, rep)))
     rows.append(("seek + readline() (80-byte lines)", *_pair(readline(s), readline(p), number, rep)))

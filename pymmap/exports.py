@@ -30,7 +30,9 @@ a borrower that outlives every rule keeps the memory mapped (see
 
 - On 3.12 and later (PEP 688), C code asks a class written in Python for a
   buffer through its ``__buffer__`` method; ``pymmap.mmap.__buffer__``
-  returns the lending view.
+  returns an export of the lending view, a memoryview of the borrower's own
+  (:meth:`Exports.buffer`): the lending view itself is shared, and another
+  thread could release it before the borrower has borrowed from it.
 - Before 3.12 a class written in Python cannot lend a buffer at all... except
   that every class *has* a ``PyBufferProcs`` (a heap type carries one inside
   its type object), empty for a Python class.  :func:`lends` fills it with the
@@ -104,6 +106,9 @@ _KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
 __all__ = ["LENDS_FROM_C", "Exports", "Lender", "lends", "quiet_subclass"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
+_PickleBuffer = pickle.PickleBuffer
+#: CPython 3.12+: every buffer the map lends is an export of its lending view.
+_EXPORTS_ITS_VIEW = CALLS_BUFFER_DUNDER and not PYPY
 
 
 def _is_released(view: memoryview) -> bool:
@@ -236,11 +241,13 @@ class Exports(Lender):
             _KEPT.pop(id(self), None)
 
     def export(self, flags: int) -> memoryview:
-        """Return the memoryview that ``__buffer__`` answers with (PEP 688: CPython 3.12+, PyPy).
+        """Return what :meth:`buffer` lends from: the lending view (CPython 3.12+, PyPy).
 
         ``ValueError`` if the map is closed, ``BufferError`` if ``flags``
         ask for a writable buffer of read-only memory (the C module's
-        checks, in its order).
+        checks, in its order).  On CPython 3.12+ the view is shared by every
+        borrower: it is never handed out itself, only exports of it
+        (:meth:`buffer`).
         """
         if PYPY:
             view = self._holder_view()
@@ -259,8 +266,7 @@ class Exports(Lender):
             try:
                 view.readonly  # noqa: B018 - every attribute of a released view raises ValueError
             except ValueError:
-                # Closed; or someone who called __buffer__ himself released
-                # the view (``with m.__buffer__(0) as v:``): make a new one.
+                # Not made yet (the first export makes it), or closed.
                 view = self._renew(lend=True)
         if flags & _PYBUF_WRITABLE and view.readonly:
             raise BufferError("Object is not writable.")
@@ -295,12 +301,19 @@ class Exports(Lender):
         The view is its borrower's alone: no other thread can release it.
         ``flags`` are checked as :meth:`export` checks them.
         """
+        if _EXPORTS_ITS_VIEW:
+            # The common case first, without a call: the view is made and lendable.
+            view = self._lent
+            try:
+                if not (flags & _PYBUF_WRITABLE and view.readonly):
+                    return memoryview(_PickleBuffer(view))
+            except ValueError:
+                pass  # released: not made yet, or closed (export() says which)
+            return memoryview(_PickleBuffer(self.export(flags)))
         if PYPY:
             # A view of its own, which its owner may release.
             return memoryview(self.export(flags))
-        if not CALLS_BUFFER_DUNDER:
-            return self.export(flags)  # already an export of its own
-        return memoryview(pickle.PickleBuffer(self.export(flags)))
+        return self.export(flags)  # CPython 3.8-3.11: already an export of its own
 
     def record_source(self) -> Any:
         """Return the object a ``ctypes`` record made with ``from_buffer`` must keep: an export.

@@ -126,9 +126,13 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
     data = layout.pack(*values)
-    with region.mutex:
+    mutex = region.mutex
+    try:
+        mutex.acquire()
         view, array = region.memory_for(offset, layout.size, True)
         store(array, view, offset, data)
+    finally:
+        mutex.release()
 
 
 # --- one accessor per C type ----------------------------------------------------------
@@ -183,9 +187,13 @@ class _Accessor:
             offset = _offset(offset)
         layout = self._many(len(values))
         data = layout.pack(*values)
-        with self._region.mutex:
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
             view, array = self._memory(offset, layout.size, True)
             store(array, view, offset, data)
+        finally:
+            mutex.release()
 
 
 class Integer(_Accessor):
@@ -233,9 +241,13 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        with self._region.mutex:
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
             view, _keep = self._memory(offset, self.size, True)
             self._pack_into(view, offset, value)
+        finally:
+            mutex.release()
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -268,9 +280,13 @@ class Float(_Accessor):
             offset = _offset(offset)
         if value.__class__ is not float:
             value = _real(value)
-        with self._region.mutex:
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
             view, _keep = self._memory(offset, self.size, True)
             self._pack_into(view, offset, value)
+        finally:
+            mutex.release()
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -312,9 +328,13 @@ class Char(_Accessor):
             raise TypeError(f"char value must be a 1-character str, not {type(value).__name__}")
         if len(value) != 1 or ord(value) > 0xFF:
             raise ValueError(f"char value must be one character from '\\x00' to '\\xff', not {value!r}")
-        with self._region.mutex:
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
             view, _keep = self._memory(offset, 1, True)
             view[offset] = ord(value)
+        finally:
+            mutex.release()
 
 
 class Typed:
@@ -392,7 +412,11 @@ class Typed:
         if len(data) > length:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
         data = data.ljust(length, b"\0")
-        with self._region.mutex:
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
             view, array = self._region.memory_for(offset, length, True)
             store(array, view, offset, data)
+        finally:
+            mutex.release()
 

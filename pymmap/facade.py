@@ -51,6 +51,10 @@ method, makes it so).  The map's one lock is its region's
 
 On free-threaded CPython every read that copies takes the lock as well,
 and the buffers the map lends are made under it (see ``__buffer__``).
+What the map lends (``memoryview(m)``, records, numpy arrays over it) is
+raw memory, as a ``memoryview`` of the stdlib's map is: reads and stores
+through it are not steps of the map's, and race like any shared memory;
+the map still refuses to close or resize while any of it is alive.
 
 The hot methods take the lock this way::
 
@@ -63,17 +67,14 @@ The hot methods take the lock this way::
 
 and the rest with ``with self._region.mutex:``, which reads better but
 costs two to three times as much on CPython 3.8-3.13 (measured here: 230
-to 340 ns for ``with lock: pass`` on 3.13, 100 to 130 ns for ``acquire()``
-and ``release()``; about the same from 3.14 on).  Neither is safer from a
-``KeyboardInterrupt``: since 3.14 the interrupt may land between
-``__enter__`` and the block, and so leave a ``with`` statement's lock held.
-With ``acquire()`` inside the ``try``, a lock taken is always released; an
-interrupt that stops the wait for it surfaces as the ``RuntimeError`` of
-``release()``, with the ``KeyboardInterrupt`` as its context.
-What the map lends (``memoryview(m)``, records, numpy arrays over it) is
-raw memory, as a ``memoryview`` of the stdlib's map is: reads and stores
-through it are not steps of the map's, and race like any shared memory;
-the map still refuses to close or resize while any of it is alive.
+to 340 ns for ``with lock: pass`` on 3.13, against 100 to 130 ns for
+``acquire()`` and ``release()``; from 3.14 on the two cost about the same).
+It is not less safe from a ``KeyboardInterrupt`` either: since 3.14 one
+may land between ``__enter__`` and the block, and leave a ``with``
+statement's lock held, where with ``acquire()`` inside the ``try`` a lock
+taken is always released.  (An interrupt that stops the wait for the lock
+surfaces as the ``RuntimeError`` of ``release()``, with the
+``KeyboardInterrupt`` as its context.)
 """
 
 import errno

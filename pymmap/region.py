@@ -211,7 +211,7 @@ class MappedRegion:
 
     On free-threaded CPython no C call is a step of its own: a copy may
     run while another thread stores into the same bytes.  There every read
-    that copies more than one attribute takes :attr:`mutex` too (see
+    of the memory takes :attr:`mutex` too (see
     :data:`~pymmap._interpreter.FREE_THREADED`).  ctypes and memoryview
     objects are made safe per object there, not across several objects
     over the same memory: pymmap's own objects over one mapping are only

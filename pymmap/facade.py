@@ -841,28 +841,16 @@ class mmap(Lender):
         # memoryview checks the index and the value (or the slice's length),
         # and is read-only for an ACCESS_READ map.  If it raises, the full
         # path finds the C module's error.
-        if item.__class__ is int:
-            if value.__class__ is int:
-                mutex = self._region.mutex
-                try:
-                    mutex.acquire()
-                    view = self._view
-                    try:
-                        view[item] = value  # type: ignore[index]
-                        return
-                    except (TypeError, ValueError, IndexError, OverflowError):
-                        pass
-                finally:
-                    mutex.release()
-        elif (item.__class__ is slice and value.__class__ is bytes and item.step is None
-              and (item.start is None or item.start.__class__ is int)
-              and (item.stop is None or item.stop.__class__ is int)):
+        if ((item.__class__ is int and value.__class__ is int)
+                or (item.__class__ is slice and value.__class__ is bytes and item.step is None
+                    and (item.start is None or item.start.__class__ is int)
+                    and (item.stop is None or item.stop.__class__ is int))):
             mutex = self._region.mutex
             try:
                 mutex.acquire()
                 view = self._view
                 try:
-                    view[item] = value  # type: ignore[index]
+                    view[item] = value  # type: ignore[index, assignment]
                     return
                 except (TypeError, ValueError, IndexError, OverflowError):
                     pass

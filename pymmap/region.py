@@ -494,6 +494,21 @@ class MappedRegion:
             view, keep = self.memory_for(offset, size, False)
             return read(view, offset)
 
+    def store_at(self, offset: int, data: Any) -> None:
+        """Copy the bytes-like ``data`` to ``offset``, once those bytes may be written; as one step.
+
+        The checks are those of :meth:`memory_for`; the lock is held, so
+        that the store cannot land in a mapping another thread's resize is
+        leaving behind (see the class docstring).
+        """
+        mutex = self.mutex
+        try:
+            mutex.acquire()
+            view, array = self.memory_for(offset, len(data), True)
+            store(array, view, offset, data)
+        finally:
+            mutex.release()
+
     def read(self, start: int, stop: int) -> bytes:
         """Return a copy of bytes ``[start, stop)``."""
         array = self.array

@@ -25,8 +25,9 @@ work is done by :mod:`struct`, with one precompiled :class:`struct.Struct`
 per type and byte order, straight on the map's memory: nothing is copied
 and, on the hot path, nothing is allocated but the result.  Text fields
 and runs of values are read with :mod:`struct` too (``"16s"``, ``"<4I"``),
-and stored through :mod:`pymmap.copying` (on PyPy, storing into a
-memoryview is slow; cffi's copies are not).
+and stored with :meth:`MappedRegion.store_at
+<pymmap.region.MappedRegion.store_at>`, through :mod:`pymmap.copying` (on
+PyPy, storing into a memoryview is slow; cffi's copies are not).
 
 Every access first asks the map's region for its memory, through one
 gate, :meth:`MappedRegion.memory_for <pymmap.region.MappedRegion.memory_for>`:
@@ -36,7 +37,7 @@ long enough, and that ``protect()`` allows the access.
 Each access is one step for other threads, as the map's own methods are
 (see :class:`~pymmap.region.MappedRegion`): a read goes through
 :meth:`MappedRegion.read_at <pymmap.region.MappedRegion.read_at>`, and a
-store holds the region's lock.
+store holds the region's lock (``store_at`` does).
 """
 
 import functools
@@ -44,7 +45,6 @@ import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple, Union
 
 from . import _args
-from .copying import store
 
 if TYPE_CHECKING:  # pragma: no cover - for the type checker only
     from .region import MappedRegion
@@ -125,14 +125,7 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
         offset = _offset(offset)
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
-    data = layout.pack(*values)
-    mutex = region.mutex
-    try:
-        mutex.acquire()
-        view, array = region.memory_for(offset, layout.size, True)
-        store(array, view, offset, data)
-    finally:
-        mutex.release()
+    region.store_at(offset, layout.pack(*values))
 
 
 # --- one accessor per C type ----------------------------------------------------------
@@ -181,19 +174,21 @@ class _Accessor:
         layout = self._many(_count(count))
         return list(self._read(layout.unpack_from, offset, layout.size))
 
+    def _put(self, offset: int, value: Any) -> None:
+        """Internal: store one converted ``value`` at ``offset``, with the region's lock held."""
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
+            view, _keep = self._memory(offset, self.size, True)
+            self._pack_into(view, offset, value)
+        finally:
+            mutex.release()
+
     def _store_many(self, offset: Any, values: List[Any]) -> None:
         """Internal: write already-converted ``values`` one after another from ``offset``."""
         if offset.__class__ is not int:
             offset = _offset(offset)
-        layout = self._many(len(values))
-        data = layout.pack(*values)
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, array = self._memory(offset, layout.size, True)
-            store(array, view, offset, data)
-        finally:
-            mutex.release()
+        self._region.store_at(offset, self._many(len(values)).pack(*values))
 
 
 class Integer(_Accessor):
@@ -241,13 +236,7 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, _keep = self._memory(offset, self.size, True)
-            self._pack_into(view, offset, value)
-        finally:
-            mutex.release()
+        self._put(offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -280,13 +269,7 @@ class Float(_Accessor):
             offset = _offset(offset)
         if value.__class__ is not float:
             value = _real(value)
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, _keep = self._memory(offset, self.size, True)
-            self._pack_into(view, offset, value)
-        finally:
-            mutex.release()
+        self._put(offset, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.
@@ -411,12 +394,5 @@ class Typed:
         data = bytes(_args.buffer(value))
         if len(data) > length:
             raise ValueError(f"string of {len(data)} bytes does not fit a field of {length}")
-        data = data.ljust(length, b"\0")
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, array = self._region.memory_for(offset, length, True)
-            store(array, view, offset, data)
-        finally:
-            mutex.release()
+        self._region.store_at(offset, data.ljust(length, b"\0"))
 

@@ -28,7 +28,7 @@ import ctypes
 import os
 import threading
 import weakref
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["Lease"]
 
@@ -63,7 +63,7 @@ class Lease:
     """
 
     __slots__ = ("__weakref__", "_arrays", "_holds", "_pinned", "_released", "address", "length",
-                 "release")
+                 "owner", "release")
 
     def __init__(self, address: int, length: int, release: Callable[[int, int], None]) -> None:
         self.address = address
@@ -75,6 +75,8 @@ class Lease:
         self._holds = 0
         self._pinned = False
         self._released = False
+        #: A weak reference to whoever owns the range (a MappedRegion), or None.
+        self.owner: Optional[weakref.ref[Any]] = None
         _LIVE[id(self)] = self
 
     def new_array(self) -> Any:
@@ -156,6 +158,17 @@ class Lease:
         self._released = True
         _LIVE.pop(id(self), None)
         return True
+
+    @staticmethod
+    def owners() -> List[Any]:
+        """Return the owners of every range not given back yet (see :attr:`owner`).
+
+        For code that must find every live mapping, such as a forked child
+        giving each region a new lock (see :mod:`pymmap.region`).
+        """
+        with _LOCK:
+            refs = [lease.owner for lease in _LIVE.values() if lease.owner is not None]
+        return [owner for owner in (ref() for ref in refs) if owner is not None]
 
     def __repr__(self) -> str:
         state = "released" if self._released else f"{len(self._arrays)} arrays"

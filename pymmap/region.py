@@ -71,10 +71,6 @@ LOCK_FREE_READS = not FREE_THREADED
 # reference let go of is no sign of anything, so nothing waits.
 _READER_GRACE = 0.05 if LOCK_FREE_READS and FREES_AT_ONCE else 0.0
 
-# Every region alive: a child forked while another thread held a region's
-# lock would wait for that thread for ever (it does not exist in the
-# child), so the child gets new locks (see _new_locks_after_fork).
-_REGIONS: "weakref.WeakSet[MappedRegion]" = weakref.WeakSet()
 
 
 # Regions given MADV_DONTFORK (Linux): a child forked afterwards lacks those
@@ -103,9 +99,10 @@ def _new_locks_after_fork() -> None:
     that another thread held at that moment would never be released; a
     method of the map it was running is simply cut short (the map may be
     left closed, or with a write half done, never with memory that is not
-    mapped).
+    mapped).  The regions are found through their leases (each knows its
+    owner): every region whose memory is still mapped.
     """
-    for region in list(_REGIONS):
+    for region in Lease.owners():
         region.mutex = threading.RLock()
 
 
@@ -276,7 +273,6 @@ class MappedRegion:
         self._origin = "mmap"
         self.tagname = tagname
         self.mutex = threading.RLock()
-        _REGIONS.add(self)
 
     def _map(self, length: int, fd: int) -> int:
         """Internal: map ``length`` bytes of ``fd`` (-1: anonymous) as the region says.
@@ -340,6 +336,8 @@ class MappedRegion:
         it, is alive, the memory stays mapped.
         """
         self._lease = lease
+        if lease.owner is None:
+            lease.owner = weakref.ref(self)  # (for a forked child: see _new_locks_after_fork)
         self.address = lease.address
         self.length = lease.length
         array = lease.new_array()

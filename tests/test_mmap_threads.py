@@ -74,3 +74,33 @@ def test_the_stdlib_keeps_the_same_invariant(scenario, kind):
     if (scenario, kind) in STDLIB_CANNOT:
         pytest.skip(f"the stdlib cannot run it here: {STDLIB_CANNOT[scenario, kind]}")
     _race("mmap", scenario, kind, 3)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX's")
+def test_a_child_forked_while_another_thread_holds_the_lock_can_use_the_map():
+    # The other thread searches a large map (each search holds the map's
+    # lock for milliseconds) when this one forks.  That thread does not
+    # exist in the child, and would never release the lock: the child
+    # gets new locks, and can use the map.  (Before it did, the child hung
+    # here until the alarm killed it.)
+    code = r"""
+        import os, signal, threading, time, pymmap
+        m = pymmap.mmap(-1, 256 << 20)
+        started = threading.Event()
+        def search():
+            started.set()
+            while True:
+                m.find(b"absent!", 0)
+        threading.Thread(target=search, daemon=True).start()
+        started.wait()
+        time.sleep(0.05)
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)
+            m.seek(0)
+            m.write(b"child")
+            os._exit(0 if m[:5] == b"child" and m.find(b"child", 0) == 0 else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.WIFEXITED(status) and os.WEXITSTATUS(status))
+        """
+    assert run_isolated(code, timeout=120).strip() == "0"

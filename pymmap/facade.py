@@ -785,33 +785,37 @@ class mmap(Lender):
                         return view[item]  # type: ignore[index]
                     except (TypeError, ValueError, IndexError, OverflowError):
                         pass
-        elif (item.__class__ is slice and item.step is None
-              and (item.start is None or item.start.__class__ is int)
-              and (item.stop is None or item.stop.__class__ is int)):
-            # (On PyPy a memoryview does not keep its array alive: the array.)
-            start = item.start or 0
+        elif item.__class__ is slice:
+            # A slice of plain ints (on PyPy a memoryview does not keep its
+            # array alive: the array copies).  At most _LOCK_FREE_COPY bytes
+            # without the lock: stop - start bounds the copy whenever it is
+            # not negative.
+            start = item.start
             stop = item.stop
-            if LOCK_FREE_READS and stop.__class__ is int and 0 <= start <= stop <= start + _LOCK_FREE_COPY:
-                array = self._array
-                if array is not None:
-                    try:
-                        data = array[item]
-                    except ValueError:
-                        pass
-                    else:
-                        if self._array is array:
-                            return data
-                array = None
-            else:
-                # A large copy (or free threading): the lock costs little next
-                # to it, and a resize need not wait long for a lock-free one.
-                with self._region.mutex:
+            if item.step is None and (start is None or start.__class__ is int):
+                if (LOCK_FREE_READS and stop.__class__ is int
+                        and 0 <= stop - (start or 0) <= _LOCK_FREE_COPY):
                     array = self._array
                     if array is not None:
                         try:
-                            return array[item]
+                            data = array[item]
                         except ValueError:
                             pass
+                        else:
+                            if self._array is array:
+                                return data
+                    array = None
+                elif stop is None or stop.__class__ is int:
+                    # A large copy (or free threading): the lock costs little
+                    # next to it, and a resize need not wait long for a
+                    # lock-free one.
+                    with self._region.mutex:
+                        array = self._array
+                        if array is not None:
+                            try:
+                                return array[item]
+                            except ValueError:
+                                pass
         return self._getitem(item)
 
     def _getitem(self, item: Any) -> Any:

@@ -159,96 +159,76 @@ def worst_case_rows(fx, quick):
     ]
 
 
-def small_rows(fx, quick):
-    number, rep = (20000, 5) if quick else (100000, 7)
-    rows = []
-    s, p = fx.std, fx.py
+U32 = struct.Struct("<I")
 
-    def idx(m):
-        return lambda: m[1000]
 
-    def setidx(m):
-        def run():
-            m[1000] = 65
-        return run
+def lends_to_struct(m):
+    """True if ``struct`` takes the map itself (PyPy 3.11's takes no object that lends through ``__buffer__``)."""
+    try:
+        U32.unpack_from(m, 1000)
+    except TypeError:
+        return False
+    return True
 
-    def sl(m):
-        return lambda: m[1000:1064]
 
-    def read_byte(m):
-        def run():
-            m.seek(1000)
-            m.read_byte()
-        return run
+def small_operations(m, to_struct=True):
+    """The small rows' operations on map ``m``: ``(name, callable)`` pairs.
 
-    def write_byte(m):
-        def run():
-            m.seek(1000)
-            m.write_byte(65)
-        return run
+    ``to_struct`` False lends ``struct`` a memoryview of the map instead of
+    the map (the form the row must take on both sides where pymmap's map
+    cannot go to ``struct`` itself: PyPy 3.11).  Shared with compare.py.
+    """
 
-    def readline(m):
-        def run():
-            m.seek(800)
-            m.readline()
-        return run
+    def setidx():
+        m[1000] = 65
 
-    def read16(m):
-        def run():
-            m.seek(1000)
-            m.read(16)
-        return run
+    def setsl(data=b"12345678"):
+        m[1000:1008] = data
 
-    def seek_tell(m):
-        def run():
-            m.seek(123)
-            m.tell()
-        return run
-
-    def setsl(m):
-        data = b"12345678"
+    def seek_then(method, *args, at=1000):
+        seek = m.seek
 
         def run():
-            m[1000:1008] = data
+            seek(at)
+            method(*args)
         return run
 
-    def near(m):
-        return lambda: m.find(b"\n", 1000, 1256)
-
-    def move64(m):
-        return lambda: m.move(1000, 2000, 64)
-
-    rows.append(("m[i]", *_pair(idx(s), idx(p), number, rep)))
-    rows.append(("m[i] = v", *_pair(setidx(s), setidx(p), number, rep)))
-    rows.append(("m[i:i+64]", *_pair(sl(s), sl(p), number, rep)))
-    rows.append(("m[i:i+8] = bytes", *_pair(setsl(s), setsl(p), number, rep)))
-    rows.append(("len(m)", *_pair(lambda: len(s), lambda: len(p), number, rep)))
-    rows.append(("find(b'\\n', i, i+256)", *_pair(near(s), near(p), number, rep)))
-    rows.append(("move(64 bytes)", *_pair(move64(s), move64(p), number, rep)))
-    rows.append(("seek + read_byte()", *_pair(read_byte(s), read_byte(p), number, rep)))
-    rows.append(("seek + write_byte()", *_pair(write_byte(s), write_byte(p), number, rep)))
-    rows.append(("seek + readline() (80-byte lines)", *_pair(readline(s), readline(p), number, rep)))
-    rows.append(("seek + read(16)", *_pair(read16(s), read16(p), number, rep)))
-    rows.append(("seek + tell", *_pair(seek_tell(s), seek_tell(p), number, rep)))
-    u32 = struct.Struct("<I")
+    operations = [
+        ("m[i]", lambda: m[1000]),
+        ("m[i] = v", setidx),
+        ("m[i:i+64]", lambda: m[1000:1064]),
+        ("m[i:i+8] = bytes", setsl),
+        ("len(m)", lambda: len(m)),
+        ("find(b'\\n', i, i+256)", lambda: m.find(b"\n", 1000, 1256)),
+        ("move(64 bytes)", lambda: m.move(1000, 2000, 64)),
+        ("seek + read_byte()", seek_then(m.read_byte)),
+        ("seek + write_byte()", seek_then(m.write_byte, 65)),
+        ("seek + readline() (80-byte lines)", seek_then(m.readline, at=800)),
+        ("seek + read(16)", seek_then(m.read, 16)),
+        ("seek + tell", seek_then(m.tell, at=123)),
+    ]
     # One export per call: the cost of lending the map's memory to C code
     # (PEP 688's __buffer__/__release_buffer__ on 3.12+, the buffer slots on
     # 3.8-3.11: see pymmap/exports.py).
-    try:
-        u32.unpack_from(p, 1000)
-    except TypeError:
+    if to_struct:
+        operations.append(("struct.unpack_from('<I', m, off)", lambda: U32.unpack_from(m, 1000)))
+    else:
         # PyPy 3.11's struct takes no object that lends through __buffer__
         # alone (README, Differences): a memoryview of the map, on both sides.
-        rows.append(("memoryview(m) + struct.unpack_from",
-                     *_pair(lambda: u32.unpack_from(memoryview(s), 1000),
-                            lambda: u32.unpack_from(memoryview(p), 1000), number, rep)))
-    else:
-        rows.append(("struct.unpack_from('<I', m, off)",
-                     *_pair(lambda: u32.unpack_from(s, 1000), lambda: u32.unpack_from(p, 1000), number, rep)))
+        operations.append(("memoryview(m) + struct.unpack_from", lambda: U32.unpack_from(memoryview(m), 1000)))
+    return operations
+
+
+def small_rows(fx, quick):
+    number, rep = (20000, 5) if quick else (100000, 7)
+    s, p = fx.std, fx.py
+    to_struct = lends_to_struct(p)
+    rows = [(name, *_pair(std, py, number, rep))
+            for (name, std), (_, py) in zip(small_operations(s, to_struct), small_operations(p, to_struct))]
     if hasattr(p, "typed"):
         t = p.typed("little")
         rows.append(("typed().u32[off] (vs struct on stdlib)",
-                     *_pair(lambda: u32.unpack_from(s, 1000), lambda: t.u32[1000], number, rep)))
+                     *_pair(lambda: U32.unpack_from(s, 1000), lambda: t.u32[1000], number, rep)))
     return rows
 
 

@@ -1161,7 +1161,7 @@ class mmap(Lender):
         is found at ``start`` (if ``start <= end``).
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
-        return self._search(needle, *self._search_args(start, end), True)
+        return self._search(needle, start, end, True)
 
     def rfind(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the highest index of ``sub`` in ``[start, end)``, or -1.
@@ -1169,27 +1169,17 @@ class mmap(Lender):
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
         """
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
-        return self._search(needle, *self._search_args(start, end), False)
+        return self._search(needle, start, end, False)
 
-    def _search_args(self, start: Any, end: Any) -> Tuple[Optional[int], Optional[int]]:
-        """Internal: find()'s optional bounds as ints, or None, in the C module's order.
-
-        The map is checked first, then the bounds converted (their
-        ``__index__`` may close the map: the search checks again).  Without
-        ``start`` (or with None) the search runs from the position to the
-        end of the map, and ``end`` is not even looked at: the C module's
-        rule.
-        """
-        self._check_valid()
-        if start is None:
-            return None, None
-        return _args.ssize(start), None if end is None else _args.ssize(end)
-
-    def _search(self, needle: bytes, start: Optional[int], end: Optional[int], forward: bool) -> int:
+    def _search(self, needle: bytes, start: Any, end: Any, forward: bool) -> int:
         """Internal: find (``forward``) or rfind ``needle`` in ``[start, end)``, as one step.
 
-        ``start`` None means from the position to the end of the map.  The
-        bounds are then adjusted as ``bytes.find`` does: negative values
+        The map is checked first, then the bounds converted, in the C
+        module's order (their ``__index__`` may close the map: the search
+        checks again).  Without ``start`` (or with None) the search runs from
+        the position to the end of the map, and ``end`` is not even looked
+        at: the C module's rule.  The bounds are then adjusted as
+        ``bytes.find`` does: negative values
         count from the end, ``end`` is cut to the size, but ``start`` may
         stay past it (then nothing is found, not even an empty ``sub``:
         CPython 3.15).  With a GIL and a ``start``, the first few hundred
@@ -1197,6 +1187,13 @@ class mmap(Lender):
         checked afterwards as ``m[a:b]`` is; the rest of a search, and any
         search from the position, runs with the lock held.
         """
+        if self._view is None:
+            self._check_valid()
+        if start is not None:
+            if start.__class__ is not int or not _SSIZE_MIN <= start <= _SSIZE_MAX:
+                start = _args.ssize(start)
+            if end is not None and (end.__class__ is not int or not _SSIZE_MIN <= end <= _SSIZE_MAX):
+                end = _args.ssize(end)
         if LOCK_FREE_READS and start is not None:
             array = self._array
             if array is not None:

@@ -274,9 +274,9 @@ def resize(mod, kind, rng, maps):
 
 
 def move(mod, kind, rng, maps):
-    """``move()`` against slice reads: a 64-byte block is always copied whole."""
-    blocks = 32
-    m = maps.new(kind, b"".join(bytes([b]) * 64 for b in range(blocks)))
+    """``move()`` against slice reads: a 4 KiB block is always copied whole."""
+    blocks, size = 16, 4096
+    m = maps.new(kind, b"".join(bytes([b]) * size for b in range(blocks)))
     done = threading.Event()
 
     def mover(seed):
@@ -284,7 +284,7 @@ def move(mod, kind, rng, maps):
 
         def run():
             for _ in range(1000):
-                m.move(local.randrange(blocks) * 64, local.randrange(blocks) * 64, 64)
+                m.move(local.randrange(blocks) * size, local.randrange(blocks) * size, size)
         return run
 
     def reader(seed):
@@ -293,8 +293,8 @@ def move(mod, kind, rng, maps):
         def run():
             while not done.is_set():
                 k = local.randrange(blocks)
-                block = m[k * 64:(k + 1) * 64]
-                assert block == block[:1] * 64, f"a block read in the middle of a move: {block!r}"
+                block = m[k * size:(k + 1) * size]
+                assert block == block[:1] * size, f"a block read in the middle of a move: {sorted(set(block))}"
         return run
 
     def movers():

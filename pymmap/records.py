@@ -33,6 +33,14 @@ one store through a raw pointer would kill the process with SIGSEGV.  So
 there the record is a :class:`ReadOnlyRecord` instead, which holds no
 pointer at all: each read copies the structure out of the map, and each
 write raises ``TypeError``.
+
+Threads: a live record is raw memory, as a ``memoryview`` of the stdlib's
+map is.  Reading or assigning one of its fields is not a step of the map's
+(another thread's store may be half done), so share a record between
+threads as you would share memory in C; the map still cannot be closed or
+resized while it lives.  A :class:`ReadOnlyRecord` goes through the map:
+each read is one step (:meth:`MappedRegion.read_at
+<pymmap.region.MappedRegion.read_at>`).
 """
 
 import ctypes

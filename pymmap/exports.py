@@ -49,11 +49,14 @@ a borrower that outlives every rule keeps the memory mapped (see
   first, and leaves the class alone (``memoryview(m)`` then raises
   ``TypeError``, as before) if any check fails.
 
-**Threads.**  Every buffer handed out is a memoryview of its borrower's
-own, an export of the lending view: none can be released by another
-thread, and each is counted the moment it exists, so a ``resize()`` or
-``close()`` in another thread either sees it (``BufferError``) or
-happened first.  What a borrower then reads or writes through it is raw
+**Threads.**  On CPython 3.12+ every buffer handed out is a memoryview of
+its borrower's own, an export of the lending view: none can be released
+by another thread, and each is counted the moment it exists, so a
+``resize()`` or ``close()`` in another thread either sees it
+(``BufferError``) or happened first.  (On 3.8-3.11 C code borrows from the
+lending view in C, through the slots; a borrow made while another thread
+resizes the map finds it released, and raises ``ValueError``: README,
+Threads.)  What a borrower then reads or writes through it is raw
 memory, not a step of the map's.  The lending views themselves are made,
 replaced and released only with the map's lock held (by :meth:`start`
 and :meth:`stop`, which the map calls from ``resize()``, ``close()`` and

@@ -11,12 +11,13 @@ makes a GIL change hands between almost every two bytecodes.  On a
 free-threaded build the threads run truly at once, and the round also
 checks that the GIL stayed off.
 
-Where the interpreter ships no such file (CPython 3.10-3.13, PyPy 3.11, the
+Where the interpreter ships no such file (CPython 3.11-3.13, PyPy 3.11, the
 Windows embeddable CPython), ``tests/cpython/free_threading_mmap.py``,
 a copy of CPython 3.15.2's, runs instead; ``run_concurrently``, which
-``test.support`` gained in 3.14, is supplied there.  CPython 3.8 and 3.9
-and PyPy 3.9 have no ``test.support.threading_helper`` at all: the test is
-skipped there (tests/test_mmap_threads.py races on every interpreter).
+``test.support`` gained in 3.14, is supplied there.  The file is written
+for Python 3.11 and later (``int.from_bytes`` without a byte order, and
+``threading_helper.requires_working_threading``), so CPython 3.8-3.10 and
+PyPy 3.9 skip it; tests/test_mmap_threads.py races on every interpreter.
 
 Every round runs in a child process, so a crash fails the test rather
 than pytest.
@@ -64,6 +65,9 @@ def _shipped():
 
 
 def _can_run():
+    """Python 3.11 or later, with test.support's thread helpers."""
+    if sys.version_info < (3, 11):
+        return False
     try:
         from test.support import threading_helper  # noqa: F401
     except ImportError:
@@ -129,7 +133,7 @@ def _round(tmp_path, module):
     return results, out
 
 
-@pytest.mark.skipif(not _can_run(), reason="test.support has no threading_helper before Python 3.10")
+@pytest.mark.skipif(not _can_run(), reason="CPython's thread tests for mmap need Python 3.11 or later")
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_cpython_thread_tests_pass_against_pymmap(tmp_path, round_):
     results, out = _round(tmp_path, "pymmap")

@@ -19,10 +19,12 @@ on the size of the map and bulk ones grow with the bytes they touch.
 """
 
 import argparse
+import hashlib
 import json
 import mmap as std_mmap
 import os
 import platform
+import re
 import struct
 import subprocess
 import sys
@@ -117,15 +119,21 @@ class Fixture:
         self.file.close()
 
 
-def bulk_rows(fx, quick):
+def bulk_rows(s, p, quick, path=None):
+    """Large operations on the stdlib map ``s`` and pymmap's ``p`` (16 MiB over the same bytes).
+
+    ``path``: the file both map, for the ``re.search`` row (a process per side).
+    """
     n, rep = (3, 5) if quick else (5, 9)
     chunk = b"z" * MiB
+    size = len(s)
+    half = size // 2
     rows = []
 
     def read_mib(m):
         def run():
             m.seek(0)
-            for _ in range(fx.size // MiB):
+            for _ in range(size // MiB):
                 m.read(MiB)
         return run
 
@@ -135,17 +143,37 @@ def bulk_rows(fx, quick):
             m.write(chunk)
         return run
 
-    rows.append(("read(1 MiB) x 16", *_pair(read_mib(fx.std), read_mib(fx.py), n, rep)))
-    rows.append(("write(1 MiB)", *_pair(write_mib(fx.std), write_mib(fx.py), n * 4, rep)))
-    rows.append(("m[:] of 16 MiB", *_pair(lambda: fx.std[:], lambda: fx.py[:], n, rep)))
+    def store_mib(m):
+        def run():
+            m[MiB:2 * MiB] = chunk
+        return run
+
+    rows.append(("read(1 MiB) x 16", *_pair(read_mib(s), read_mib(p), n, rep)))
+    rows.append(("write(1 MiB)", *_pair(write_mib(s), write_mib(p), n * 4, rep)))
+    rows.append(("m[:] of 16 MiB", *_pair(lambda: s[:], lambda: p[:], n, rep)))
+    rows.append(("m[a:a+1 MiB]", *_pair(lambda: s[MiB:2 * MiB], lambda: p[MiB:2 * MiB], n * 4, rep)))
+    rows.append(("m[a:a+1 MiB] = bytes", *_pair(store_mib(s), store_mib(p), n * 4, rep)))
     rows.append(("find (late needle, 16 MiB)",
-                 *_pair(lambda: fx.std.find(b"late-needle", 0), lambda: fx.py.find(b"late-needle", 0), n, rep)))
+                 *_pair(lambda: s.find(b"late-needle", 0), lambda: p.find(b"late-needle", 0), n, rep)))
     rows.append(("rfind (early needle, 16 MiB)",
-                 *_pair(lambda: fx.std.rfind(EARLY, 0), lambda: fx.py.rfind(EARLY, 0), n, rep)))
-    half = fx.size // 2
-    rows.append(("move(8 MiB)", *_pair(lambda: fx.std.move(0, half, half), lambda: fx.py.move(0, half, half), n, rep)))
-    rows.append(("re.search over the map (a process per side)", *_pair_apart(fx.path, n, rep)))
+                 *_pair(lambda: s.rfind(EARLY, 0), lambda: p.rfind(EARLY, 0), n, rep)))
+    rows.append(("move(8 MiB)", *_pair(lambda: s.move(0, half, half), lambda: p.move(0, half, half), n, rep)))
+    rows.append(("flush() of 16 MiB, clean", *_pair(s.flush, p.flush, n, rep)))
+    if _hashes(p):
+        rows.append(("hashlib.sha256(m) of 16 MiB (an export)",
+                     *_pair(lambda: hashlib.sha256(s), lambda: hashlib.sha256(p), 1, rep)))
+    if path is not None:
+        rows.append(("re.search over the map (a process per side)", *_pair_apart(path, n, rep)))
     return rows
+
+
+def _hashes(m):
+    """True if ``hashlib`` takes the map itself (not PyPy's, which takes bytes-like objects it knows)."""
+    try:
+        hashlib.sha256(m)
+    except TypeError:
+        return False
+    return True
 
 
 def worst_case_rows(fx, quick):
@@ -160,6 +188,7 @@ def worst_case_rows(fx, quick):
 
 
 U32 = struct.Struct("<I")
+RECORD = struct.Struct("<IHH")
 
 
 def lends_to_struct(m):
@@ -171,18 +200,32 @@ def lends_to_struct(m):
     return True
 
 
-def small_operations(m, to_struct=True):
-    """The small rows' operations on map ``m``: ``(name, callable)`` pairs.
+def small_operations(m, to_struct=True, file_backed=True):
+    """The small rows' operations on map ``m`` (stdlib or pymmap): ``(name, callable)`` pairs.
 
+    Every public method of the stdlib's map, at a small size, at offsets
+    near 1000 (the map must hold at least 8 KiB of 80-byte lines).
     ``to_struct`` False lends ``struct`` a memoryview of the map instead of
     the map (the form the row must take on both sides where pymmap's map
-    cannot go to ``struct`` itself: PyPy 3.11).  Shared with compare.py.
+    cannot go to ``struct`` itself: PyPy 3.11).  ``file_backed`` False
+    leaves out ``size()``, which has no file to ask about on an anonymous
+    map (``OSError``, as in the C module).  Shared with compare.py.
     """
+    eight = b"12345678"
+    eight_array = bytearray(eight)
+    eight_view = memoryview(eight)
+    sixteen = b"0123456789abcdef"
 
     def setidx():
         m[1000] = 65
 
-    def setsl(data=b"12345678"):
+    def setsl(data=eight):
+        m[1000:1008] = data
+
+    def setsl_bytearray(data=eight_array):
+        m[1000:1008] = data
+
+    def setsl_view(data=eight_view):
         m[1000:1008] = data
 
     def seek_then(method, *args, at=1000):
@@ -195,41 +238,85 @@ def small_operations(m, to_struct=True):
 
     operations = [
         ("m[i]", lambda: m[1000]),
+        ("m[-i]", lambda: m[-1000]),
         ("m[i] = v", setidx),
         ("m[i:i+64]", lambda: m[1000:1064]),
+        ("m[i:i+64:2]", lambda: m[1000:1064:2]),
         ("m[i:i+8] = bytes", setsl),
+        ("m[i:i+8] = bytearray", setsl_bytearray),
+        ("m[i:i+8] = memoryview", setsl_view),
         ("len(m)", lambda: len(m)),
-        ("find(b'\\n', i, i+256)", lambda: m.find(b"\n", 1000, 1256)),
-        ("move(64 bytes)", lambda: m.move(1000, 2000, 64)),
+        ("m.closed", lambda: m.closed),
+        ("seek(i)", lambda: m.seek(1000)),
+        ("seek + tell", seek_then(m.tell, at=123)),
         ("seek + read_byte()", seek_then(m.read_byte)),
         ("seek + write_byte()", seek_then(m.write_byte, 65)),
-        ("seek + readline() (80-byte lines)", seek_then(m.readline, at=800)),
         ("seek + read(16)", seek_then(m.read, 16)),
-        ("seek + tell", seek_then(m.tell, at=123)),
+        ("seek + write(16 bytes)", seek_then(m.write, sixteen)),
+        ("seek + readline() (80-byte lines)", seek_then(m.readline, at=800)),
+        ("seek + find(b'\\n') (from the position)", seek_then(m.find, b"\n")),
+        ("find(b'\\n', i, i+256)", lambda: m.find(b"\n", 1000, 1256)),
+        ("rfind(b'\\n', i, i+256)", lambda: m.rfind(b"\n", 1000, 1256)),
+        ("b'x' in m (found at the start)", lambda: b"x" in m),
+        ("move(64 bytes)", lambda: m.move(1000, 2000, 64)),
+        ("flush(one page)", lambda: m.flush(4096, 4096)),
+        ("memoryview(m) + release()", lambda: memoryview(m).release()),
     ]
+    if file_backed:
+        operations.append(("m.size()", m.size))
+    if hasattr(m, "madvise") and hasattr(std_mmap, "MADV_WILLNEED"):
+        operations.append(("madvise(MADV_WILLNEED, one page)",
+                           lambda: m.madvise(std_mmap.MADV_WILLNEED, 4096, 4096)))
     # One export per call: the cost of lending the map's memory to C code
     # (PEP 688's __buffer__/__release_buffer__ on 3.12+, the buffer slots on
     # 3.8-3.11: see pymmap/exports.py).
     if to_struct:
         operations.append(("struct.unpack_from('<I', m, off)", lambda: U32.unpack_from(m, 1000)))
+        operations.append(("struct.pack_into('<I', m, off, v)", lambda: U32.pack_into(m, 1000, 7)))
     else:
         # PyPy 3.11's struct takes no object that lends through __buffer__
         # alone (README, Differences): a memoryview of the map, on both sides.
         operations.append(("memoryview(m) + struct.unpack_from", lambda: U32.unpack_from(memoryview(m), 1000)))
+        operations.append(("memoryview(m) + struct.pack_into", lambda: U32.pack_into(memoryview(m), 1000, 7)))
     return operations
 
 
-def small_rows(fx, quick):
+def beyond_stdlib_operations(s, p, to_struct=True):
+    """pymmap's own typed access, against what a stdlib user writes instead: ``(name, std, pymmap)``."""
+    lend = (lambda m: m) if to_struct else memoryview
+    t = p.typed("little")
+
+    def typed_store():
+        t.u32[1000] = 7
+
+    return [
+        ("typed().u32[off] (vs struct.unpack_from)", lambda: U32.unpack_from(lend(s), 1000), lambda: t.u32[1000]),
+        ("typed().u32[off] = v (vs struct.pack_into)", lambda: U32.pack_into(lend(s), 1000, 7), typed_store),
+        ("m.unpack_from('<I', off) (vs struct)", lambda: U32.unpack_from(lend(s), 1000),
+         lambda: p.unpack_from(U32, 1000)),
+        ("m.pack_into('<I', off, v) (vs struct)", lambda: U32.pack_into(lend(s), 1000, 7),
+         lambda: p.pack_into(U32, 1000, 7)),
+    ]
+
+
+def small_rows(s, p, quick, file_backed=True):
+    """Every small operation on the stdlib map ``s`` and pymmap's ``p`` (over the same bytes)."""
     number, rep = (20000, 5) if quick else (100000, 7)
-    s, p = fx.std, fx.py
     to_struct = lends_to_struct(p)
     rows = [(name, *_pair(std, py, number, rep))
-            for (name, std), (_, py) in zip(small_operations(s, to_struct), small_operations(p, to_struct))]
-    if hasattr(p, "typed"):
-        t = p.typed("little")
-        rows.append(("typed().u32[off] (vs struct on stdlib)",
-                     *_pair(lambda: U32.unpack_from(s, 1000), lambda: t.u32[1000], number, rep)))
+            for (name, std), (_, py) in zip(small_operations(s, to_struct, file_backed),
+                                            small_operations(p, to_struct, file_backed))]
+    rows += [(name, *_pair(std, py, number, rep)) for name, std, py in beyond_stdlib_operations(s, p, to_struct)]
     return rows
+
+
+def anonymous_twins(data):
+    """A stdlib and a pymmap anonymous map, each holding ``data``."""
+    s = std_mmap.mmap(-1, len(data))
+    p = pymmap.mmap(-1, len(data))
+    s[:] = data
+    p[:] = data
+    return s, p
 
 
 def setup_rows(directory, quick):
@@ -250,11 +337,178 @@ def setup_rows(directory, quick):
             mod.mmap(-1, 4096).close()
         return run
 
+    def with_block(mod):
+        def run():
+            with mod.mmap(fd, 0, access=mod.ACCESS_READ) as m:
+                m[0]
+        return run
+
     rows = [
         ("mmap(fd, 0) + close()", *_pair(open_close(std_mmap), open_close(pymmap), number, rep)),
         ("mmap(-1, 4096) + close()", *_pair(anon(std_mmap), anon(pymmap), number, rep)),
+        ("with mmap(fd, 0, ACCESS_READ) as m: m[0]", *_pair(with_block(std_mmap), with_block(pymmap), number, rep)),
     ]
     f.close()
+
+    # resize() of a file map: each side has a file of its own (resize changes its size).
+    files, grow = [], []
+    for mod in (std_mmap, pymmap):
+        name = os.path.join(directory, f"resize-{mod.__name__}.bin")
+        with open(name, "wb") as g:
+            g.write(b"r" * 4096)
+        files.append(open(name, "r+b"))
+        m = mod.mmap(files[-1].fileno(), 0)
+
+        def run(m=m):
+            m.resize(8192)
+            m.resize(4096)
+        grow.append((m, run))
+    rows.append(("resize(8192) + resize(4096) (file)", *_pair(grow[0][1], grow[1][1], number // 10, rep)))
+    for (m, _), g in zip(grow, files):
+        m.close()
+        g.close()
+    return rows
+
+
+def workload_rows(directory, quick):
+    """Whole tasks users run, each timed as a whole, on the stdlib map and on pymmap's."""
+    rep = 3 if quick else 5
+    rows = []
+    log = os.path.join(directory, "log.txt")
+    lines = 20000 if quick else 50000
+    with open(log, "wb") as f:
+        for k in range(lines):
+            level = b"ERROR" if k % 7 == 0 else b"INFO"
+            f.write(b"2026-12-07 06:%02d:%02d %s request %d took %d ms\n" % (k // 60 % 60, k % 60, level, k, k % 997))
+    data = os.path.join(directory, "fields.bin")
+    with open(data, "wb") as f:
+        f.write(bytes(range(256)) * (4 * MiB // 256))
+    with open(log, "r+b") as lf, open(data, "r+b") as df:
+        logs = std_mmap.mmap(lf.fileno(), 0), pymmap.mmap(lf.fileno(), 0)
+        datas = std_mmap.mmap(df.fileno(), 0), pymmap.mmap(df.fileno(), 0)
+        size = len(datas[0])
+        offsets = [(k * 7919) % (size - 8) for k in range(20000)]
+        to_struct = lends_to_struct(datas[1])
+
+        def both(name, make, number=1):
+            rows.append((name, *_pair(make(0), make(1), number, rep)))
+
+        def lines_of(k):
+            m = logs[k]
+
+            def run():
+                m.seek(0)
+                for _ in iter(m.readline, b""):
+                    pass
+            return run
+
+        def lines_iterated(k):
+            m = logs[k]
+
+            def run():
+                m.seek(0)
+                readline = m.readline
+                count = 0
+                while readline():
+                    count += 1
+            return run
+
+        def patch(k):
+            m = datas[k]
+
+            def run():
+                for o in range(0, size - 4, 61):
+                    m[o:o + 4] = b"PTCH"
+            return run
+
+        def records_struct(k):
+            m = datas[k] if to_struct else memoryview(datas[k])
+            unpack = RECORD.unpack_from
+
+            def run():
+                for off in offsets:
+                    unpack(m, off)
+            return run
+
+        def records_typed(k):
+            if k == 0:
+                m = datas[0] if to_struct else memoryview(datas[0])
+                unpack = U32.unpack_from
+
+                def run():
+                    for off in offsets:
+                        unpack(m, off)
+                return run
+            u32 = datas[1].typed("little").u32
+
+            def run():
+                for off in offsets:
+                    u32[off]
+            return run
+
+        def item_scan(k):
+            m = datas[k]
+
+            def run():
+                total = 0
+                for off in range(0, size, 97):
+                    total += m[off]
+            return run
+
+        def chunks(k):
+            m = datas[k]
+
+            def run():
+                for off in range(0, size, 64 * 1024):
+                    m[off:off + 64 * 1024]
+            return run
+
+        def regex(k):
+            # One compiled pattern per side (told apart by a group): PyPy's
+            # re specializes a pattern's loop on the first buffer class it
+            # reads (see _pair_apart).
+            pattern = re.compile(rb"ERROR request (\d+)" if k == 0 else rb"ERROR request (\d+)()")
+            m = logs[k]
+
+            def run():
+                for _ in pattern.finditer(m):
+                    pass
+            return run
+
+        def writer(k):
+            m = datas[k]
+            line = b"2026-12-07 06:00:00 INFO request 1 took 1 ms\n"
+            count = MiB // len(line)
+
+            def run():
+                m.seek(0)
+                write = m.write
+                for _ in range(count):
+                    write(line)
+            return run
+
+        def churn(k):
+            mod = (std_mmap, pymmap)[k]
+            fd = df.fileno()
+
+            def run():
+                for _ in range(1000):
+                    mod.mmap(fd, 4096).close()
+            return run
+
+        both(f"for line in iter(m.readline, b''): {lines:,} lines", lines_of)
+        both(f"while m.readline(): {lines:,} lines", lines_iterated)
+        both("m[o:o+4] = b'PTCH' every 61 bytes of 4 MiB", patch)
+        both("20,000 struct.unpack_from('<IHH', m, off)" if to_struct
+             else "20,000 struct.unpack_from('<IHH', memoryview(m), off)", records_struct)
+        both("20,000 typed().u32[off] (vs struct.unpack_from('<I'))", records_typed)
+        both("m[off] every 97 bytes of 4 MiB", item_scan)
+        both("64 KiB chunk copies of 4 MiB", chunks)
+        both("re.finditer over the log (one pattern per side)", regex)
+        both("write() of 1 MiB in 46-byte lines", writer)
+        both("1,000 x mmap(fd, 4096) + close()", churn)
+        for m in logs + datas:
+            m.close()
     return rows
 
 
@@ -317,11 +571,18 @@ def memory_row(directory):
     return peak
 
 
+SECTIONS = ("bulk", "small", "worst", "setup", "workloads", "scaling")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, skip the 1 GiB find")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--only", action="append", choices=SECTIONS,
+                        help="run only this section (repeatable); default: all")
     args = parser.parse_args(argv)
+    only = set(args.only or SECTIONS)
+    small_target = "2x" if sys.implementation.name == "pypy" else "3x"
 
     results = {
         "python": sys.version.split()[0],
@@ -329,30 +590,45 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "sections": {},
     }
+    sections = results["sections"]
     with tempfile.TemporaryDirectory() as directory:
         fx = Fixture(16 * MiB, directory)
-        results["sections"]["bulk (target <= 1.10x)"] = bulk_rows(fx, args.quick)
-        results["sections"]["small (target <= 3x)"] = small_rows(fx, args.quick)
-        results["sections"]["search worst case (informational)"] = worst_case_rows(fx, args.quick)
+        anon = anonymous_twins(fx.std[:])
+        if "bulk" in only:
+            sections["bulk, file map (target <= 1.10x)"] = bulk_rows(fx.std, fx.py, args.quick, fx.path)
+            sections["bulk, anonymous map (target <= 1.10x)"] = bulk_rows(*anon, args.quick)
+        if "small" in only:
+            sections[f"small, file map (target <= {small_target})"] = small_rows(fx.std, fx.py, args.quick)
+            sections[f"small, anonymous map (target <= {small_target})"] = small_rows(*anon, args.quick, file_backed=False)
+        if "worst" in only:
+            sections["search worst case (informational)"] = worst_case_rows(fx, args.quick)
+        for m in anon:
+            m.close()
         fx.close()
-        results["sections"]["setup (target <= 3x)"] = setup_rows(directory, args.quick)
-        results["sections"]["scaling"] = scaling_rows(directory, args.quick)
-        results["peak_python_memory_1gib_bytes"] = memory_row(directory)
+        if "setup" in only:
+            sections["setup (target <= 3x)"] = setup_rows(directory, args.quick)
+        if "workloads" in only:
+            sections["workloads (no worse than their worst operation)"] = workload_rows(directory, args.quick)
+        if "scaling" in only:
+            sections["scaling"] = scaling_rows(directory, args.quick)
+            results["peak_python_memory_1gib_bytes"] = memory_row(directory)
 
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     print(f"pymmap vs stdlib mmap -- {results['implementation']} {results['python']} on {results['machine']}")
-    for section, rows in results["sections"].items():
+    width = max(len(name) for rows in sections.values() for name, _, _ in rows)
+    for section, rows in sections.items():
         print(f"\n{section}")
-        print(f"  {'operation':44s} {'stdlib':>11s} {'pymmap':>11s} {'ratio':>7s}")
+        print(f"  {'operation':{width}s} {'stdlib':>11s} {'pymmap':>11s} {'ratio':>7s}")
         for name, std_t, py_t in rows:
-            print(f"  {name:44s} {_fmt(std_t):>11s} {_fmt(py_t):>11s} {py_t / std_t:7.2f}")
-    peak = results["peak_python_memory_1gib_bytes"]
-    if peak is None:
-        print("\nPython memory allocated while using a 1 GiB sparse map: not measurable here (no tracemalloc)")
-    else:
-        print(f"\nPython memory allocated while using a 1 GiB sparse map: {peak / 1024:.0f} KiB")
+            print(f"  {name:{width}s} {_fmt(std_t):>11s} {_fmt(py_t):>11s} {py_t / std_t:7.2f}")
+    if "peak_python_memory_1gib_bytes" in results:
+        peak = results["peak_python_memory_1gib_bytes"]
+        if peak is None:
+            print("\nPython memory allocated while using a 1 GiB sparse map: not measurable here (no tracemalloc)")
+        else:
+            print(f"\nPython memory allocated while using a 1 GiB sparse map: {peak / 1024:.0f} KiB")
     return 0
 
 

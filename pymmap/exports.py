@@ -144,6 +144,16 @@ def _released_view() -> memoryview:
 _NOTHING = _released_view()
 
 
+def _released_borrow() -> pickle.PickleBuffer:
+    """Internal: a released PickleBuffer: ``memoryview()`` of it raises ``ValueError``."""
+    borrow = _PickleBuffer(b"")
+    borrow.release()
+    return borrow
+
+
+_NO_BORROW = _released_borrow()
+
+
 class Lender:
     """Base class of the objects that lend memory through CPython 3.8-3.11's buffer slots.
 
@@ -170,14 +180,23 @@ class Exports(Lender):
     released view, which lends nothing, while the map is closed or some
     page is ``PROT_NONE``.  Each counts the exports made from it.  A record
     over pages it may use borrows from ``_view``: it checks its own bytes.
+
+    On CPython 3.12+, ``_borrow`` is a ``pickle.PickleBuffer`` over the
+    lending view, kept while the view lends: a PickleBuffer hands every
+    borrower a new export of the object it was made from, so
+    ``memoryview(self._borrow)`` is a counted export of the lending view in
+    one C call (making the PickleBuffer anew for each borrower took twice as
+    long).  It holds one export of its own, which :meth:`stop` gives back
+    before it asks the lending view whether anyone else still borrows.
     """
 
-    __slots__ = ("_holders", "_readonly", "_region", "_view")
+    __slots__ = ("_borrow", "_holders", "_readonly", "_region", "_view")
 
     def __init__(self) -> None:
         self._buffer = None
         self._lent: memoryview = _NOTHING
         self._view: memoryview = _NOTHING
+        self._borrow: pickle.PickleBuffer = _NO_BORROW
         self._region: Optional[MappedRegion] = None
         self._readonly = True
         # PyPy: one key per holder still alive (a set, so that a release
@@ -236,12 +255,16 @@ class Exports(Lender):
             if PYPY and self._holders:
                 raise BufferError(message)
             if not PYPY:  # (PyPy's borrowers hold views of _lent: see _holder_view)
+                self._borrow.release()  # its own export: the lending view counts the others
                 try:
                     self._lent.release()
                     self._view.release()
                 except BufferError:
+                    if _EXPORTS_ITS_VIEW and not _is_released(self._lent):
+                        self._borrow = _PickleBuffer(self._lent)
                     raise BufferError(message) from None
             self._view = self._lent = _NOTHING
+            self._borrow = _NO_BORROW
             self._region = None
             _KEPT.pop(id(self), None)
 
@@ -301,6 +324,8 @@ class Exports(Lender):
                 self._view = region.view[:]
             if _is_released(self._lent):
                 self._lent = self._lent_from(self._view, region)
+                if _EXPORTS_ITS_VIEW and not _is_released(self._lent):
+                    self._borrow = _PickleBuffer(self._lent)
             self._keep()
             return self._lent if lend else self._view
 
@@ -315,14 +340,17 @@ class Exports(Lender):
         ``flags`` are checked as :meth:`export` checks them.
         """
         if _EXPORTS_ITS_VIEW:
-            # The common case first, without a call: the view is made and lendable.
-            view = self._lent
+            # The common case first, without a call: the view is made and
+            # lendable, and the PickleBuffer over it exports it anew.
             try:
-                if not (flags & _PYBUF_WRITABLE and view.readonly):
-                    return memoryview(_PickleBuffer(view))
+                view = memoryview(self._borrow)
             except ValueError:
-                pass  # released: not made yet, or closed (export() says which)
-            return memoryview(_PickleBuffer(self.export(flags)))
+                # Released: not made yet, or closed (export() says which).
+                return memoryview(_PickleBuffer(self.export(flags)))
+            if flags & _PYBUF_WRITABLE and view.readonly:
+                view.release()
+                raise BufferError("Object is not writable.")
+            return view
         if PYPY:
             # A view of its own, which its owner may release.
             return memoryview(self.export(flags))

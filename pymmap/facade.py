@@ -79,6 +79,7 @@ surfaces as the ``RuntimeError`` of ``release()``, with the
 
 import errno
 import sys
+from struct import Struct as _Struct
 from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
 
 from . import _args
@@ -693,6 +694,9 @@ class mmap(Lender):
         the map, and a negative ``offset`` does not count from the end:
         ``IndexError`` either way.  ``ValueError`` on a closed map.
         """
+        if fmt.__class__ is _Struct and offset.__class__ is int:
+            # The hot path: the region's one-step read checks the rest.
+            return self._region.read_at(fmt.unpack_from, offset, fmt.size)
         return _typed.unpack_from(self._live_region(), fmt, offset)
 
     def pack_into(self, fmt: "_typed.Format", offset: int, *values: Any) -> None:
@@ -705,6 +709,10 @@ class mmap(Lender):
         ``IndexError`` if the bytes do not lie inside the map, ``TypeError``
         on an ``ACCESS_READ`` map, ``ValueError`` on a closed one.
         """
+        if fmt.__class__ is _Struct and offset.__class__ is int and self._view is not None:
+            # The hot path: pack, then the region's one-step store checks the rest.
+            self._region.store_at(offset, fmt.pack(*values))
+            return
         _typed.pack_into(self._live_region(), fmt, offset, values)
 
     def typed(self, byteorder: str = "little") -> "_typed.Typed":
@@ -792,8 +800,11 @@ class mmap(Lender):
             # not negative.
             start = item.start
             stop = item.stop
-            if item.step is None and (start is None or start.__class__ is int):
-                if (LOCK_FREE_READS and stop.__class__ is int
+            step = item.step
+            if (step is None or step.__class__ is int) and (start is None or start.__class__ is int):
+                # (A step of 0 or a negative one: to the lock, which the C
+                # module's error or a reversed copy reaches.)
+                if (LOCK_FREE_READS and stop.__class__ is int and (step is None or step > 0)
                         and 0 <= stop - (start or 0) <= _LOCK_FREE_COPY):
                     array = self._array
                     if array is not None:
@@ -845,12 +856,17 @@ class mmap(Lender):
 
     def __setitem__(self, item: Any, value: Any) -> None:
         # The hot paths: a store of plain values, with the lock held (a store
-        # must not land in a mapping a resize is leaving behind).  The
-        # memoryview checks the index and the value (or the slice's length),
-        # and is read-only for an ACCESS_READ map.  If it raises, the full
-        # path finds the C module's error.
+        # must not land in a mapping a resize is leaving behind): an int at
+        # an int, or bytes, a bytearray or a contiguous memoryview (C types:
+        # reading them runs no Python code) at a slice of ints.  The memoryview
+        # checks the index and the value (or the slice's length, and the
+        # value's format), and is read-only for an ACCESS_READ map.  If it
+        # raises, the full path finds the C module's error.
         if ((item.__class__ is int and value.__class__ is int)
-                or (item.__class__ is slice and value.__class__ is bytes and item.step is None
+                or (item.__class__ is slice
+                    and (value.__class__ is bytes or value.__class__ is bytearray
+                         or (value.__class__ is memoryview and value.c_contiguous))
+                    and item.step is None
                     and (item.start is None or item.start.__class__ is int)
                     and (item.stop is None or item.stop.__class__ is int))):
             mutex = self._region.mutex
@@ -986,7 +1002,10 @@ class mmap(Lender):
 
     def __contains__(self, value: Any) -> bool:
         # Like the C module, `x in m` compares x with each 1-byte item: only
-        # a single byte (as bytes, bytearray, ...) can ever be found.
+        # a single byte (as bytes, bytearray, ...) can ever be found.  The
+        # hot path: a byte in bytes, as find() looks for it from 0.
+        if value.__class__ is bytes and len(value) == 1:
+            return self.find(value, 0) >= 0
         self._check_valid()
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 1:
@@ -1160,6 +1179,29 @@ class mmap(Lender):
         end of the map; negative values count from the end.  An empty ``sub``
         is found at ``start`` (if ``start <= end``).
         """
+        # The hot path (with a GIL): bytes between non-negative plain ints,
+        # looked for in a copy of the first _SEARCH_WINDOW bytes, without
+        # the lock, and answered if the needle is there or the range ends
+        # there, and the array is still the map's (see _search).
+        if (LOCK_FREE_READS and sub.__class__ is bytes and start.__class__ is int and start >= 0
+                and (end is None or (end.__class__ is int and 0 <= end <= _SSIZE_MAX))):
+            array = self._array
+            if array is not None:
+                stop = len(array)
+                if end is not None and end < stop:
+                    stop = end
+                hi = start + _SEARCH_WINDOW
+                if hi > stop:
+                    hi = stop
+                if sub and hi - start >= len(sub):
+                    try:
+                        hit = array[start:hi].find(sub)
+                    except ValueError:  # a PROT_NONE page: _search says what follows
+                        pass
+                    else:
+                        if (hit >= 0 or hi == stop) and self._array is array:
+                            return start + hit if hit >= 0 else -1
+            array = None
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, True)
 
@@ -1168,6 +1210,26 @@ class mmap(Lender):
 
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
         """
+        # The hot path, as find's, over the last _SEARCH_WINDOW bytes.
+        if (LOCK_FREE_READS and sub.__class__ is bytes and start.__class__ is int and start >= 0
+                and (end is None or (end.__class__ is int and 0 <= end <= _SSIZE_MAX))):
+            array = self._array
+            if array is not None:
+                stop = len(array)
+                if end is not None and end < stop:
+                    stop = end
+                lo = stop - _SEARCH_WINDOW
+                if lo < start:
+                    lo = start
+                if sub and stop - lo >= len(sub):
+                    try:
+                        hit = array[lo:stop].rfind(sub)
+                    except ValueError:  # a PROT_NONE page: _search says what follows
+                        pass
+                    else:
+                        if (hit >= 0 or lo == start) and self._array is array:
+                            return lo + hit if hit >= 0 else -1
+            array = None
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, False)
 
@@ -1232,6 +1294,21 @@ class mmap(Lender):
                     return -1
                 return first if forward else stop
             if forward:
+                if first + len(needle) <= stop:
+                    # The bytes nearest the start first, in a copy (what
+                    # the region's find does first, without its calls).
+                    hi = first + _SEARCH_WINDOW
+                    if hi > stop:
+                        hi = stop
+                    try:
+                        hit = self._array[first:hi].find(needle)  # type: ignore[index]
+                    except ValueError:  # a PROT_NONE page: the region says what follows
+                        hit = -1
+                        hi = -1
+                    if hit >= 0:
+                        return first + hit  # type: ignore[no-any-return]
+                    if hi == stop:
+                        return -1
                 return self._region.find(needle, first, stop)
             return self._region.rfind(needle, first, stop)
         finally:
@@ -1252,11 +1329,15 @@ class mmap(Lender):
         written the pages; ``MS_ASYNC`` returns at once (see
         :meth:`flush_async`); either may add ``MS_INVALIDATE``.
         """
-        offset = _args.ssize(offset)
-        size = _args.ssize(size)
-        flags = _args.clinic_int(flags)
+        if offset.__class__ is not int or not _SSIZE_MIN <= offset <= _SSIZE_MAX:
+            offset = _args.ssize(offset)
+        if size.__class__ is not int or not _SSIZE_MIN <= size <= _SSIZE_MAX:
+            size = _args.ssize(size)
+        if flags.__class__ is not int or not _INT_MIN <= flags <= _INT_MAX:
+            flags = _args.clinic_int(flags)
         with self._region.mutex:
-            self._check_valid()
+            if self._view is None:
+                raise _closed()
             if size == -1:
                 # The newest CPython (gh-138092); before, the default size was the
                 # whole length, so flush(offset) alone raised ValueError.
@@ -1281,6 +1362,21 @@ class mmap(Lender):
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from offset ``src`` to offset ``dest``; the ranges may overlap."""
+        # The hot path: plain ints in range, a writable map whose view is a
+        # plain memoryview (CPython, no page protected), copied by one
+        # memoryview store (memmove(3) inside: overlapping ranges are fine).
+        if dest.__class__ is int and src.__class__ is int and count.__class__ is int:
+            mutex = self._region.mutex
+            try:
+                mutex.acquire()
+                view = self._view
+                if view.__class__ is memoryview and not view.readonly and count >= 0:
+                    size = len(view)
+                    if 0 <= dest <= size - count and 0 <= src <= size - count:
+                        view[dest:dest + count] = view[src:src + count]
+                        return
+            finally:
+                mutex.release()
         dest = _args.ssize(dest)
         src = _args.ssize(src)
         count = _args.ssize(count)
@@ -1350,14 +1446,19 @@ class mmap(Lender):
         range instead of dying on them (see :meth:`MappedRegion.advise
         <pymmap.region.MappedRegion.advise>`).
         """
-        option = _args.clinic_int(option)
-        start = _args.ssize(start)
-        self._check_valid()
+        if option.__class__ is not int or not _INT_MIN <= option <= _INT_MAX:
+            option = _args.clinic_int(option)
+        if start.__class__ is not int or not _SSIZE_MIN <= start <= _SSIZE_MAX:
+            start = _args.ssize(start)
+        if self._view is None:
+            self._check_valid()
         # CPython 3.14+ converts the optional length only once the map is
         # known to be open (an __index__ there may still close it).
-        length = None if length is None else _args.ssize(length)
+        if length is not None and (length.__class__ is not int or not _SSIZE_MIN <= length <= _SSIZE_MAX):
+            length = _args.ssize(length)
         with self._region.mutex:
-            self._check_valid()
+            if self._view is None:
+                raise _closed()
             if length is None:
                 length = self._size
             if start < 0 or start >= self._size:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Tuple, TypeVar
 
 from ._interpreter import FREE_THREADED, FREES_AT_ONCE
 from ._platform import backend
-from .copying import bytes_at, move, store, view_of
+from .copying import SLOW_SLICES, bytes_at, move, store, view_of
 from .errors import closed as _closed_error
 from .errors import empty_mapping, inaccessible, readonly
 from .lease import Lease
@@ -483,11 +483,20 @@ class MappedRegion:
         free-threaded CPython it is made with the lock held.
         """
         if LOCK_FREE_READS:
-            view, keep = self.memory_for(offset, size, False)
+            # memory_for's checks, inline for the common case (an open
+            # region, no page protected, the bytes inside it); the rest, and
+            # every error, through memory_for itself.
+            array = self.array
+            view = self.view
+            if (view is not None and array is not None and self.array is array
+                    and self.protection is None and offset >= 0 and size <= len(view) - offset):
+                keep = array
+            else:
+                view, keep = self.memory_for(offset, size, False)
             value = read(view, offset)
             if self.view is view:
                 return value
-            del view, keep  # (a resize waits a moment for them: see _drop_views)
+            del view, keep, array  # (a resize waits a moment for them: see _drop_views)
         with self.mutex:
             view, keep = self.memory_for(offset, size, False)
             return read(view, offset)
@@ -502,6 +511,14 @@ class MappedRegion:
         mutex = self.mutex
         try:
             mutex.acquire()
+            view = self.view
+            if (not SLOW_SLICES and view.__class__ is memoryview and self.protection is None
+                    and not view.readonly and offset >= 0 and len(data) <= len(view) - offset):
+                # memory_for's checks and store's copy, inline for the common
+                # case (CPython, where a memoryview keeps its array alive and
+                # copies fast; every page as mapped; inside the region).
+                view[offset:offset + len(data)] = data
+                return
             view, array = self.memory_for(offset, len(data), True)
             store(array, view, offset, data)
         finally:

@@ -236,7 +236,14 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        self._put(offset, value)
+        # (_put, inline: a call less on the hot path.)
+        mutex = self._region.mutex
+        try:
+            mutex.acquire()
+            view, _keep = self._memory(offset, self.size, True)
+            self._pack_into(view, offset, value)
+        finally:
+            mutex.release()
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.

@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)
 
 import mmap as std_mmap  # noqa: E402
 
-from run import U32, _fmt, lends_to_struct, small_operations  # noqa: E402
+from run import _fmt, beyond_stdlib_operations, lends_to_struct, small_operations  # noqa: E402
 
 import pymmap  # noqa: E402
 
@@ -74,9 +74,10 @@ def main(argv=None):
             to_struct = lends_to_struct(maps[2]) and lends_to_struct(maps[1])
             rows = [[ops[k] for ops in (small_operations(m, to_struct) for m in maps)]
                     for k in range(len(small_operations(maps[0], to_struct)))]
-            typed = [lambda: U32.unpack_from(maps[0], 1000)]
-            typed += [(lambda t: lambda: t.u32[1000])(m.typed("little")) for m in maps[1:]]
-            rows.append([("typed().u32[off] (vs struct on stdlib)", fn) for fn in typed])
+            before_extra = beyond_stdlib_operations(maps[0], maps[1], to_struct)
+            after_extra = beyond_stdlib_operations(maps[0], maps[2], to_struct)
+            rows += [[(name, std), (name, old), (name, new)]
+                     for (name, std, old), (_, _, new) in zip(before_extra, after_extra)]
             print(f"small operations -- {sys.implementation.name} {sys.version.split()[0]}: "
                   f"the stdlib, pymmap at {args.rev} (before) and this checkout (after), "
                   f"best of {rounds} x {number}")

@@ -1,8 +1,10 @@
 """pymmap against the stdlib ``mmap``, side by side, in one process.
 
-    python benchmarks/run.py            # the full table (about a minute)
-    python benchmarks/run.py --quick    # fewer repeats, smaller files
-    python benchmarks/run.py --json     # machine-readable results
+    python benchmarks/run.py                    # every table (a few minutes)
+    python benchmarks/run.py --quick            # fewer repeats, smaller files
+    python benchmarks/run.py --only small       # one section (repeatable): bulk, small,
+                                                # worst, setup, workloads, scaling
+    python benchmarks/run.py --json             # machine-readable results
 
 Each operation runs on a pymmap map and on a stdlib map over the same data.
 The two are timed in alternation (stdlib, pymmap, stdlib, pymmap, ...) and
@@ -10,12 +12,19 @@ the best of several runs is kept for each, so that both see the same machine
 state.  One row, ``re.search``, alternates fresh processes instead (see
 ``_pair_apart``: on PyPy, one process would time the order of the two).
 The ratio is pymmap's time divided by the stdlib's: 1.00 is parity, below
-1 is faster.  The targets (issue 9) are 1.10 for bulk work and 3.0 for
-small operations and setup.
+1 is faster.  The targets (issues 9 and 24) are 1.10 for bulk work and 3.0
+for small operations and setup (2.0 on PyPy).
 
-The scaling rows time the same small and bulk operations on maps of 4 KiB,
-16 MiB and a 1 GiB sparse file, to show that small operations do not depend
-on the size of the map and bulk ones grow with the bytes they touch.
+The sections: every public method of the stdlib's map at a small size
+(``small``) and a large one (``bulk``), each on a file map and on an
+anonymous one; pymmap's typed access against the ``struct`` calls a stdlib
+user writes instead; the cost of making and closing maps (``setup``); whole
+tasks users run, such as iterating the lines of a log or patching fields
+across a file (``workloads``); and the scaling rows, which time the same
+small and bulk operations on maps of 4 KiB, 16 MiB and a 1 GiB sparse file,
+to show that small operations do not depend on the size of the map and
+bulk ones grow with the bytes they touch.  ``floors.py`` times what no
+pure-Python method can go below.
 """
 
 import argparse

@@ -2,6 +2,7 @@
 
     python benchmarks/compare.py REV            # e.g. HEAD~3, or a commit
     python benchmarks/compare.py REV --quick    # fewer repeats
+    python benchmarks/compare.py ../other-checkout   # pymmap as another checkout has it
 
 Two runs of ``run.py`` (one per commit) are measured on two different
 states of the machine; on a shared machine, small rows then move by 20%
@@ -17,6 +18,7 @@ moves.  Ratios are against the stdlib, as in ``run.py``.
 import argparse
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,13 +32,21 @@ sys.path.insert(0, HERE)
 
 import mmap as std_mmap  # noqa: E402
 
-from run import _fmt, beyond_stdlib_operations, lends_to_struct, small_operations  # noqa: E402
+from run import _fmt, lends_to_struct, small_pairs  # noqa: E402
 
 import pymmap  # noqa: E402
 
 
 def unpack_at(rev, directory):
-    """Unpack ``pymmap/`` as it was at ``rev`` into ``directory/pymmap_at_rev``; return the module."""
+    """Unpack ``pymmap/`` as it was at ``rev`` into ``directory/pymmap_at_rev``; return the module.
+
+    ``rev`` may also be the path of another checkout (a ``git worktree``,
+    say), whose ``pymmap/`` is copied: for a machine or chroot without git.
+    """
+    if os.path.isdir(os.path.join(rev, "pymmap")):
+        shutil.copytree(os.path.join(rev, "pymmap"), os.path.join(directory, "pymmap_at_rev"))
+        sys.path.insert(0, directory)
+        return importlib.import_module("pymmap_at_rev")
     archive = os.path.join(directory, "rev.tar")
     subprocess.run(["git", "-C", ROOT, "archive", "-o", archive, rev, "pymmap"], check=True)
     with tarfile.open(archive) as tar:
@@ -60,7 +70,7 @@ def best_of(timers, number, rounds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rev", help="the commit to compare this checkout with")
+    parser.add_argument("rev", help="the commit (or the path of a checkout) to compare this checkout with")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args(argv)
     number, rounds = (20000, 5) if args.quick else (50000, 21)
@@ -72,12 +82,10 @@ def main(argv=None):
         with open(path, "r+b") as f:
             maps = [std_mmap.mmap(f.fileno(), 0), before.mmap(f.fileno(), 0), pymmap.mmap(f.fileno(), 0)]
             to_struct = lends_to_struct(maps[2]) and lends_to_struct(maps[1])
-            rows = [[ops[k] for ops in (small_operations(m, to_struct) for m in maps)]
-                    for k in range(len(small_operations(maps[0], to_struct)))]
-            before_extra = beyond_stdlib_operations(maps[0], maps[1], to_struct)
-            after_extra = beyond_stdlib_operations(maps[0], maps[2], to_struct)
-            rows += [[(name, std), (name, old), (name, new)]
-                     for (name, std, old), (_, _, new) in zip(before_extra, after_extra)]
+            before = small_pairs(maps[0], maps[1], to_struct)
+            after = small_pairs(maps[0], maps[2], to_struct)
+            rows = [[(name, std), (name, old), (name, new)]
+                    for (name, std, old), (_, _, new) in zip(before, after)]
             print(f"small operations -- {sys.implementation.name} {sys.version.split()[0]}: "
                   f"the stdlib, pymmap at {args.rev} (before) and this checkout (after), "
                   f"best of {rounds} x {number}")

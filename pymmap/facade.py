@@ -1030,15 +1030,16 @@ class mmap(Lender):
         Returns the new position (CPython 3.13 and later; earlier versions
         returned None).
         """
-        if pos.__class__ is not int or not _SSIZE_MIN <= pos <= _SSIZE_MAX:
+        if pos.__class__ is not int or whence.__class__ is not int:
+            # Converted before the lock: an __index__ may run any code.
             pos = _args.ssize(pos)
-        if whence.__class__ is not int or not _INT_MIN <= whence <= _INT_MAX:
             whence = _args.clinic_int(whence)
         mutex = self._region.mutex
         try:
             mutex.acquire()
-            if self._view is None:
-                raise _closed()
+            # The hot path: a new position inside the map, checked once.
+            # Plain ints too large for C (OverflowError there) never land
+            # inside it, so their errors are left to _seek_error.
             if whence == 0:
                 where = pos
             elif whence == 1:
@@ -1046,13 +1047,27 @@ class mmap(Lender):
             elif whence == 2:
                 where = self._size + pos
             else:
-                raise ValueError("unknown seek type")
-            if not 0 <= where <= self._size:  # even past sys.maxsize: ValueError, as in C
-                raise ValueError("seek out of range")
-            self._pos = where
-            return where
+                where = -1
+            if 0 <= where <= self._size and self._view is not None:
+                self._pos = where
+                return where
+            self._seek_error(pos, whence)
         finally:
             mutex.release()
+
+    def _seek_error(self, pos: int, whence: int) -> NoReturn:
+        """Internal: raise what the C module's seek() raises for ``pos`` and ``whence`` (lock held).
+
+        In its order: an int too large for C, a closed map, an unknown
+        ``whence``, a position outside the map (even past ``sys.maxsize``).
+        """
+        _args.ssize(pos)
+        _args.clinic_int(whence)
+        if self._view is None:
+            raise _closed()
+        if whence not in (0, 1, 2):
+            raise ValueError("unknown seek type")
+        raise ValueError("seek out of range")
 
     def read(self, n: Optional[int] = None) -> bytes:
         """Read up to ``n`` bytes from the position; all the rest if ``n`` is omitted, None or negative."""
@@ -1400,14 +1415,19 @@ class mmap(Lender):
         ``OSError`` (EBADF) of CPython 3.13 and 3.14 and the ``ValueError``
         of 3.15.
         """
-        with self._region.mutex:  # (close() must not close the descriptor under fstat)
-            self._check_valid()
+        mutex = self._region.mutex  # (close() must not close the descriptor under fstat)
+        try:
+            mutex.acquire()
+            if self._view is None:
+                raise _closed()
             if not self._trackfd:
                 raise SizeError(errno.EBADF, "can't get size with trackfd=False")
             fd = self._file.fd
             if fd == -1:
                 return self._size
             return backend.file_size(fd)
+        finally:
+            mutex.release()
 
     def resize(self, newsize: int) -> None:
         """Change the size of the map, and of the file behind it.

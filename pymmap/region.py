@@ -501,6 +501,25 @@ class MappedRegion:
             view, keep = self.memory_for(offset, size, False)
             return read(view, offset)
 
+    def pack_at(self, pack_into: Callable[[memoryview, int, Any], None], offset: int, size: int,
+                value: Any) -> None:
+        """Call ``pack_into(view, offset, value)`` once bytes ``[offset, offset + size)`` may be written.
+
+        One step, with the lock held, as :meth:`store_at`; the checks are
+        :meth:`memory_for`'s, inline for the common case (an open region, no
+        page protected, the bytes inside it; the lock keeps the array alive).
+        """
+        mutex = self.mutex
+        try:
+            mutex.acquire()
+            view = self.view
+            if not (view.__class__ is memoryview and self.protection is None and not view.readonly
+                    and offset >= 0 and size <= len(view) - offset):
+                view, _keep = self.memory_for(offset, size, True)
+            pack_into(view, offset, value)
+        finally:
+            mutex.release()
+
     def store_at(self, offset: int, data: Any) -> None:
         """Copy the bytes-like ``data`` to ``offset``, once those bytes may be written; as one step.
 

@@ -135,14 +135,14 @@ class _Accessor:
     """Internal: what every typed accessor shares: its region, its Struct, its size.
 
     The hot methods (``__getitem__``, ``__setitem__``) use functions bound
-    once, here: the region's gate and one-step read, and the Struct's
-    ``unpack_from`` and ``pack_into``.  The gate answers with the region's
+    once, here: the region's gate, one-step read and one-step store, and the
+    Struct's ``unpack_from`` and ``pack_into``.  The gate answers with the region's
     view and the array that keeps it mapped; each method keeps both until
     it is done.  Stores hold the region's lock (read anew each time: a
     forked child gets a new one).
     """
 
-    __slots__ = ("_memory", "_pack_into", "_prefix", "_read", "_region", "_struct", "_unpack",
+    __slots__ = ("_memory", "_pack", "_pack_into", "_prefix", "_read", "_region", "_struct", "_unpack",
                  "name", "size")
 
     def __init__(self, region: "MappedRegion", name: str, prefix: str, code: str) -> None:
@@ -150,6 +150,7 @@ class _Accessor:
         self._region = region
         self._memory = region.memory_for
         self._read = region.read_at
+        self._pack = region.pack_at
         self._prefix = prefix
         self._struct = layout
         self._unpack = layout.unpack_from
@@ -175,14 +176,8 @@ class _Accessor:
         return list(self._read(layout.unpack_from, offset, layout.size))
 
     def _put(self, offset: int, value: Any) -> None:
-        """Internal: store one converted ``value`` at ``offset``, with the region's lock held."""
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, _keep = self._memory(offset, self.size, True)
-            self._pack_into(view, offset, value)
-        finally:
-            mutex.release()
+        """Internal: store one converted ``value`` at ``offset``, as one step (the region's lock held)."""
+        self._pack(self._pack_into, offset, self.size, value)
 
     def _store_many(self, offset: Any, values: List[Any]) -> None:
         """Internal: write already-converted ``values`` one after another from ``offset``."""
@@ -236,14 +231,7 @@ class Integer(_Accessor):
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
-        # (_put, inline: a call less on the hot path.)
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, _keep = self._memory(offset, self.size, True)
-            self._pack_into(view, offset, value)
-        finally:
-            mutex.release()
+        self._pack(self._pack_into, offset, self.size, value)
 
     def set_array(self, offset: Any, values: Iterable[Any]) -> None:
         """Store ``values`` one after another from byte ``offset``.

@@ -61,15 +61,17 @@ def _errno_of(call, *args):
 
 
 def test_pypy_maps_through_cffi():
-    # On 64-bit PyPy, mmap(2) and munmap(2) are called through cffi (ctypes
-    # costs microseconds per call there); elsewhere through ctypes.  The
-    # errno tests below go through whichever is bound.
+    # On 64-bit PyPy, mmap(2), munmap(2), msync(2), madvise(2) and
+    # mprotect(2) are called through cffi (ctypes costs microseconds per
+    # call there); elsewhere through ctypes.  The errno tests below go
+    # through whichever is bound.
     from pymmap._interpreter import PYPY
     from pymmap._platform import posix
 
     through_cffi = PYPY and ctypes.sizeof(ctypes.c_void_p) == 8
-    for fn in (posix._mmap, posix._munmap):
-        assert (not isinstance(fn, ctypes._CFuncPtr)) == through_cffi
+    for fn in (posix._mmap, posix._munmap, posix._msync, posix._madvise, posix._mprotect):
+        if fn is not None:
+            assert (not isinstance(fn, ctypes._CFuncPtr)) == through_cffi
 
 
 @pytest.fixture

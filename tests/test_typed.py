@@ -348,6 +348,40 @@ def test_unpack_from_takes_a_compiled_struct_and_bytes_formats(m):
     assert m.unpack_from(b"<H", 2) == (513,)
 
 
+@pytest.mark.parametrize("layout", ["<I", struct.Struct("<I")], ids=["format", "Struct"])
+def test_a_compiled_struct_is_checked_as_its_format_is(m, ro, layout):
+    # A compiled Struct with a plain offset takes a shorter road (the
+    # region's one-step read and store): the same checks, the same errors.
+    m.pack_into(layout, SIZE - 4, 7)
+    assert m.unpack_from(layout, SIZE - 4) == (7,)
+    for offset in (SIZE - 3, -1, 2**64):
+        with pytest.raises(IndexError):
+            m.unpack_from(layout, offset)
+        with pytest.raises(IndexError):
+            m.pack_into(layout, offset, 1)
+    with pytest.raises(struct.error):
+        m.pack_into(layout, 0, -1)
+    with pytest.raises(TypeError, match=READONLY):
+        ro.pack_into(layout, 0, 1)
+    assert ro.unpack_from(layout, 0) == (0x03020100,)
+    mm = pymmap.mmap(-1, 2 * pymmap.PAGESIZE)
+    page = pymmap.PAGESIZE
+    mm.protect(PROT["PROT_READ"], page, page)
+    with pytest.raises(TypeError, match=READONLY):
+        mm.pack_into(layout, page, 1)
+    mm.protect(PROT["PROT_NONE"], page, page)
+    with pytest.raises(ValueError):
+        mm.unpack_from(layout, page)
+    mm.pack_into(layout, 0, 5)  # the first page is untouched
+    assert mm.unpack_from(layout, 0) == (5,)
+    mm.close()
+    m.close()
+    with pytest.raises(ValueError, match="mmap closed or invalid"):
+        m.unpack_from(layout, 0)
+    with pytest.raises(ValueError, match="mmap closed or invalid"):
+        m.pack_into(layout, 0, 1)
+
+
 # --- access mode and closed maps --------------------------------------------------------
 
 

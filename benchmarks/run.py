@@ -28,6 +28,7 @@ pure-Python method can go below.
 """
 
 import argparse
+import ctypes
 import hashlib
 import json
 import mmap as std_mmap
@@ -298,7 +299,18 @@ def beyond_stdlib_operations(s, p, to_struct=True):
     def typed_store():
         t.u32[1000] = 7
 
+    # An item of a large read-only record copies that item only, not the
+    # array; and once a protected page has its protection back, items take
+    # the raw path again (no per-item page check).
+    words = pymmap.mmap(-1, 64000, access=pymmap.ACCESS_READ).record(ctypes.c_uint32 * 16000, 0)
+    undone = pymmap.mmap(-1, 2 * pymmap.PAGESIZE)
+    if hasattr(undone, "protect") and hasattr(pymmap, "PROT_READ"):
+        undone.protect(pymmap.PROT_READ, pymmap.PAGESIZE)
+        undone.protect(pymmap.PROT_READ | pymmap.PROT_WRITE, pymmap.PAGESIZE)
     return [
+        ("read-only record(c_uint32 * 16000)[i] (vs struct)", lambda: U32.unpack_from(lend(s), 1000),
+         lambda: words[250]),
+        ("m[i] after protect() and its undo (vs m[i])", lambda: s[1000], lambda: undone[1000]),
         ("typed().u32[off] (vs struct.unpack_from)", lambda: U32.unpack_from(lend(s), 1000), lambda: t.u32[1000]),
         ("typed().u32[off] = v (vs struct.pack_into)", lambda: U32.pack_into(lend(s), 1000, 7), typed_store),
         ("m.unpack_from('<I', off) (vs struct)", lambda: U32.unpack_from(lend(s), 1000),

@@ -593,6 +593,52 @@ def test_readline(tmp_path, anonymous, data):
     run(scenario, tmp_path, anonymous, data=data)
 
 
+def _lines_ending_at(ends, size):
+    """``size`` bytes of text whose lines end (just after a ``\\n``) at ``ends``."""
+    data = bytearray(b"." * size)
+    for end in ends:
+        data[end - 1] = ord("\n")
+    return bytes(data)
+
+
+# Long lines (past readline's first 256-byte look) that end one byte before,
+# at and one byte after a page boundary, and lines that end at the end of
+# the map, with and without a newline there.
+_P = PAGESIZE
+
+
+@pytest.mark.parametrize(
+    "ends, size",
+    [
+        ((_P - 1,), 2 * _P),
+        ((_P,), 2 * _P),
+        ((_P + 1,), 2 * _P),
+        ((_P - 1, _P, _P + 1, 2 * _P - 1, 2 * _P, 2 * _P + 1), 3 * _P),
+        ((700, _P - 1, 2 * _P + 1), 3 * _P),
+        ((_P, 2 * _P), 2 * _P),  # the last line ends at the end of the map
+        ((_P,), 2 * _P - 1),  # ... and one that runs to the end without a newline
+        ((_P + 1,), _P + 1),  # a map one byte past a page, ending in a newline
+        ((), 2 * _P),  # no newline at all: one line of two pages
+    ],
+    ids=lambda v: repr(v) if isinstance(v, int) else "-".join(map(str, v)) or "none",
+)
+@both_backings
+def test_readline_across_page_boundaries(tmp_path, anonymous, ends, size):
+    data = _lines_ending_at(ends, size)
+    starts = sorted({0, 1, 255, 256, _P - 257, _P - 256, _P - 2, _P - 1, _P, _P + 1, size - 1}
+                    & set(range(size)))
+
+    def scenario(mod, m, step):
+        for _ in range(len(ends) + 2):  # every line, then b"" at the end
+            step(m.readline)
+        for start in starts:
+            m.seek(start)
+            step(m.readline)
+            step(m.readline)
+
+    run(scenario, tmp_path, anonymous, data=data)
+
+
 @both_backings
 @pytest.mark.parametrize("mode", list(MODES))
 def test_write(tmp_path, anonymous, mode):

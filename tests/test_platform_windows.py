@@ -483,6 +483,37 @@ def test_searches_cross_chunk_boundaries(k32, monkeypatch):
     assert ctypes.string_at(base + 4, 3) == b"abc"
 
 
+@pytest.mark.parametrize("needle", [b"N", b"NE", b"NXE", b"NXXXE", b"NXXXXXXXXE"])
+def test_a_needle_at_every_position_across_every_chunk_boundary(monkeypatch, needle):
+    # With 8-byte chunks, the needle is placed at every start position of a
+    # 40-byte range (so on, across and just past every chunk edge, whatever
+    # its start mod 8), alone and with a second copy later on, and each
+    # search, from several starts, is judged against bytes.find/rfind.
+    monkeypatch.setattr(windows, "_CHUNK", 8)
+    size, n = 40, len(needle)
+    checked = 0
+    for pos in range(size - n + 1):
+        for second in (None, min(pos + n + 3, size - n)):
+            data = bytearray(b"." * size)
+            data[pos:pos + n] = needle
+            if second is not None and second >= pos + n:
+                data[second:second + n] = needle
+            buf = ctypes.create_string_buffer(bytes(data), size)
+            base = ctypes.addressof(buf)
+            for lo in (0, 1, 7, 8, 9, pos, pos + 1):
+                for hi in (size, pos + n, pos + n - 1, size - 1):
+                    if not 0 <= lo <= size or hi < 0:
+                        continue
+                    window = bytes(data[lo:hi])
+                    assert windows.find(base + lo, hi - lo, needle) == window.find(needle), (pos, lo, hi)
+                    if n == 1:
+                        byte = needle[0]
+                        assert windows.find_byte(base + lo, hi - lo, byte) == window.find(needle), (pos, lo, hi)
+                        assert windows.rfind_byte(base + lo, hi - lo, byte) == window.rfind(needle), (pos, lo, hi)
+                    checked += 1
+    assert checked > 40 * 2 * 7 * 3
+
+
 def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
     seen = []
     windows.set_tracer(lambda *record: seen.append(record))

@@ -45,6 +45,7 @@ TRACKS_EXPORTS = sys.implementation.name == "cpython"
 PROT_NONE_ERROR = "mmap range is not accessible (PROT_NONE)"
 READONLY_ERROR = "mmap can't modify a readonly memory map."
 
+
 def _raises(exc_type, message, fn, *args):
     """Assert that ``fn(*args)`` raises ``exc_type`` with ``message``."""
     try:
@@ -54,11 +55,14 @@ def _raises(exc_type, message, fn, *args):
     else:
         raise AssertionError(f"{fn!r}{args!r} did not raise {exc_type.__name__}")
 
+
 def _none(fn, *args):
     _raises(ValueError, PROT_NONE_ERROR, fn, *args)
 
+
 def _ro(fn, *args):
     _raises(TypeError, READONLY_ERROR, fn, *args)
+
 
 def pages_as_seen(m):
     """What each page of ``m`` allows, as its user finds out: NONE, R or RW.
@@ -81,6 +85,7 @@ def pages_as_seen(m):
         seen.append(RW)
     return tuple(seen)
 
+
 def mapped_at(make):
     """Return ``make()`` and the address the kernel gave it, as the trace shows."""
     calls = []
@@ -88,9 +93,11 @@ def mapped_at(make):
         m = make()
     return m, next(call.result for call in calls if call.name == "mmap")
 
+
 def _at(m, pos, method, *args):
     m.seek(pos)
     return getattr(m, method)(*args)
+
 
 def _guarded_layout(m):
     """Fill a 4-page map and protect it: page 1 PROT_NONE, page 2 read-only."""
@@ -99,6 +106,7 @@ def _guarded_layout(m):
     m.protect(NONE, P, P)
     m.protect(R, 2 * P, 100)  # rounded up to the whole page
     assert pages_as_seen(m) == (RW, NONE, R, RW)
+
 
 def check_protected(m):
     """Every read and write API on a map laid out by :func:`_guarded_layout`."""
@@ -210,6 +218,7 @@ def check_protected(m):
     m.flush()
     m.flush_async(0, P)
 
+
 def check_every_api(make_maps):
     """Run the matrix on each map ``make_maps()`` yields; then lift the protection."""
     for m in make_maps():
@@ -250,6 +259,7 @@ def check_every_api(make_maps):
         m.load()
         m.close()
 
+
 def _maps(tmp_dir):
     """Yield a shared anonymous map, a file map and a copy-on-write map of 4 pages."""
     yield pymmap.mmap(-1, 4 * P)
@@ -260,12 +270,14 @@ def _maps(tmp_dir):
         yield pymmap.mmap(f.fileno(), 0)
         yield pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_COPY)
 
+
 @pytest.fixture
 def fake_mprotect(monkeypatch):
     """Replace mprotect(2) with a no-op that records its calls."""
     calls = []
     monkeypatch.setattr(backend, "protect", lambda *args: calls.append(args))
     return calls
+
 
 def test_every_api_checks_protection_in_a_child(tmp_path):
     out = run_isolated(
@@ -280,9 +292,11 @@ def test_every_api_checks_protection_in_a_child(tmp_path):
     )
     assert out.strip() == "survived"
 
+
 def test_every_api_checks_protection_in_process(tmp_path, fake_mprotect):
     check_every_api(lambda: _maps(str(tmp_path)))
     assert fake_mprotect  # the kernel was asked every time
+
 
 def test_protect_rounds_to_pages_and_calls_mprotect(fake_mprotect):
     m, base = mapped_at(lambda: pymmap.mmap(-1, 4 * P))
@@ -293,6 +307,7 @@ def test_protect_rounds_to_pages_and_calls_mprotect(fake_mprotect):
     m.protect(pymmap.PROT_WRITE)  # PROT_WRITE alone means read and write, as in the constructor
     assert pages_as_seen(m) == (RW,) * 4
     m.close()
+
 
 def test_protect_refuses_bad_arguments():
     m = pymmap.mmap(-1, 2 * P)
@@ -314,6 +329,7 @@ def test_protect_refuses_bad_arguments():
     with pytest.raises(ValueError, match="mmap closed or invalid"):
         m.protect(R)
 
+
 def test_protect_cannot_grant_write_on_read_only_maps(open_file):
     f = open_file(b"x" * P)
     for m in (pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ),
@@ -324,6 +340,7 @@ def test_protect_cannot_grant_write_on_read_only_maps(open_file):
         m.protect(R)  # its own protection: nothing to do
         assert pages_as_seen(m) == (R,)
         m.close()
+
 
 def test_copy_on_write_maps_may_be_made_writable_again(open_file, fake_mprotect):
     f = open_file(b"x" * P)
@@ -336,6 +353,7 @@ def test_copy_on_write_maps_may_be_made_writable_again(open_file, fake_mprotect)
     f.seek(0)
     assert f.read(1) == b"x"
     m.close()
+
 
 def test_a_protected_first_page_is_never_touched():
     # A real mprotect(2) of page 0: making the views again (at the end of
@@ -371,6 +389,7 @@ def test_a_protected_first_page_is_never_touched():
     )
     assert out.strip() == "ok"
 
+
 def test_protect_refuses_to_take_access_away_while_memory_is_in_use(fake_mprotect):
     r = pymmap.MappedRegion(2 * P)
     # What another thread in the middle of a copy holds: the view (which
@@ -387,6 +406,7 @@ def test_protect_refuses_to_take_access_away_while_memory_is_in_use(fake_mprotec
     assert r.protection is None
     del holder
     r.close()
+
 
 def test_no_one_can_pick_up_the_memory_while_mprotect_runs(monkeypatch):
     # mprotect(2) runs without the GIL: a thread that picked up the region's
@@ -409,6 +429,7 @@ def test_no_one_can_pick_up_the_memory_while_mprotect_runs(monkeypatch):
         region.read(0, 1)
     region.close()
 
+
 def test_resize_keeps_the_protection_of_pages_that_stay(fake_mprotect):
     m = pymmap.mmap(-1, 4 * P)
     m.protect(NONE, P, P)
@@ -425,6 +446,7 @@ def test_resize_keeps_the_protection_of_pages_that_stay(fake_mprotect):
         m.resize(0)
     assert pages_as_seen(m) == (R,)  # refused before anything changed
     m.close()
+
 
 def test_resize_and_close_with_protected_pages_in_a_child(tmp_path):
     out = run_isolated(
@@ -455,6 +477,7 @@ def test_resize_and_close_with_protected_pages_in_a_child(tmp_path):
     )
     assert out.strip() == "survived"
 
+
 def test_close_forgets_the_protection(fake_mprotect):
     r = pymmap.MappedRegion(2 * P)
     r.protect(NONE, 0, 2 * P)
@@ -462,6 +485,7 @@ def test_close_forgets_the_protection(fake_mprotect):
     assert r.protection is None
     with pytest.raises(ValueError, match="closed"):
         r.read(0, 1)
+
 
 def test_memory_for_checks_state_and_bounds(open_file, fake_mprotect):
     region = pymmap.MappedRegion(2 * P)
@@ -488,7 +512,9 @@ def test_memory_for_checks_state_and_bounds(open_file, fake_mprotect):
         r.memory_for(0, 1, True)
     r.close()
 
+
 # --- the region layer -------------------------------------------------------------
+
 
 def test_region_methods_check_protection(fake_mprotect):
     r = pymmap.MappedRegion(3 * P)
@@ -510,7 +536,9 @@ def test_region_methods_check_protection(fake_mprotect):
     assert fake_mprotect[-1][2] == RW
     r.close()
 
+
 # --- the bookkeeping ----------------------------------------------------------------
+
 
 def test_page_protection_finds_the_pages_each_access_touches():
     pages = PageProtection(RW, bytes((RW, NONE, R, RW, NONE)))
@@ -538,12 +566,14 @@ def test_page_protection_finds_the_pages_each_access_touches():
     assert not PageProtection(RW, bytes((RW, R))).forbids(write=False)
     assert PageProtection(RW, bytes((RW, R))).forbids(write=True)
 
+
 def test_page_protection_check_skips_runs_a_stride_jumps_over():
     pages = PageProtection(RW, bytes((RW, NONE, RW, NONE, RW)))
     pages.check(range(0, 5 * P, 2 * P), write=True)  # pages 0, 2, 4
     pages.check(range(4 * P, -1, -2 * P), write=True)
     with pytest.raises(ValueError):
         pages.check(range(0, 5 * P, 3 * P), write=False)  # pages 0, 3
+
 
 def test_guards_pass_out_of_range_indices_to_the_array():
     m = pymmap.MappedRegion(2 * P)
@@ -560,6 +590,7 @@ def test_guards_pass_out_of_range_indices_to_the_array():
         view[P:P + 1]
     del array, view
     m.close()
+
 
 def test_mprotect_errors_keep_the_bookkeeping_unchanged(monkeypatch):
     m = pymmap.mmap(-1, 2 * P)

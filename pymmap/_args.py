@@ -15,14 +15,16 @@ from operator import index
 from typing import Any, Optional, Tuple, Union
 
 __all__ = [
-    "NO_ARGUMENT", "buffer", "c_int", "clinic_int", "index_or_indexerror", "index_size", "off_t",
-    "optional_ssize", "plain_slice", "ssize", "ubyte", "windows_constructor",
+    "NO_ARGUMENT", "SSIZE_MAX", "SSIZE_MIN", "buffer", "c_int", "clinic_int", "index_or_indexerror",
+    "index_size", "off_t", "optional_ssize", "plain_slice", "ssize", "ubyte", "windows_constructor",
 ]
 
 _INT_MAX = 2**31 - 1
 _INT_MIN = -(2**31)
-_SSIZE_MAX = sys.maxsize
-_SSIZE_MIN = -sys.maxsize - 1
+#: The range of C's ``Py_ssize_t`` (``ssize_t``), which sizes, offsets and
+#: indexes must fit.
+SSIZE_MAX = sys.maxsize
+SSIZE_MIN = -sys.maxsize - 1
 _OFF_MAX = 2**63 - 1
 _OFF_MIN = -(2**63)
 _LONG_MAX = 2 ** (8 * struct.calcsize("l") - 1) - 1
@@ -85,10 +87,10 @@ def clinic_int(value: Any) -> int:
 
 def ssize(value: Any) -> int:
     """Convert like format ``n``: an int that fits a ``Py_ssize_t``."""
-    if value.__class__ is int and _SSIZE_MIN <= value <= _SSIZE_MAX:
+    if value.__class__ is int and SSIZE_MIN <= value <= SSIZE_MAX:
         return value
     result = _integer(value)
-    if not _SSIZE_MIN <= result <= _SSIZE_MAX:
+    if not SSIZE_MIN <= result <= SSIZE_MAX:
         raise OverflowError("Python int too large to convert to C ssize_t")
     return result
 
@@ -100,7 +102,7 @@ def index_size(value: Any, error: type) -> int:
     ``error`` (IndexError, TypeError or OverflowError, as the caller says).
     """
     result = _integer(value)
-    if not _SSIZE_MIN <= result <= _SSIZE_MAX:
+    if not SSIZE_MIN <= result <= SSIZE_MAX:
         raise error(f"cannot fit '{type(value).__name__}' into an index-sized integer")
     return result
 
@@ -118,7 +120,7 @@ def _slice_index(value: Any) -> int:
     """Internal: one part of a slice, like ``_PyEval_SliceIndex``: clamped, never an overflow."""
     if not hasattr(type(value), "__index__"):
         raise TypeError(_SLICE_INDEX_MESSAGE)
-    return min(max(index(value), _SSIZE_MIN), _SSIZE_MAX)
+    return min(max(index(value), SSIZE_MIN), SSIZE_MAX)
 
 
 def plain_slice(item: slice) -> slice:

@@ -7,7 +7,7 @@ them (and CPython's own tests do) sees no difference.
 import errno
 import os
 
-__all__ = ["closed", "empty_mapping", "inaccessible", "readonly"]
+__all__ = ["SizeError", "closed", "empty_mapping", "inaccessible", "readonly"]
 
 
 def closed() -> ValueError:
@@ -32,3 +32,12 @@ def empty_mapping() -> OSError:
     file, with the errno the C module's ``resize(0)`` ends with on Linux.
     """
     return OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+
+class SizeError(OSError, ValueError):
+    """The error of ``size()`` on a map made with ``trackfd=False``: it has no descriptor to ask.
+
+    CPython 3.13 and 3.14 raise ``OSError`` (``EBADF``) there, 3.15
+    ``ValueError``; this class is both, as ``io.UnsupportedOperation`` is,
+    so that code written for either version catches it.
+    """

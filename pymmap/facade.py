@@ -85,8 +85,11 @@ from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
 from . import _args
 from . import records as _records
 from . import typed as _typed
+from ._args import SSIZE_MAX as _SSIZE_MAX
+from ._args import SSIZE_MIN as _SSIZE_MIN
 from ._platform import backend
 from .copying import SLOW_SLICES, FastArray, FastView
+from .errors import SizeError
 from .errors import closed as _closed
 from .errors import readonly as _readonly
 from .exports import Exports, Lender, lends, quiet_subclass
@@ -125,8 +128,6 @@ _handle_of: Callable[[int], Any] = getattr(backend, "handle_of", int)
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
 
-_SSIZE_MAX = sys.maxsize
-_SSIZE_MIN = -sys.maxsize - 1
 # CPython 3.14.8 reordered the checks of m[i] = v: the value is converted and
 # checked before the index is compared with the size (see mmap._setitem).
 # 3.14.7 still checks the index first (its source, and its test_mmap's
@@ -169,15 +170,6 @@ def _whole_file(file_size: int, offset: int) -> int:
 
 #: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
 _WIDE_TAGNAME = sys.version_info >= (3, 13)
-
-
-class SizeError(OSError, ValueError):
-    """The error of ``size()`` on a map made with ``trackfd=False``: it has no descriptor to ask.
-
-    CPython 3.13 and 3.14 raise ``OSError`` (``EBADF``) there, 3.15
-    ``ValueError``; this class is both, as ``io.UnsupportedOperation`` is,
-    so that code written for either version catches it.
-    """
 
 
 class _Descriptor:
@@ -749,7 +741,7 @@ class mmap(Lender):
         """
         size = _records.size_of(ctype)
         if offset.__class__ is not int:
-            offset = _typed._offset(offset)
+            offset = _args.index_or_indexerror(offset)
         region = self._live_region()
         writable = self._access != ACCESS_READ
         with region.mutex:
@@ -1361,7 +1353,7 @@ class mmap(Lender):
                 raise ValueError("flush values out of range")
             if self._access == ACCESS_READ or self._access == ACCESS_COPY:
                 return None
-            self._region.sync(offset, size, flags or _MS_SYNC)
+            self._region.flush(offset, size, flags or _MS_SYNC)
         return None
 
     def flush_async(self, offset: int = 0, size: Optional[int] = None) -> None:
@@ -1628,7 +1620,7 @@ class mmap(Lender):
         start, length = _page_args(start, length)
         with self._region.mutex:
             start, length = self._checked_page_range("resident", start, length)
-            return self._region.residency(start, length)
+            return self._region.resident(start, length)
 
     def is_loaded(self) -> bool:
         """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""

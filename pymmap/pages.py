@@ -24,9 +24,7 @@ Two limits come from the kernel.  Since Linux 5.2, for a file you neither
 own nor may write, ``mincore`` reports only the pages your own process has
 mapped, not the whole page cache (a note on stderr says so).  And, as for any
 map, a file that another process truncates while ``--touch`` reads it can
-end the process with SIGBUS.  One comes from PyPy: building the map's
-memoryview reads its first byte, so under PyPy page 0 (and whatever the
-kernel reads ahead after it) is always counted as resident.
+end the process with SIGBUS.
 """
 
 import errno
@@ -140,7 +138,7 @@ def _open(path: str) -> Tuple[int, os.stat_result]:
 
 
 #: Windows reports residency for this process's working set only (QueryWorkingSetEx).
-_WORKING_SET_ONLY = getattr(backend, "RESIDENCY_IS_WORKING_SET", False)
+_WORKING_SET_ONLY = getattr(backend, "RESIDENT_IS_WORKING_SET", False)
 
 
 def _sees_page_cache(path: str, st: os.stat_result) -> bool:

@@ -281,7 +281,7 @@ class MappedRegion:
         if one of that name exists, its memory is shared.
         """
         if self.tagname is None:
-            return backend.map(length, self.prot, self.flags, fd, self.offset)
+            return backend.map_memory(length, self.prot, self.flags, fd, self.offset)
         assert _map_named is not None
         return _map_named(self.tagname, length, self.prot, self.flags, fd, self.offset)
 
@@ -692,10 +692,10 @@ class MappedRegion:
         # Overlapping ranges are copied as memmove(3) does.
         move(array, view, dest, src, count)
 
-    def sync(self, start: int, length: int, flags: int) -> None:
+    def flush(self, start: int, length: int, flags: int) -> None:
         """Write dirty pages back to the file (``msync(2)``)."""
         array, base = self._mapped()
-        backend.sync(base + start, max(0, min(length, len(array) - start)), flags)
+        backend.flush(base + start, max(0, min(length, len(array) - start)), flags)
 
     def advise(self, advice: int, start: int, length: int) -> None:
         """Tell the kernel how the range will be used (``madvise(2)``).
@@ -782,7 +782,7 @@ class MappedRegion:
         array, base = self._mapped()
         backend.unlock(base + start, max(0, min(length, len(array) - start)))
 
-    def residency(self, start: int, length: int) -> bytes:
+    def resident(self, start: int, length: int) -> bytes:
         """Return one byte per page of ``[start, start + length)``: 1 if it is in RAM (``mincore(2)``).
 
         ``start`` is rounded down to a page boundary, as ``mincore`` needs.
@@ -795,7 +795,7 @@ class MappedRegion:
         if stop <= start:
             return b""
         first = start - start % _PAGESIZE
-        return backend.residency(base + first, stop - first)
+        return backend.resident(base + first, stop - first)
 
     def set_name(self, name: bytes) -> None:
         """Label an anonymous mapping for ``/proc/self/maps`` (``prctl(PR_SET_VMA)``).

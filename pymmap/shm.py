@@ -24,7 +24,6 @@ The named memory outlives every process that maps it, until it is removed:
 a program that creates a name should remove it when done.
 """
 
-import errno
 import os
 from typing import Any, Union
 
@@ -45,9 +44,13 @@ Name = Union[str, bytes, "os.PathLike[str]"]
 
 
 def _require(feature: str, call: str) -> None:
-    """Internal: raise ENOSYS (naming ``call``) where the platform lacks this kind of memory."""
-    if not getattr(backend, feature, False):  # pragma: no cover - Linux has both kinds
-        raise OSError(errno.ENOSYS, f"{os.strerror(errno.ENOSYS)}: {call}")
+    """Internal: where the platform lacks this kind of memory, refuse ``call`` as the backend does.
+
+    (``ENOSYS`` on POSIX, ``ERROR_NOT_SUPPORTED`` on Windows; before any
+    argument is looked at.)
+    """
+    if not getattr(backend, feature, False):
+        backend.unsupported(call)
 
 
 def _shm_name(name: Name) -> bytes:

@@ -76,15 +76,6 @@ Format = Union[str, bytes, struct.Struct]
 _compile = functools.lru_cache(maxsize=256)(struct.Struct)
 
 
-def _offset(value: Any) -> int:
-    """Internal: an offset that is not a plain int, through ``__index__``.
-
-    Floats and other non-integers raise ``TypeError``; an int too large to
-    be an index raises ``IndexError``, as one outside the map would.
-    """
-    return _args.index_size(value, IndexError)
-
-
 def _count(value: Any) -> int:
     """Internal: a number of items: a non-negative integer."""
     count = _args.index_size(value, OverflowError)
@@ -114,7 +105,7 @@ def unpack_from(region: "MappedRegion", fmt: Format, offset: Any = 0) -> Tuple[A
     """Unpack ``fmt`` from the region's bytes at ``offset``; see :meth:`pymmap.mmap.unpack_from`."""
     layout = _layout(fmt)
     if offset.__class__ is not int:
-        offset = _offset(offset)
+        offset = _args.index_or_indexerror(offset)
     return region.read_at(layout.unpack_from, offset, layout.size)
 
 
@@ -122,7 +113,7 @@ def pack_into(region: "MappedRegion", fmt: Format, offset: Any, values: Tuple[An
     """Pack ``values`` by ``fmt`` into the region at ``offset``; see :meth:`pymmap.mmap.pack_into`."""
     layout = _layout(fmt)
     if offset.__class__ is not int:
-        offset = _offset(offset)
+        offset = _args.index_or_indexerror(offset)
     # Pack first: converting the values may run their own code (__index__,
     # __float__), which could even close the map; only then take the memory.
     region.store_at(offset, layout.pack(*values))
@@ -171,7 +162,7 @@ class _Accessor:
     def array(self, offset: Any, count: Any) -> List[Any]:
         """Return the ``count`` consecutive values that start at byte ``offset``, as a list."""
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         layout = self._many(_count(count))
         return list(self._read(layout.unpack_from, offset, layout.size))
 
@@ -182,7 +173,7 @@ class _Accessor:
     def _store_many(self, offset: Any, values: List[Any]) -> None:
         """Internal: write already-converted ``values`` one after another from ``offset``."""
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         self._region.store_at(offset, self._many(len(values)).pack(*values))
 
 
@@ -221,13 +212,13 @@ class Integer(_Accessor):
 
     def __getitem__(self, offset: Any) -> int:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         value: int = self._read(self._unpack, offset, self.size)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         if value.__class__ is not int or not self.min <= value <= self.max:
             # Convert before taking the memory: __index__ may run any code.
             value = self._convert(value)
@@ -255,13 +246,13 @@ class Float(_Accessor):
 
     def __getitem__(self, offset: Any) -> float:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         value: float = self._read(self._unpack, offset, self.size)[0]
         return value
 
     def __setitem__(self, offset: Any, value: Any) -> None:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         if value.__class__ is not float:
             value = _real(value)
         self._put(offset, value)
@@ -296,12 +287,12 @@ class Char(_Accessor):
 
     def __getitem__(self, offset: Any) -> str:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         return chr(self._read(self._unpack, offset, 1)[0])
 
     def __setitem__(self, offset: Any, value: Any) -> None:
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         if not isinstance(value, str):
             raise TypeError(f"char value must be a 1-character str, not {type(value).__name__}")
         if len(value) != 1 or ord(value) > 0xFF:
@@ -370,7 +361,7 @@ class Typed:
         meant it, e.g. ``t.string(43, 16).decode("ascii")``.
         """
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         length = _count(length)
         text: bytes = self._region.read_at(_compile(f"{length}s").unpack_from, offset, length)[0]
         return text.partition(b"\0")[0]
@@ -384,7 +375,7 @@ class Typed:
         (``TypeError``): encode it first, e.g. ``"ok".encode("ascii")``.
         """
         if offset.__class__ is not int:
-            offset = _offset(offset)
+            offset = _args.index_or_indexerror(offset)
         length = _count(length)
         data = bytes(_args.buffer(value))
         if len(data) > length:

@@ -34,8 +34,8 @@ def _evicted(path):
         os.fsync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         size = os.fstat(fd).st_size
-        address = backend.map(size, pymmap.PROT_READ, pymmap.MAP_SHARED, fd, 0)
-        cached = 1 in backend.residency(address, size)  # no views: nothing read
+        address = backend.map_memory(size, pymmap.PROT_READ, pymmap.MAP_SHARED, fd, 0)
+        cached = 1 in backend.resident(address, size)  # no views: nothing read
         backend.unmap(address, size)
     finally:
         os.close(fd)

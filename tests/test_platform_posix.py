@@ -77,7 +77,7 @@ def test_pypy_maps_through_cffi():
 @pytest.fixture
 def anon():
     """A private anonymous page mapping made by the backend directly."""
-    addr = backend.map(2 * PAGE, C["PROT_READ"] | C["PROT_WRITE"],
+    addr = backend.map_memory(2 * PAGE, C["PROT_READ"] | C["PROT_WRITE"],
                        C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
     yield addr
     backend.unmap(addr, 2 * PAGE)
@@ -85,31 +85,31 @@ def anon():
 
 def _unmapped_address():
     """An address range that is certainly not mapped: map it, then unmap it."""
-    addr = backend.map(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+    addr = backend.map_memory(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
     backend.unmap(addr, PAGE)
     return addr
 
 
 class TestMapErrors:
     def test_bad_fd_is_ebadf(self):
-        assert _errno_of(backend.map, PAGE, C["PROT_READ"], C["MAP_SHARED"], 12345, 0) == errno.EBADF
+        assert _errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], 12345, 0) == errno.EBADF
 
     def test_unaligned_offset_is_einval(self, open_file):
         f = open_file(b"x" * 2 * PAGE)
-        assert _errno_of(backend.map, PAGE, C["PROT_READ"], C["MAP_SHARED"], f.fileno(), 1) == errno.EINVAL
+        assert _errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], f.fileno(), 1) == errno.EINVAL
 
     def test_zero_length_is_einval(self):
-        assert _errno_of(backend.map, 0, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0) == errno.EINVAL
+        assert _errno_of(backend.map_memory, 0, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0) == errno.EINVAL
 
     def test_writable_shared_map_of_read_only_file_is_eacces(self, open_file):
         f = open_file(b"x" * PAGE, "rb")
-        err = _errno_of(backend.map, PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
+        err = _errno_of(backend.map_memory, PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
         assert err == errno.EACCES
 
     def test_oserror_subclass_follows_errno(self, open_file):
         f = open_file(b"x" * PAGE, "rb")
         with pytest.raises(PermissionError):
-            backend.map(PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
+            backend.map_memory(PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
 
 
 class TestOtherCallErrors:
@@ -117,10 +117,10 @@ class TestOtherCallErrors:
         assert _errno_of(backend.unmap, anon + 1, PAGE) == errno.EINVAL
 
     def test_msync_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.sync, anon + 1, PAGE, C["MS_SYNC"]) == errno.EINVAL
+        assert _errno_of(backend.flush, anon + 1, PAGE, C["MS_SYNC"]) == errno.EINVAL
 
     def test_msync_unmapped_is_enomem(self):
-        assert _errno_of(backend.sync, _unmapped_address(), PAGE, C["MS_SYNC"]) == errno.ENOMEM
+        assert _errno_of(backend.flush, _unmapped_address(), PAGE, C["MS_SYNC"]) == errno.ENOMEM
 
     def test_mremap_unaligned_is_einval(self, anon):
         assert _errno_of(backend.remap, anon + 1, PAGE, 2 * PAGE) == errno.EINVAL
@@ -129,7 +129,7 @@ class TestOtherCallErrors:
         # Map three pages, keep the outer two: the middle one cannot grow
         # in place over its neighbour.
         flags = C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"]
-        addr = backend.map(3 * PAGE, C["PROT_READ"], flags, -1, 0)
+        addr = backend.map_memory(3 * PAGE, C["PROT_READ"], flags, -1, 0)
         try:
             assert _errno_of(backend.remap, addr, PAGE, 2 * PAGE, False) == errno.ENOMEM
         finally:
@@ -151,10 +151,10 @@ class TestOtherCallErrors:
         assert _errno_of(backend.unlock, _unmapped_address(), PAGE) == errno.ENOMEM
 
     def test_mincore_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.residency, anon + 1, PAGE) == errno.EINVAL
+        assert _errno_of(backend.resident, anon + 1, PAGE) == errno.EINVAL
 
     def test_mincore_unmapped_is_enomem(self):
-        assert _errno_of(backend.residency, _unmapped_address(), PAGE) == errno.ENOMEM
+        assert _errno_of(backend.resident, _unmapped_address(), PAGE) == errno.ENOMEM
 
     def test_anon_name_on_unmapped_is_enomem_or_einval(self):
         if not backend.HAS_ANON_NAME:
@@ -177,9 +177,9 @@ class TestOtherCallErrors:
 class TestCalls:
     def test_residency_and_advice(self, anon):
         ctypes.memset(anon, 1, 2 * PAGE)
-        assert backend.residency(anon, 2 * PAGE) == b"\x01\x01"
+        assert backend.resident(anon, 2 * PAGE) == b"\x01\x01"
         backend.advise(anon, 2 * PAGE, C["MADV_DONTNEED"])
-        assert backend.residency(anon, 2 * PAGE) == b"\x00\x00"
+        assert backend.resident(anon, 2 * PAGE) == b"\x00\x00"
 
     def test_lock_protect_and_name(self, anon):
         backend.lock(anon, PAGE)
@@ -253,7 +253,7 @@ class TestFillHoles:
         # Eight pages of 'x' with pages 2, 3 and 6 unmapped, as a child sees
         # a range whose parent advised MADV_DONTFORK on them.
         rw = C["PROT_READ"] | C["PROT_WRITE"]
-        addr = backend.map(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+        addr = backend.map_memory(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
         ctypes.memset(addr, ord("x"), 8 * PAGE)
         backend.unmap(addr + 2 * PAGE, 2 * PAGE)
         backend.unmap(addr + 6 * PAGE, PAGE)
@@ -279,8 +279,8 @@ class TestFillHoles:
 
     def test_a_whole_range_missing_is_filled_in_one_call(self, holed, monkeypatch):
         calls = []
-        real_map = backend.map
-        monkeypatch.setattr(backend, "map", lambda *a: calls.append(a) or real_map(*a))
+        real_map = backend.map_memory
+        monkeypatch.setattr(backend, "map_memory", lambda *a: calls.append(a) or real_map(*a))
         assert backend.fill_holes(holed + 2 * PAGE, 2 * PAGE) == 2
         assert len(calls) == 1
 
@@ -290,8 +290,8 @@ class TestFillHoles:
         # on that page.  (A real mapping without an address could land in
         # the hole itself, so the stand-in always answers with a decoy.)
         rw = C["PROT_READ"] | C["PROT_WRITE"]
-        decoy = backend.map(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
-        monkeypatch.setattr(backend, "map", lambda *args: decoy)
+        decoy = backend.map_memory(8 * PAGE, rw, C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+        monkeypatch.setattr(backend, "map_memory", lambda *args: decoy)
         try:
             with pytest.raises(OSError) as info:
                 backend.fill_holes(holed, 8 * PAGE)
@@ -311,7 +311,7 @@ class TestTracerHook:
         seen = []
         backend.set_tracer(lambda *record: seen.append(record))
         try:
-            addr = backend.map(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
+            addr = backend.map_memory(PAGE, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
             backend.unmap(addr, PAGE)
             with pytest.raises(OSError):
                 backend.file_size(-1)

@@ -158,7 +158,7 @@ def test_page_size_and_granularity_come_from_get_system_info(k32):
 
 
 def test_anonymous_memory_is_a_section_of_the_paging_file(k32):
-    address = windows.map(100, RW, ANON, -1, 0)
+    address = windows.map_memory(100, RW, ANON, -1, 0)
     create, view = calls(k32)
     assert create.name == "CreateFileMappingW"
     section = create.result
@@ -181,7 +181,7 @@ def test_anonymous_memory_is_a_section_of_the_paging_file(k32):
 )
 def test_protection_and_sharing_become_page_and_view_access(k32, open_file, prot, flags, protect, access):
     f = open_file(b"x" * 100)
-    address = windows.map(100, prot, flags, f.fileno(), 0)
+    address = windows.map_memory(100, prot, flags, f.fileno(), 0)
     create, view = calls(k32, "CreateFileMappingW", "MapViewOfFile")
     assert create.args[0] == k32.get_osfhandle(f.fileno())
     assert create.args[2] == protect and view.args[1] == access
@@ -190,11 +190,11 @@ def test_protection_and_sharing_become_page_and_view_access(k32, open_file, prot
 
 def test_a_view_of_a_file_writes_through_and_copy_on_write_does_not(k32, open_file):
     f = open_file(b"." * 100)
-    shared = windows.map(100, RW, SHARED, f.fileno(), 0)
-    private = windows.map(100, RW, C["MAP_PRIVATE"], f.fileno(), 0)
+    shared = windows.map_memory(100, RW, SHARED, f.fileno(), 0)
+    private = windows.map_memory(100, RW, C["MAP_PRIVATE"], f.fileno(), 0)
     ctypes.memmove(shared, b"AB", 2)
     ctypes.memmove(private + 10, b"CD", 2)
-    windows.sync(shared, 100, C["MS_SYNC"])
+    windows.flush(shared, 100, C["MS_SYNC"])
     assert os.pread(f.fileno(), 12, 0) == b"AB.........."
     assert ctypes.string_at(private, 12) == b"AB........CD"
     assert calls(k32, "FlushViewOfFile")[0].args == (shared, 100)
@@ -206,7 +206,7 @@ def test_64_bit_sizes_and_offsets_travel_as_two_dwords(k32, make_file):
     path = make_file()
     with open(path, "r+b") as f:
         f.truncate(2**32 + 2 * 65536)  # sparse: no disk space is used
-        address = windows.map(65536, RW, SHARED, f.fileno(), 2**32 + 65536)
+        address = windows.map_memory(65536, RW, SHARED, f.fileno(), 2**32 + 65536)
         create, view = calls(k32, "CreateFileMappingW", "MapViewOfFile")
         assert create.args[3:5] == (1, 2 * 65536)  # size: high, low
         assert view.args[2:5] == (1, 65536, 65536)  # offset: high, low; length
@@ -217,7 +217,7 @@ def test_64_bit_sizes_and_offsets_travel_as_two_dwords(k32, make_file):
 
 def test_a_longer_section_makes_the_file_longer(k32, open_file):
     f = open_file(b"abc")
-    address = windows.map(10, RW, SHARED, f.fileno(), 0)
+    address = windows.map_memory(10, RW, SHARED, f.fileno(), 0)
     assert os.fstat(f.fileno()).st_size == 10
     windows.unmap(address, 10)
 
@@ -240,14 +240,14 @@ def test_a_named_section_is_shared(k32):
 
 def test_an_unaligned_offset_is_error_mapped_alignment_and_leaks_nothing(k32, open_file):
     f = open_file(b"x" * 70000)
-    exc = failing(windows.map, 100, RW, SHARED, f.fileno(), 4096)
+    exc = failing(windows.map_memory, 100, RW, SHARED, f.fileno(), 4096)
     assert winerror(exc) == wa.ERROR_MAPPED_ALIGNMENT == 1132
     assert exc.args == (None, wa.MESSAGES[1132].rstrip("."), None, 1132)
     assert [c.name for c in calls(k32)][-1] == "CloseHandle"  # the section made before
 
 
 def test_errors_are_read_from_the_copy_ctypes_saved(k32):
-    exc = failing(windows.map, 0, RW, ANON, -1, 0)  # a section of 0 bytes
+    exc = failing(windows.map_memory, 0, RW, ANON, -1, 0)  # a section of 0 bytes
     assert winerror(exc) == wa.ERROR_INVALID_PARAMETER
     assert "GetLastError" not in k32.names_of()
 
@@ -261,22 +261,22 @@ def test_a_named_section_too_small_for_the_view_is_access_denied(k32):
 
 def test_mapping_a_read_only_file_for_writing_is_access_denied(k32, open_file):
     f = open_file(b"x" * 10, "rb")
-    assert winerror(failing(windows.map, 10, RW, SHARED, f.fileno(), 0)) == wa.ERROR_ACCESS_DENIED
+    assert winerror(failing(windows.map_memory, 10, RW, SHARED, f.fileno(), 0)) == wa.ERROR_ACCESS_DENIED
     # A read-only view cannot make the file longer.
-    assert winerror(failing(windows.map, 20, C["PROT_READ"], SHARED, f.fileno(), 0)) == \
+    assert winerror(failing(windows.map_memory, 20, C["PROT_READ"], SHARED, f.fileno(), 0)) == \
         wa.ERROR_NOT_ENOUGH_MEMORY
-    address = windows.map(10, C["PROT_READ"], SHARED, f.fileno(), 0)
+    address = windows.map_memory(10, C["PROT_READ"], SHARED, f.fileno(), 0)
     windows.unmap(address, 10)
 
 
 def test_an_empty_file_cannot_be_mapped_whole(k32, open_file):
     f = open_file(b"")
-    assert winerror(failing(windows.map, 0, RW, SHARED, f.fileno(), 0)) == wa.ERROR_FILE_INVALID
+    assert winerror(failing(windows.map_memory, 0, RW, SHARED, f.fileno(), 0)) == wa.ERROR_FILE_INVALID
 
 
 def test_a_bad_descriptor_fails_in_the_c_runtime(k32):
     with pytest.raises(OSError) as info:
-        windows.map(10, RW, SHARED, 98765, 0)
+        windows.map_memory(10, RW, SHARED, 98765, 0)
     assert info.value.errno == errno.EBADF
     with socket.socket() as s, pytest.raises(OSError):
         windows.file_size(s.fileno())
@@ -300,7 +300,7 @@ def test_what_windows_has_no_counterpart_for_is_not_supported(k32):
 
 
 def test_pages_of_a_view_are_protected_locked_and_queried(k32):
-    address = windows.map(3 * 4096, RW, SHARED, -1, 0)
+    address = windows.map_memory(3 * 4096, RW, SHARED, -1, 0)
     P = 4096
     windows.protect(address + P, P, 0)
     windows.protect(address + 2 * P, P, RW & ~2)
@@ -314,7 +314,7 @@ def test_pages_of_a_view_are_protected_locked_and_queried(k32):
     exc = failing(windows.lock, address + 3 * P, P)  # past the view
     assert winerror(exc) == wa.ERROR_INVALID_ADDRESS
     ctypes.memset(address, 1, P)
-    assert windows.residency(address, 3 * P)[0] == 1
+    assert windows.resident(address, 3 * P)[0] == 1
     windows.advise(address, 3 * P, windows.CONSTANTS["MADV_WILLNEED"])
     assert [c.name for c in calls(k32, "PrefetchVirtualMemory")] == ["PrefetchVirtualMemory"]
     windows.unmap(address, 3 * P)
@@ -322,7 +322,7 @@ def test_pages_of_a_view_are_protected_locked_and_queried(k32):
 
 def test_a_copy_on_write_view_is_made_writable_as_writecopy(k32, open_file):
     f = open_file(b"x" * 8192)
-    address = windows.map(8192, RW, PRIVATE, f.fileno(), 0)
+    address = windows.map_memory(8192, RW, PRIVATE, f.fileno(), 0)
     windows.protect(address, 4096, RW & ~2)
     windows.protect(address, 4096, RW)
     assert [c.args[2] for c in calls(k32, "VirtualProtect")] == [wa.PAGE_READONLY, wa.PAGE_WRITECOPY]
@@ -354,7 +354,7 @@ def test_file_size_truncate_dup_and_close(k32, open_file):
 
 def test_a_file_cannot_change_size_under_a_view(k32, open_file):
     f = open_file(b"x" * 10)
-    address = windows.map(10, RW, SHARED, f.fileno(), 0)
+    address = windows.map_memory(10, RW, SHARED, f.fileno(), 0)
     assert winerror(failing(windows.truncate, f.fileno(), 5)) == wa.ERROR_USER_MAPPED_FILE
     windows.unmap(address, 10)
     windows.truncate(f.fileno(), 5)
@@ -370,7 +370,7 @@ def test_a_failed_duplicate_leaks_nothing(k32, open_file):
 
 
 def test_resizing_paging_file_memory_copies_it(k32):
-    address = windows.map(100, RW, ANON, -1, 0)
+    address = windows.map_memory(100, RW, ANON, -1, 0)
     ctypes.memmove(address, b"keep", 4)
     new, length, error = windows.resize(address, 100, 70000, -1, 0)
     assert (length, error) == (70000, None) and new != address
@@ -383,7 +383,7 @@ def test_resizing_paging_file_memory_copies_it(k32):
 
 def test_resizing_a_file_view_unmaps_resizes_and_maps_again(k32, open_file):
     f = open_file(b"abc")
-    address = windows.map(3, RW, SHARED, f.fileno(), 0)
+    address = windows.map_memory(3, RW, SHARED, f.fileno(), 0)
     new, length, error = windows.resize(address, 3, 6, f.fileno(), 0)
     assert (length, error) == (6, None)
     order = [c.name for c in k32.calls if c.name != "GetSystemInfo"][2:]
@@ -411,8 +411,8 @@ def test_a_named_section_held_elsewhere_cannot_be_resized(k32):
 
 def test_a_file_held_by_another_view_keeps_its_size_and_the_view_comes_back(k32, open_file):
     f = open_file(b"x" * 100)
-    first = windows.map(100, RW, SHARED, f.fileno(), 0)
-    other = windows.map(100, RW, SHARED, f.fileno(), 0)
+    first = windows.map_memory(100, RW, SHARED, f.fileno(), 0)
+    other = windows.map_memory(100, RW, SHARED, f.fileno(), 0)
     new, length, error = windows.resize(first, 100, 50, f.fileno(), 0)
     assert winerror(error) == wa.ERROR_USER_MAPPED_FILE
     assert length == 100 and os.fstat(f.fileno()).st_size == 100
@@ -423,14 +423,14 @@ def test_a_file_held_by_another_view_keeps_its_size_and_the_view_comes_back(k32,
 
 def test_a_file_view_that_cannot_be_made_again_is_gone(k32, open_file):
     f = open_file(b"x" * 100)
-    address = windows.map(100, RW, SHARED, f.fileno(), 0)
+    address = windows.map_memory(100, RW, SHARED, f.fileno(), 0)
     k32.fail_next["MapViewOfFile"] = wa.ERROR_NOT_ENOUGH_MEMORY
     new, length, error = windows.resize(address, 100, 200, f.fileno(), 0)
     assert (new, length) == (None, 0) and winerror(error) == wa.ERROR_NOT_ENOUGH_MEMORY
 
 
 def test_paging_file_memory_that_cannot_grow_stays_as_it_was(k32):
-    address = windows.map(100, RW, ANON, -1, 0)
+    address = windows.map_memory(100, RW, ANON, -1, 0)
     ctypes.memmove(address, b"same", 4)
     k32.fail_next["CreateFileMappingW"] = wa.ERROR_NOT_ENOUGH_MEMORY
     new, length, error = windows.resize(address, 100, 200, -1, 0)
@@ -462,7 +462,7 @@ def test_a_name_taken_while_resizing_is_not_ours_to_map(k32):
 
 
 def test_placeholder_leaves_the_view_readable(k32):
-    address = windows.map(100, RW, ANON, -1, 0)
+    address = windows.map_memory(100, RW, ANON, -1, 0)
     ctypes.memmove(address, b"still", 5)
     windows.placeholder(address, 100)
     assert ctypes.string_at(address, 5) == b"still"
@@ -518,7 +518,7 @@ def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
     seen = []
     windows.set_tracer(lambda *record: seen.append(record))
     try:
-        address = windows.map(10, RW, ANON, -1, 0)
+        address = windows.map_memory(10, RW, ANON, -1, 0)
         windows.unmap(address, 10)
         with pytest.raises(OSError):
             windows.unmap(address, 10)
@@ -535,7 +535,7 @@ def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
 # Windows counterpart at all (System V's shmid_ds; fill_holes, for children
 # forked after MADV_DONTFORK); windows.py has the two calls of named sections.
 POSIX_ONLY = {"UNSAFE_ADVICE", "fill_holes", "shmid_ds"}
-WINDOWS_ONLY = {"RESIDENCY_IS_WORKING_SET", "handle_of", "map_named", "resize"}
+WINDOWS_ONLY = {"RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize"}
 
 
 def test_both_backends_export_the_same_names_but_for_a_few(k32):
@@ -578,7 +578,7 @@ def test_a_duplicate_the_c_runtime_cannot_take_is_closed_again(k32, open_file, m
 
 def test_virtual_query_describes_a_view(k32):
     w = windows._api()
-    address = windows.map(100, RW, ANON, -1, 0)
+    address = windows.map_memory(100, RW, ANON, -1, 0)
     info = w.MEMORY_BASIC_INFORMATION()
     assert w.VirtualQuery(address + 10, ctypes.byref(info), ctypes.sizeof(info)) == ctypes.sizeof(info)
     assert (info.BaseAddress, info.RegionSize, info.Type) == (address, 100, w.MEM_MAPPED)

@@ -153,6 +153,9 @@ def test_offset_through_index(m):
     del rec
     with pytest.raises(TypeError):
         m.record(Point, 1.0)
+    for huge in (2**70, -2**70):  # too large to be an index: as far outside the map as any
+        with pytest.raises(IndexError):
+            m.record(Point, huge)
 
 
 def test_closed_map_gives_no_record(m):

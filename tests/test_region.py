@@ -40,7 +40,7 @@ def test_file_region_writes_reach_the_file_after_sync(open_file):
     r = MappedRegion(PAGE, fd=f.fileno())
     assert r.read(0, 3) == b"xxx"
     r.write(0, b"abc")
-    r.sync(0, PAGE, C["MS_SYNC"])
+    r.flush(0, PAGE, C["MS_SYNC"])
     f.seek(0)
     assert f.read(4) == b"abcx"
     r.close()
@@ -75,7 +75,7 @@ def test_closed_region_refuses_access_with_valueerror():
     assert r.closed and r.array is None and r.view is None
     for call in (lambda: r.read(0, 1), lambda: r.write(0, b"x"), lambda: r.find(b"x", 0, 1),
                  lambda: r.rfind(b"xy", 0, 2), lambda: r.find_byte(1, 0, 1), lambda: r.move(0, 1, 1),
-                 lambda: r.sync(0, PAGE, C["MS_SYNC"]), lambda: r.advise(0, 0, PAGE),
+                 lambda: r.flush(0, PAGE, C["MS_SYNC"]), lambda: r.advise(0, 0, PAGE),
                  lambda: r.resize(2 * PAGE)):
         with pytest.raises(ValueError, match="mmap closed or invalid"):
             call()
@@ -299,7 +299,7 @@ def test_no_one_can_pick_up_the_range_while_mremap_moves_it(monkeypatch):
     real_remap = backend.remap
 
     def remap_while_another_thread_looks(*args):
-        for attempt in (lambda: r.find(b"x", 0, PAGE), lambda: r.sync(0, PAGE, C["MS_ASYNC"])):
+        for attempt in (lambda: r.find(b"x", 0, PAGE), lambda: r.flush(0, PAGE, C["MS_ASYNC"])):
             try:
                 attempt()
             except ValueError as exc:

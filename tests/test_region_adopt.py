@@ -20,7 +20,7 @@ REFCOUNTS = sys.implementation.name == "cpython"
 
 
 def _adopted(released, prot=C["PROT_READ"] | C["PROT_WRITE"]):
-    address = backend.map(2 * PAGE, C["PROT_READ"] | C["PROT_WRITE"],
+    address = backend.map_memory(2 * PAGE, C["PROT_READ"] | C["PROT_WRITE"],
                           C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0)
 
     def release(addr, length):

@@ -573,7 +573,7 @@ class StandIn:
         constants = posix().CONSTANTS
         prot = constants["PROT_READ"] | (0 if access == FILE_MAP_READ else constants["PROT_WRITE"])
         flags = constants["MAP_PRIVATE"] if access == FILE_MAP_COPY else constants["MAP_SHARED"]
-        address = untraced("map", length, prot, flags, section.backing_fd, offset)
+        address = untraced("map_memory", length, prot, flags, section.backing_fd, offset)
         section.views += 1
         self.views[address] = View(section, address, length, access)
         return address
@@ -602,7 +602,7 @@ class StandIn:
         if end > view.address + view.length:
             raise _Failure(ERROR_INVALID_PARAMETER)
         start = address - (address - view.address) % PAGE
-        untraced("sync", start, end - start, posix().CONSTANTS["MS_SYNC"])
+        untraced("flush", start, end - start, posix().CONSTANTS["MS_SYNC"])
         return 1
 
     # --- kernel32: pages of a view ------------------------------------------------------
@@ -657,7 +657,7 @@ class StandIn:
             if self._view_at(entry.VirtualAddress) is None:
                 entry.VirtualAttributes = 0  # not even mapped: not valid
             else:
-                entry.VirtualAttributes = untraced("residency", entry.VirtualAddress, PAGE)[0] & 1
+                entry.VirtualAttributes = untraced("resident", entry.VirtualAddress, PAGE)[0] & 1
         return 1
 
     def k_PrefetchVirtualMemory(self, process, count, entries, flags):

@@ -8,9 +8,42 @@ calls that Python's ``os`` module already makes for us (``fstat``, ``dup``,
 ``ftruncate``, ``close``), are the same on both, and live here.
 """
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-__all__ = ["Tracer", "os_call", "set_tracer", "tracer"]
+__all__ = ["OPTIONAL", "REQUIRED", "Tracer", "os_call", "set_tracer", "tracer"]
+
+#: What every backend provides, with the same meaning (each is documented
+#: where it is defined: ``posix.py``, ``windows.py``).  A call the system
+#: lacks still exists, and raises ``OSError`` (ENOSYS or
+#: ``ERROR_NOT_SUPPORTED``); the ``HAS_*`` flags say which work.
+REQUIRED: Tuple[str, ...] = (
+    # sizes, constants and what the system can do
+    "PAGESIZE", "ALLOCATIONGRANULARITY", "CONSTANTS", "PUBLIC_CONSTANTS", "MAP_FAILED",
+    "HAS_REMAP", "HAS_MADVISE", "HAS_ANON_NAME", "HAS_SHM_OPEN", "HAS_SYSV_SHM",
+    # one mapping's life
+    "map_memory", "unmap", "placeholder", "remap", "flush", "advise", "protect", "lock", "unlock",
+    "resident", "set_anon_name", "huge_page_size",
+    # files and descriptors
+    "file_size", "is_regular_file", "device_size", "truncate", "dup", "close_fd",
+    # copies and searches in place (not system calls)
+    "move", "find", "find_byte", "rfind_byte",
+    # shared memory by name
+    "shm_open", "shm_unlink", "shm_get", "shm_attach", "shm_detach", "shm_stat", "shm_remove",
+    # errors and the trace
+    "oserror", "unsupported", "set_tracer",
+)
+
+#: What a backend may provide besides, where its system has it: the layers
+#: above look these up with ``getattr``/``hasattr`` and do without them.
+OPTIONAL: Dict[str, str] = {
+    "map_named": "named mappings (Windows' tagname); a backend with it has handle_of and resize too",
+    "handle_of": "the OS handle of a descriptor, EBADF if there is none (Windows)",
+    "resize": "resize a view together with its file, in the order the system needs (Windows)",
+    "RESIDENT_IS_WORKING_SET": "resident() reports the process's working set, not the file cache (Windows)",
+    "fill_holes": "give a forked child zero pages where MADV_DONTFORK left it holes (Linux)",
+    "UNSAFE_ADVICE": "madvise advice that makes pages fault on access, which pymmap refuses (Linux)",
+    "shmid_ds": "the System V segment description shm_stat returns (Linux)",
+}
 
 #: ``tracer(name, args, result, err)``: ``err`` is 0 on success, else the
 #: errno (POSIX) or Windows error code.

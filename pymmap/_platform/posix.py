@@ -35,54 +35,11 @@ from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .._interpreter import PYPY
 from . import _common, tables
-from ._common import os_call, set_tracer
+from ._common import REQUIRED, os_call
+from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
-__all__ = [
-    "ALLOCATIONGRANULARITY",
-    "CONSTANTS",
-    "HAS_ANON_NAME",
-    "HAS_MADVISE",
-    "HAS_REMAP",
-    "HAS_SHM_OPEN",
-    "HAS_SYSV_SHM",
-    "MAP_FAILED",
-    "PAGESIZE",
-    "PUBLIC_CONSTANTS",
-    "UNSAFE_ADVICE",
-    "advise",
-    "close_fd",
-    "device_size",
-    "dup",
-    "file_size",
-    "fill_holes",
-    "find",
-    "find_byte",
-    "huge_page_size",
-    "is_regular_file",
-    "lock",
-    "map",
-    "move",
-    "oserror",
-    "placeholder",
-    "protect",
-    "remap",
-    "residency",
-    "rfind_byte",
-    "set_anon_name",
-    "set_tracer",
-    "shm_attach",
-    "shm_detach",
-    "shm_get",
-    "shm_open",
-    "shm_remove",
-    "shm_stat",
-    "shm_unlink",
-    "shmid_ds",
-    "sync",
-    "truncate",
-    "unlock",
-    "unmap",
-]
+#: The contract (see ``_common.REQUIRED``), and what only this backend has.
+__all__ = [*REQUIRED, "UNSAFE_ADVICE", "fill_holes", "shmid_ds"]
 
 _TABLE_NAME = tables.select()
 _TABLE = tables.TABLES[_TABLE_NAME]
@@ -400,8 +357,8 @@ def _syscall(name: str, fn: Any, args: Tuple[Any, ...], failed: Any) -> Any:
             _raise_errno(err)
 
 
-def _unsupported(name: str) -> NoReturn:
-    """Internal: a call this platform's C library does not have (ENOSYS, naming it)."""
+def unsupported(name: str) -> NoReturn:
+    """Raise ``OSError`` (ENOSYS, naming ``name``) for a call this C library does not have."""
     exc = oserror(_errno.ENOSYS)
     exc.filename = name
     raise exc
@@ -424,8 +381,8 @@ PAGESIZE: int = _page_size()
 ALLOCATIONGRANULARITY: int = PAGESIZE
 
 
-def map(length: int, prot: int, flags: int, fd: int, offset: int,
-        address: Optional[int] = None) -> int:
+def map_memory(length: int, prot: int, flags: int, fd: int, offset: int,
+               address: Optional[int] = None) -> int:
     """Wrapper around mmap(2); return the address of the new mapping.
 
     ``MAP_FIXED`` without an ``address`` would mean "at address 0": the
@@ -456,7 +413,7 @@ def huge_page_size() -> int:
                     return int(line.split()[1]) * 1024  # the value is in kB
     except OSError:  # pragma: no cover - no /proc
         pass
-    _unsupported("huge pages")  # pragma: no cover - kernels without CONFIG_HUGETLBFS
+    unsupported("huge pages")  # pragma: no cover - kernels without CONFIG_HUGETLBFS
 
 
 def unmap(address: int, length: int) -> None:
@@ -472,7 +429,7 @@ def placeholder(address: int, length: int) -> None:
     released at once, but the addresses stay valid, so a reader that still
     holds them sees zeros instead of dying with SIGSEGV.
     """
-    map(length, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED,
+    map_memory(length, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_FIXED,
         -1, 0, address)
 
 
@@ -507,7 +464,7 @@ def fill_holes(address: int, length: int) -> int:
             if exc.errno != _errno.ENOMEM:
                 raise
         try:
-            got = map(size, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_NOREPLACE,
+            got = map_memory(size, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS | _MAP_NOREPLACE,
                       -1, 0, start)
         except OSError as exc:
             if exc.errno != _errno.EEXIST:
@@ -526,7 +483,7 @@ def fill_holes(address: int, length: int) -> int:
     return filled
 
 
-def sync(address: int, length: int, flags: int) -> None:
+def flush(address: int, length: int, flags: int) -> None:
     """Wrapper around msync(2): write dirty pages of a shared file mapping back."""
     _syscall("msync", _msync, (address, length, flags), -1)
 
@@ -534,7 +491,7 @@ def sync(address: int, length: int, flags: int) -> None:
 def remap(address: int, old_length: int, new_length: int, may_move: bool = True) -> int:
     """Wrapper around mremap(2) (Linux): grow or shrink a mapping; return its address."""
     if _mremap is None:
-        _unsupported("mremap")
+        unsupported("mremap")
     flags = _TABLE["MREMAP_MAYMOVE"] if may_move else 0
     return int(_syscall("mremap", _mremap, (address, old_length, new_length, flags), MAP_FAILED))
 
@@ -575,7 +532,7 @@ def unlock(address: int, length: int) -> None:
 _RESIDENT_BIT = bytes(i & 1 for i in range(256))
 
 
-def residency(address: int, length: int) -> bytes:
+def resident(address: int, length: int) -> bytes:
     """Wrapper around mincore(2): one byte per page, 1 if it is in RAM, else 0.
 
     ``address`` must be page-aligned.
@@ -593,7 +550,7 @@ def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
     Wrapper around ``prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ...)``.
     """
     if not HAS_ANON_NAME:
-        _unsupported("prctl(PR_SET_VMA)")
+        unsupported("prctl(PR_SET_VMA)")
     buf = ctypes.create_string_buffer(name) if name is not None else None
     pointer = ctypes.addressof(buf) if buf is not None else 0
     try:
@@ -711,7 +668,7 @@ def shm_open(name: bytes, writable: bool, create: bool, mode: int = 0o600) -> in
     The C library opens the descriptor close-on-exec.
     """
     if not HAS_SHM_OPEN:  # pragma: no cover - every libc pymmap runs on has it
-        _unsupported("shm_open")
+        unsupported("shm_open")
     flags = os.O_RDWR if writable else os.O_RDONLY
     if create:
         flags |= os.O_CREAT | os.O_EXCL
@@ -724,14 +681,14 @@ def shm_unlink(name: bytes) -> None:
     Maps and descriptors already open keep the memory until they are closed.
     """
     if not HAS_SHM_OPEN:  # pragma: no cover
-        _unsupported("shm_unlink")
+        unsupported("shm_unlink")
     _syscall("shm_unlink", _shm_unlink, (name,), -1)
 
 
 def _check_sysv() -> None:
     """Internal: raise ENOSYS where pymmap does not know this system's ``shmid_ds``."""
     if not HAS_SYSV_SHM:  # pragma: no cover - exercised only on other systems
-        _unsupported("shmget")
+        unsupported("shmget")
 
 
 def shm_get(key: int, size: int, create: bool, mode: int = 0o600) -> int:

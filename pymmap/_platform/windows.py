@@ -11,12 +11,12 @@ backend remembers, for every view it made, the handle of its section, and
 POSIX: ``map`` returns an address, ``unmap`` takes it.
 
 The functions have the POSIX backend's names where the meaning is the same
-(``map``, ``unmap``, ``sync``, ``file_size``, ``truncate``, ``dup``, ...).
+(``map_memory``, ``unmap``, ``flush``, ``file_size``, ``truncate``, ``dup``, ...).
 Descriptors are C runtime file descriptors, as ``f.fileno()`` gives them;
 each call turns one into its HANDLE with ``msvcrt.get_osfhandle``.  Two
 names exist only here: :func:`map_named` (a mapping with a ``tagname``)
 and :func:`resize` (Windows resizes a view and its file in its own order).
-``protect``, ``lock``/``unlock`` and ``residency`` have Windows
+``protect``, ``lock``/``unlock`` and ``resident`` have Windows
 counterparts (``VirtualProtect``, ``VirtualLock``/``VirtualUnlock``,
 ``QueryWorkingSetEx``), and ``advise`` knows one piece of advice,
 ``MADV_WILLNEED`` (``PrefetchVirtualMemory``), which ``load()`` gives.
@@ -47,55 +47,11 @@ from ctypes import byref
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _common
-from ._common import os_call, set_tracer
+from ._common import REQUIRED, os_call
+from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
-__all__ = [
-    "ALLOCATIONGRANULARITY",
-    "CONSTANTS",
-    "HAS_ANON_NAME",
-    "HAS_MADVISE",
-    "HAS_REMAP",
-    "HAS_SHM_OPEN",
-    "HAS_SYSV_SHM",
-    "MAP_FAILED",
-    "PAGESIZE",
-    "PUBLIC_CONSTANTS",
-    "RESIDENCY_IS_WORKING_SET",
-    "advise",
-    "close_fd",
-    "device_size",
-    "dup",
-    "file_size",
-    "find",
-    "find_byte",
-    "handle_of",
-    "huge_page_size",
-    "is_regular_file",
-    "lock",
-    "map",
-    "map_named",
-    "move",
-    "oserror",
-    "placeholder",
-    "protect",
-    "remap",
-    "residency",
-    "resize",
-    "rfind_byte",
-    "set_anon_name",
-    "set_tracer",
-    "shm_attach",
-    "shm_detach",
-    "shm_get",
-    "shm_open",
-    "shm_remove",
-    "shm_stat",
-    "shm_unlink",
-    "sync",
-    "truncate",
-    "unlock",
-    "unmap",
-]
+#: The contract (see ``_common.REQUIRED``), and what only this backend has.
+__all__ = [*REQUIRED, "RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize"]
 
 #: The protection and sharing numbers the layers above pass to :func:`map`.
 #: Windows has no ``PROT_*`` or ``MAP_*``; these are pymmap's own words (the
@@ -127,8 +83,8 @@ _MAP_PRIVATE = CONSTANTS["MAP_PRIVATE"]
 #: ``MapViewOfFile`` returns NULL on failure (``None`` through ctypes).
 MAP_FAILED: Optional[int] = None
 
-#: ``residency`` reports this process's working set, not the system's file cache.
-RESIDENCY_IS_WORKING_SET = True
+#: ``resident`` reports this process's working set, not the system's file cache.
+RESIDENT_IS_WORKING_SET = True
 
 HAS_ANON_NAME = False
 HAS_MADVISE = False
@@ -232,8 +188,8 @@ def _call(name: str, fn: Any, *args: Any) -> Any:
     return result
 
 
-def _unsupported(name: str) -> NoReturn:
-    """Internal: a call Windows has no counterpart for (``ERROR_NOT_SUPPORTED``, naming it)."""
+def unsupported(name: str) -> NoReturn:
+    """Raise ``OSError`` (``ERROR_NOT_SUPPORTED``, naming ``name``): Windows has no such call."""
     exc = oserror(_api().ERROR_NOT_SUPPORTED)
     exc.filename = name
     raise exc
@@ -329,7 +285,7 @@ def map_named(tagname: Optional[str], length: int, prot: int, flags: int, fd: in
     return int(address)
 
 
-def map(length: int, prot: int, flags: int, fd: int, offset: int) -> int:
+def map_memory(length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     """Map ``length`` bytes of the file ``fd`` (or the paging file) from ``offset``, unnamed.
 
     This is :func:`map_named` with no name.
@@ -365,7 +321,7 @@ def placeholder(address: int, length: int) -> None:
     """
 
 
-def sync(address: int, length: int, flags: int) -> None:
+def flush(address: int, length: int, flags: int) -> None:
     """Write the dirty pages of ``[address, address + length)`` to the file (``FlushViewOfFile``).
 
     ``flags`` is not used: this is what the stdlib's ``flush()`` does on
@@ -534,7 +490,7 @@ def close_fd(fd: int) -> None:
 
 def remap(address: int, old_length: int, new_length: int, may_move: bool = True) -> int:
     """Windows has no ``mremap``; :func:`resize` maps again instead."""
-    _unsupported("mremap")
+    unsupported("mremap")
 
 
 _MADV_WILLNEED = CONSTANTS["MADV_WILLNEED"]
@@ -550,7 +506,7 @@ def advise(address: int, length: int, advice: int) -> None:
     ``load()`` gives this advice before it touches each page.
     """
     if advice != _MADV_WILLNEED:
-        _unsupported("madvise")
+        unsupported("madvise")
     w = _api()
     process = _call("GetCurrentProcess", w.GetCurrentProcess)
     entry = w.WIN32_MEMORY_RANGE_ENTRY(address, length)
@@ -620,7 +576,7 @@ def unlock(address: int, length: int) -> None:
         raise oserror(err)
 
 
-def residency(address: int, length: int) -> bytes:
+def resident(address: int, length: int) -> bytes:
     """Return one byte per page of the range: 1 if the page is in RAM (``QueryWorkingSetEx``).
 
     Windows answers for the pages of this process's *working set*: a page
@@ -642,52 +598,51 @@ def residency(address: int, length: int) -> bytes:
 
 def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
     """Not supported: Windows does not label anonymous memory."""
-    _unsupported("prctl(PR_SET_VMA)")
+    unsupported("prctl(PR_SET_VMA)")
 
 
 def huge_page_size() -> int:
     """Not supported here (Windows' large pages need ``SeLockMemoryPrivilege``)."""
-    _unsupported("huge pages")
+    unsupported("huge pages")
 
 
 def shm_open(name: bytes, writable: bool, create: bool, mode: int = 0o600) -> int:
     """Not supported: on Windows, named shared memory is a mapping with a ``tagname``."""
-    _unsupported("shm_open")
+    unsupported("shm_open")
 
 
 def shm_unlink(name: bytes) -> None:
     """Not supported: see :func:`shm_open`."""
-    _unsupported("shm_unlink")
+    unsupported("shm_unlink")
 
 
 def shm_get(key: int, size: int, create: bool, mode: int = 0o600) -> int:
     """Not supported: Windows has no System V shared memory."""
-    _unsupported("shmget")
+    unsupported("shmget")
 
 
 def shm_attach(shmid: int, writable: bool) -> int:
     """Not supported: Windows has no System V shared memory."""
-    _unsupported("shmat")
+    unsupported("shmat")
 
 
 def shm_detach(address: int, length: int) -> None:
     """Not supported: Windows has no System V shared memory."""
-    _unsupported("shmdt")
+    unsupported("shmdt")
 
 
 def shm_stat(shmid: int) -> Any:
     """Not supported: Windows has no System V shared memory."""
-    _unsupported("shmctl")
+    unsupported("shmctl")
 
 
 def shm_remove(shmid: int) -> None:
     """Not supported: Windows has no System V shared memory."""
-    _unsupported("shmctl")
+    unsupported("shmctl")
 
 
 # --- copies and searches: not system calls, no tracing, on the hot path ---------
 
-#: ``copy(address, n)`` returns the ``n`` bytes at ``address`` as ``bytes``.
 #: ``move(dest, src, n)`` copies ``n`` bytes; the ranges may overlap.
 move = ctypes.memmove
 

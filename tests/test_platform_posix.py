@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+from oserrors import errno_of
 
 import pymmap
 from pymmap._platform import backend, tables
@@ -53,13 +54,6 @@ def test_library_does_not_import_stdlib_mmap(tmp_path):
     assert out.strip() == b"False"
 
 
-def _errno_of(call, *args):
-    with pytest.raises(OSError) as info:
-        call(*args)
-    assert info.value.strerror == os.strerror(info.value.errno)
-    return info.value.errno
-
-
 def test_pypy_maps_through_cffi():
     # On 64-bit PyPy, mmap(2), munmap(2), msync(2), madvise(2) and
     # mprotect(2) are called through cffi (ctypes costs microseconds per
@@ -92,18 +86,18 @@ def _unmapped_address():
 
 class TestMapErrors:
     def test_bad_fd_is_ebadf(self):
-        assert _errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], 12345, 0) == errno.EBADF
+        assert errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], 12345, 0) == errno.EBADF
 
     def test_unaligned_offset_is_einval(self, open_file):
         f = open_file(b"x" * 2 * PAGE)
-        assert _errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], f.fileno(), 1) == errno.EINVAL
+        assert errno_of(backend.map_memory, PAGE, C["PROT_READ"], C["MAP_SHARED"], f.fileno(), 1) == errno.EINVAL
 
     def test_zero_length_is_einval(self):
-        assert _errno_of(backend.map_memory, 0, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0) == errno.EINVAL
+        assert errno_of(backend.map_memory, 0, C["PROT_READ"], C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"], -1, 0) == errno.EINVAL
 
     def test_writable_shared_map_of_read_only_file_is_eacces(self, open_file):
         f = open_file(b"x" * PAGE, "rb")
-        err = _errno_of(backend.map_memory, PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
+        err = errno_of(backend.map_memory, PAGE, C["PROT_READ"] | C["PROT_WRITE"], C["MAP_SHARED"], f.fileno(), 0)
         assert err == errno.EACCES
 
     def test_oserror_subclass_follows_errno(self, open_file):
@@ -114,16 +108,16 @@ class TestMapErrors:
 
 class TestOtherCallErrors:
     def test_munmap_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.unmap, anon + 1, PAGE) == errno.EINVAL
+        assert errno_of(backend.unmap, anon + 1, PAGE) == errno.EINVAL
 
     def test_msync_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.flush, anon + 1, PAGE, C["MS_SYNC"]) == errno.EINVAL
+        assert errno_of(backend.flush, anon + 1, PAGE, C["MS_SYNC"]) == errno.EINVAL
 
     def test_msync_unmapped_is_enomem(self):
-        assert _errno_of(backend.flush, _unmapped_address(), PAGE, C["MS_SYNC"]) == errno.ENOMEM
+        assert errno_of(backend.flush, _unmapped_address(), PAGE, C["MS_SYNC"]) == errno.ENOMEM
 
     def test_mremap_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.remap, anon + 1, PAGE, 2 * PAGE) == errno.EINVAL
+        assert errno_of(backend.remap, anon + 1, PAGE, 2 * PAGE) == errno.EINVAL
 
     def test_mremap_in_place_without_room_is_enomem(self):
         # Map three pages, keep the outer two: the middle one cannot grow
@@ -131,47 +125,47 @@ class TestOtherCallErrors:
         flags = C["MAP_PRIVATE"] | C["MAP_ANONYMOUS"]
         addr = backend.map_memory(3 * PAGE, C["PROT_READ"], flags, -1, 0)
         try:
-            assert _errno_of(backend.remap, addr, PAGE, 2 * PAGE, False) == errno.ENOMEM
+            assert errno_of(backend.remap, addr, PAGE, 2 * PAGE, False) == errno.ENOMEM
         finally:
             backend.unmap(addr, 3 * PAGE)
 
     def test_madvise_bad_advice_is_einval(self, anon):
-        assert _errno_of(backend.advise, anon, PAGE, 12345) == errno.EINVAL
+        assert errno_of(backend.advise, anon, PAGE, 12345) == errno.EINVAL
 
     def test_mprotect_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.protect, anon + 1, PAGE, C["PROT_READ"]) == errno.EINVAL
+        assert errno_of(backend.protect, anon + 1, PAGE, C["PROT_READ"]) == errno.EINVAL
 
     def test_mprotect_unmapped_is_enomem(self):
-        assert _errno_of(backend.protect, _unmapped_address(), PAGE, C["PROT_READ"]) == errno.ENOMEM
+        assert errno_of(backend.protect, _unmapped_address(), PAGE, C["PROT_READ"]) == errno.ENOMEM
 
     def test_mlock_unmapped_is_enomem(self):
-        assert _errno_of(backend.lock, _unmapped_address(), PAGE) == errno.ENOMEM
+        assert errno_of(backend.lock, _unmapped_address(), PAGE) == errno.ENOMEM
 
     def test_munlock_unmapped_is_enomem(self):
-        assert _errno_of(backend.unlock, _unmapped_address(), PAGE) == errno.ENOMEM
+        assert errno_of(backend.unlock, _unmapped_address(), PAGE) == errno.ENOMEM
 
     def test_mincore_unaligned_is_einval(self, anon):
-        assert _errno_of(backend.resident, anon + 1, PAGE) == errno.EINVAL
+        assert errno_of(backend.resident, anon + 1, PAGE) == errno.EINVAL
 
     def test_mincore_unmapped_is_enomem(self):
-        assert _errno_of(backend.resident, _unmapped_address(), PAGE) == errno.ENOMEM
+        assert errno_of(backend.resident, _unmapped_address(), PAGE) == errno.ENOMEM
 
     def test_anon_name_on_unmapped_is_enomem_or_einval(self):
         if not backend.HAS_ANON_NAME:
             pytest.skip("prctl(PR_SET_VMA) needs Linux")
-        err = _errno_of(backend.set_anon_name, _unmapped_address(), PAGE, b"x")
+        err = errno_of(backend.set_anon_name, _unmapped_address(), PAGE, b"x")
         assert err in (errno.ENOMEM, errno.EINVAL)
 
     def test_fd_calls(self, open_file):
-        assert _errno_of(backend.file_size, -1) == errno.EBADF
-        assert _errno_of(backend.dup, -1) == errno.EBADF
-        assert _errno_of(backend.close_fd, -1) == errno.EBADF
+        assert errno_of(backend.file_size, -1) == errno.EBADF
+        assert errno_of(backend.dup, -1) == errno.EBADF
+        assert errno_of(backend.close_fd, -1) == errno.EBADF
         f = open_file(b"abc", "rb")
-        assert _errno_of(backend.truncate, f.fileno(), 10) in (errno.EINVAL, errno.EBADF)
+        assert errno_of(backend.truncate, f.fileno(), 10) in (errno.EINVAL, errno.EBADF)
 
     def test_unsupported_call_is_enosys(self, monkeypatch):
         monkeypatch.setattr(backend, "_mremap", None)
-        assert _errno_of(backend.remap, 0, PAGE, PAGE) == errno.ENOSYS
+        assert errno_of(backend.remap, 0, PAGE, PAGE) == errno.ENOSYS
 
 
 class TestCalls:

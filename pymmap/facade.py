@@ -88,11 +88,12 @@ from . import typed as _typed
 from ._args import SSIZE_MAX as _SSIZE_MAX
 from ._args import SSIZE_MIN as _SSIZE_MIN
 from ._platform import backend
+from .buffer_slots import Lender, lends, quiet_subclass
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import SizeError
 from .errors import closed as _closed
 from .errors import readonly as _readonly
-from .exports import Exports, Lender, lends, quiet_subclass
+from .exports import Exports, ExportsModel
 from .protection import GuardedArray, GuardedView
 from .region import LOCK_FREE_READS, CharArray, MappedRegion
 
@@ -467,7 +468,7 @@ class mmap(Lender):
         self._file = _NO_FILE
         # What the map lends through the buffer protocol: the C slots read
         # _lent (see pymmap.exports), the map's own code reads _exports.
-        self._exports = self._lent = Exports()
+        self._exports = self._lent = ExportsModel()
         self._buffer = None
 
     @classmethod
@@ -661,7 +662,7 @@ class mmap(Lender):
         such as numpy keep a buffer (rather than copy its pointer and give
         it back at once) only when its lender has one.  On CPython the
         class's C release slot does the same nothing without calling it
-        (see :func:`pymmap.exports.lends`).
+        (see :func:`pymmap.buffer_slots.lends`).
         """
 
     # --- beyond the stdlib: typed values at byte offsets, records -----------------

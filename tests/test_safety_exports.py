@@ -23,7 +23,7 @@ from pymmap.exports import LENDS_FROM_C
 
 PROT = backend.CONSTANTS  # pymmap's PROT_* numbers, also where the module exports none (Windows)
 # Where memoryview(m) works: everywhere, unless the checks in
-# pymmap.exports.lends() found a CPython 3.8-3.11 it cannot fill the slots of.
+# pymmap.buffer_slots.lends() found a CPython 3.8-3.11 it cannot fill the slots of.
 BUFFER_PROTOCOL = LENDS_FROM_C
 # PyPy never tells an exporter that a view was released, so there close()
 # cannot wait for views: it succeeds, and the views read zeros from then on.

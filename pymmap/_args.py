@@ -12,11 +12,11 @@ then work with plain ints).
 import struct
 import sys
 from operator import index
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 __all__ = [
-    "NO_ARGUMENT", "SSIZE_MAX", "SSIZE_MIN", "buffer", "c_int", "clinic_int", "index_or_indexerror",
-    "index_size", "off_t", "optional_ssize", "plain_slice", "ssize", "ubyte", "windows_constructor",
+    "SSIZE_MAX", "SSIZE_MIN", "CSignature", "buffer", "c_int", "clinic_int", "index_or_indexerror",
+    "index_size", "off_t", "optional_ssize", "plain_slice", "ssize", "ubyte",
 ]
 
 _INT_MAX = 2**31 - 1
@@ -196,51 +196,74 @@ def buffer(value: Any) -> Union[bytes, memoryview]:
     return view
 
 
-# --- the Windows constructor's signature -------------------------------------------
-
-#: The Windows constructor's parameters, in order, as the C module's
-#: ``PyArg_ParseTupleAndKeywords`` format ``"in|OiL"`` lists them.
-_WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
-#: ``trackfd`` exists on Windows from CPython 3.15; 3.13's own test_mmap
-#: (``test_no_trackfd_parameter_on_windows``) asserts a TypeError before.
-_WINDOWS_TRACKFD = sys.version_info >= (3, 15)
-#: What :func:`windows_constructor` gives for an optional argument not passed.
-NO_ARGUMENT: Any = object()
+# --- a constructor's signature, bound as the C module binds it -----------------------
 
 
-def windows_constructor(args: Tuple[Any, ...], kwargs: Any) -> Tuple[Any, ...]:
-    """Bind the Windows constructor's arguments, with ``PyArg_ParseTupleAndKeywords``' errors.
+class CSignature:
+    """The parameters of a C function parsed with ``PyArg_ParseTupleAndKeywords``, unnamed.
 
-    The C module parses them with no function name, so its messages say
-    "function" and count only the arguments given (a Python signature would
-    name ``__new__`` and count ``cls``).  Returns ``fileno, length,
-    tagname, access, offset, trackfd``, unconverted (``NO_ARGUMENT`` for
-    the optional ones not given).  Used as ``mmap.__new__(cls, *args, **kwargs)``
-    on Windows.
+    The C module's constructor is such a function, with no name: its
+    errors say "function", and count only the arguments given (a Python
+    signature would name ``__new__`` and count ``cls``).  :meth:`bind`
+    gives the same errors, in the same order.  ``positional`` names the
+    parameters that may be given by position or by name (the first two
+    are required), ``keyword_only`` those that must be named (after the
+    format's ``$``); ``defaults`` holds the value of every parameter after
+    the first two.
     """
-    names = _WINDOWS_PARAMETERS
-    kwargs = dict(kwargs)
-    trackfd = kwargs.pop("trackfd", True) if _WINDOWS_TRACKFD else True
-    given = len(args) + len(kwargs)
-    if len(args) > len(names) or given > len(names):
-        kind = "" if args else "keyword "
-        raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
-    values = []
-    for position, name in enumerate(names):
-        if position < len(args):
-            value = args[position]
-        elif name in kwargs:
-            value = kwargs.pop(name)
-        elif position < 2:
-            raise TypeError(f"function missing required argument '{name}' (pos {position + 1})")
-        else:
-            value = NO_ARGUMENT
-        values.append(value)
-    for position in range(len(args)):
-        if names[position] in kwargs:
-            raise TypeError(f"argument for function given by name ('{names[position]}') "
-                            f"and position ({position + 1})")
-    for name in kwargs:
-        raise TypeError(f"this function got an unexpected keyword argument '{name}'")
-    values.append(trackfd)
-    return tuple(values)
+
+    def __init__(self, positional: Tuple[str, ...], keyword_only: Tuple[str, ...],
+                 defaults: Tuple[Any, ...]) -> None:
+        self.positional = positional
+        self.names = positional + keyword_only
+        self.defaults = defaults
+        self._where = {name: i for i, name in enumerate(self.names)}
+
+    def bind(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> List[Any]:
+        """Return every parameter's value, in order, or raise ``TypeError`` as the C function would.
+
+        The values are not converted: each parameter's own converter does
+        that afterwards, in order.
+        """
+        nargs = len(args)
+        if 2 <= nargs <= len(self.positional):
+            # The usual calls: a few positional arguments, and perhaps
+            # keywords, each naming a parameter not given by position.
+            values = [*args, *self.defaults[nargs - 2:]]
+            where = self._where
+            for name, value in kwargs.items():
+                i = where.get(name, -1)
+                if i < nargs:
+                    break  # unknown, or given twice: the slow path says which
+                values[i] = value
+            else:
+                return values
+        return self._bind_slowly(args, kwargs)
+
+    def _bind_slowly(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> List[Any]:
+        """Internal: :meth:`bind`, one check at a time, in ``vgetargskeywords``' order."""
+        names = self.names
+        nargs, given = len(args), len(args) + len(kwargs)
+        if given > len(names):
+            kind = "" if nargs else "keyword "
+            raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
+        remaining = dict(kwargs)
+        values = []
+        for i, name in enumerate(names):
+            if i == len(self.positional) and nargs > i:
+                raise TypeError(f"function takes at most {i} positional arguments ({nargs} given)")
+            if i < nargs:
+                value = args[i]
+            elif name in remaining:
+                value = remaining.pop(name)
+            elif i < 2:
+                raise TypeError(f"function missing required argument '{name}' (pos {i + 1})")
+            else:
+                value = self.defaults[i - 2]
+            values.append(value)
+        for i in range(nargs):
+            if names[i] in remaining:
+                raise TypeError(f"argument for function given by name ('{names[i]}') and position ({i + 1})")
+        for name in remaining:
+            raise TypeError(f"this function got an unexpected keyword argument '{name}'")
+        return values

@@ -80,13 +80,14 @@ surfaces as the ``RuntimeError`` of ``release()``, with the
 import errno
 import sys
 from struct import Struct as _Struct
-from typing import Any, Callable, Iterator, NoReturn, Optional, Tuple, Type
+from typing import Any, Iterator, NoReturn, Optional, Tuple
 
-from . import _args
+from . import _args, _constructor
 from . import records as _records
 from . import typed as _typed
 from ._args import SSIZE_MAX as _SSIZE_MAX
 from ._args import SSIZE_MIN as _SSIZE_MIN
+from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE
 from ._platform import backend
 from .buffer_slots import Lender, lends, quiet_subclass
 from .copying import SLOW_SLICES, FastArray, FastView
@@ -105,10 +106,6 @@ __all__ = [
     "mmap",
 ]
 
-ACCESS_DEFAULT = 0
-ACCESS_READ = 1
-ACCESS_WRITE = 2
-ACCESS_COPY = 3
 _ACCESS_NAMES = ("ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "ACCESS_COPY")
 
 _PROT_READ = backend.CONSTANTS["PROT_READ"]
@@ -117,14 +114,6 @@ _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _MS_SYNC = backend.CONSTANTS["MS_SYNC"]
 _MS_ASYNC = backend.CONSTANTS["MS_ASYNC"]
-_PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
-_MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
-_PAGESIZE = backend.PAGESIZE
-# Windows names its mappings (tagname), and its constructor takes the
-# tagname where POSIX takes flags and prot: the class body picks one.  A
-# backend that names mappings also turns a descriptor into its handle.
-_NAMES_MAPPINGS = hasattr(backend, "map_named")
-_handle_of: Callable[[int], Any] = getattr(backend, "handle_of", int)
 
 _ANON_NAME_PREFIX = b"cpython:mmap:"
 _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
@@ -138,36 +127,6 @@ _ANON_NAME_MAX = 79  # the kernel's limit is 80 bytes with the NUL
 _VALUE_BEFORE_INDEX = sys.version_info >= (3, 14, 8)
 # CPython 3.14's __exit__ takes exactly the three arguments the with statement passes.
 _EXIT_WANTS_THREE = sys.version_info >= (3, 14)
-
-_audit = getattr(sys, "audit", None)
-
-
-def _optional_constant(name: str, feature: str) -> int:
-    """Internal: the platform's constant ``name``, or ValueError naming ``feature``."""
-    value = backend.CONSTANTS.get(name)
-    if value is None:  # pragma: no cover - Linux has them all
-        raise ValueError(f"{feature} is not supported on this platform")
-    return value
-
-
-def _check_sizes(length: int, offset: int) -> None:
-    """Internal: the constructor's checks of ``length`` and ``offset``, with the C module's errors."""
-    if length < 0:
-        raise OverflowError("memory mapped length must be positive")
-    if offset < 0:
-        raise OverflowError("memory mapped offset must be positive")
-
-
-def _whole_file(file_size: int, offset: int) -> int:
-    """Internal: the length that ``length=0`` means: the file from ``offset`` to its end."""
-    if file_size == 0:
-        raise ValueError("cannot mmap an empty file")
-    if offset >= file_size:
-        raise ValueError("mmap offset is greater than file size")
-    if file_size - offset > sys.maxsize:  # pragma: no cover - 32-bit only
-        raise ValueError("mmap length is too large")
-    return file_size - offset
-
 
 #: CPython keeps a Windows tagname as wchar_t from 3.13 on (UTF-8 before).
 _WIDE_TAGNAME = sys.version_info >= (3, 13)
@@ -210,19 +169,21 @@ _NO_FILE = _Descriptor(-1)
 
 @lends
 class mmap(Lender):
-    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
-         access=ACCESS_DEFAULT, offset=0, *, trackfd=True,
-         populate=False, huge_pages=False)
+    """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, access=ACCESS_DEFAULT,
+         offset=0, *, trackfd=True, populate=False, huge_pages=False)
+    mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)  [Windows]
 
     Map ``length`` bytes of the file open as ``fileno``, starting at
-    ``offset``; ``length=0`` maps the whole file from ``offset``.  With
-    ``fileno=-1``, map ``length`` bytes of anonymous memory instead.
+    ``offset`` (a multiple of ``ALLOCATIONGRANULARITY``); ``length=0`` maps
+    the whole file from ``offset``.  With ``fileno=-1``, map ``length``
+    bytes of anonymous memory instead.  The map keeps a duplicate of the
+    descriptor (for ``size()`` and ``resize()``), unless ``trackfd=False``.
 
     ``access`` is a simpler way to say what ``flags`` and ``prot`` say:
     ``ACCESS_READ`` (read-only), ``ACCESS_WRITE`` (write-through to the file)
     or ``ACCESS_COPY`` (private copy-on-write: the file never changes).
 
-    Two keywords go beyond the stdlib.  ``populate=True`` adds
+    On POSIX, two keywords go beyond the stdlib.  ``populate=True`` adds
     ``MAP_POPULATE``: the kernel reads in (or allocates) every page while
     mapping, so that no access faults later.  ``huge_pages=True`` asks for
     huge pages (2 MiB on x86-64), which need fewer TLB entries: for
@@ -231,8 +192,17 @@ class mmap(Lender):
     file with ``madvise(MADV_HUGEPAGE)``.  Where the system refuses, the
     ``OSError`` says why.
 
-    The object behaves like a mutable bytes buffer (indexing, slicing, ``in``)
-    and like a file (``read``, ``write``, ``seek``, ``readline``) at once.
+    On Windows, as in the C module, ``tagname`` takes the place of
+    ``flags`` and ``prot``: maps made with the same ``tagname`` share
+    memory, in one process or several.  ``fileno`` 0 maps anonymous memory
+    too, a ``length`` past the end of the file makes the file that long,
+    and ``ACCESS_DEFAULT`` writes through to the file, as ``ACCESS_WRITE``
+    does.  ``trackfd`` is there from Python 3.15, as in the stdlib.
+
+    The arguments are bound, converted and checked in the C module's order,
+    with its messages (:mod:`pymmap._constructor`).  The object behaves
+    like a mutable bytes buffer (indexing, slicing, ``in``) and like a file
+    (``read``, ``write``, ``seek``, ``readline``) at once.
     """
 
     __slots__ = (
@@ -260,201 +230,48 @@ class mmap(Lender):
     _trackfd: bool
     _exports: Exports
 
-    # --- construction: one path, with the platform's arguments ----------------------
+    # --- construction ----------------------------------------------------------------
 
-    if _NAMES_MAPPINGS:
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
-            """mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0)
-
-            The stdlib's constructor on Windows, where ``tagname`` takes the
-            place of ``flags`` and ``prot``: maps made with the same
-            ``tagname`` share memory, in one process or several.  ``fileno``
-            -1 (or 0) maps anonymous memory from the paging file.  ``length``
-            0 maps the whole file (an empty file cannot be mapped); a
-            ``length`` past the end of the file makes the file that long.
-            ``offset`` must be a multiple of ``ALLOCATIONGRANULARITY`` (64
-            KiB).  ``ACCESS_DEFAULT`` writes through to the file, as
-            ``ACCESS_WRITE`` does.  From Python 3.15, as there,
-            ``trackfd=False`` (keyword only) keeps no duplicate of the
-            file's handle.
-
-            The arguments are bound and checked in the C module's order and
-            with its messages (see :func:`pymmap._args.windows_constructor`).
-            """
-            fileno, length, tagname, access, offset, trackfd = _args.windows_constructor(args, kwargs)
-            fileno = _args.c_int(fileno)
-            length = _args.ssize(length)
-            if tagname is _args.NO_ARGUMENT:
-                tagname = None
-            access = ACCESS_DEFAULT if access is _args.NO_ARGUMENT else _args.c_int(access)
-            if offset is _args.NO_ARGUMENT:
-                offset = 0
-            else:
-                try:
-                    offset = _args.off_t(offset)
-                except OverflowError:
-                    # Format "L" on Windows: the C module's words for a 64-bit overflow.
-                    raise OverflowError("int too big to convert") from None
-            trackfd = bool(trackfd)
-
-            if _audit is not None:
-                _audit("mmap.__new__", fileno, length, access, offset)
-            if access == ACCESS_READ:
-                flags, prot = _MAP_SHARED, _PROT_READ
-            elif access in (ACCESS_DEFAULT, ACCESS_WRITE):
-                flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
-            elif access == ACCESS_COPY:
-                flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
-            else:
-                raise ValueError("mmap invalid access parameter.")
-            _check_sizes(length, offset)
-            if fileno == 0:
-                fileno = -1  # the C module takes 0, like -1, for the paging file
-            if fileno != -1:
-                # The descriptor is checked first (_get_osfhandle: EBADF), as in
-                # the C module, which converts the tagname last.
-                _handle_of(fileno)
-            # Deliberate difference: the C module also moves the file's position
-            # to 0 here (lseek), a workaround for Windows 9x; pymmap leaves it alone.
-            if fileno != -1 and length == 0:
-                length = _whole_file(backend.file_size(fileno), offset)
-            if tagname is not None:
-                if not isinstance(tagname, str):
-                    raise TypeError(f"expected str or None for 'tagname', not {type(tagname).__name__}")
-                if "\0" in tagname:
-                    raise ValueError("embedded null character")
-            return mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags, tagname)
-
-        def __sizeof__(self) -> int:
-            """``sys.getsizeof(m)`` on Windows: the object, plus the tagname the C module keeps.
-
-            CPython 3.13+ keeps the tagname as a wide string (``wchar_t``, two
-            bytes per UTF-16 unit) with its terminating NUL, and counts it.
-            Before, it kept UTF-8 bytes and a NUL, and its test_mmap
-            (``test_sizeof``) asserts exactly that, so pymmap counts as the
-            running interpreter does.
-            """
-            size = object.__sizeof__(self)
-            region = self._region
-            tagname = None if region is None else region.tagname
-            if tagname is not None:
-                if _WIDE_TAGNAME:
-                    size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
-                else:
-                    size += len(tagname.encode("utf-8", "surrogatepass")) + 1
-            return size
-
-        __doc__ = __new__.__doc__  # the class says the platform's signature
-
-    else:
-        # (The two platforms' constructors differ, as the C module's do.)
-        def __new__(  # type: ignore[misc]
-            cls,
-            fileno: int,
-            length: int,
-            flags: int = _MAP_SHARED,
-            prot: int = _PROT_WRITE | _PROT_READ,
-            access: int = ACCESS_DEFAULT,
-            offset: int = 0,
-            *,
-            trackfd: bool = True,
-            populate: bool = False,
-            huge_pages: bool = False,
-        ) -> "mmap":
-            fileno = _args.c_int(fileno)
-            length = _args.ssize(length)
-            flags = _args.c_int(flags)
-            prot = _args.c_int(prot)
-            access = _args.c_int(access)
-            offset = _args.off_t(offset)
-            trackfd = bool(trackfd)
-            populate = bool(populate)
-            huge_pages = bool(huge_pages)
-
-            _check_sizes(length, offset)
-            if access != ACCESS_DEFAULT and (
-                flags != _MAP_SHARED or prot != (_PROT_WRITE | _PROT_READ)
-            ):
-                raise ValueError("mmap can't specify both access and flags, prot.")
-            if access == ACCESS_READ:
-                flags, prot = _MAP_SHARED, _PROT_READ
-            elif access == ACCESS_WRITE:
-                flags, prot = _MAP_SHARED, _PROT_READ | _PROT_WRITE
-            elif access == ACCESS_COPY:
-                flags, prot = _MAP_PRIVATE, _PROT_READ | _PROT_WRITE
-            elif access == ACCESS_DEFAULT:
-                # Without PROT_WRITE the map is read-only, whatever flags say.
-                if not prot & _PROT_WRITE:
-                    access = ACCESS_READ
-                elif not prot & _PROT_READ:
-                    access = ACCESS_WRITE
-                # Deliberate difference: the C module maps prot=0 (PROT_NONE), or
-                # PROT_EXEC alone, as asked, and the first read of the map kills
-                # the process with SIGSEGV.  pymmap always lets the CPU read it.
-                prot |= _PROT_READ
-            else:
-                raise ValueError("mmap invalid access parameter.")
-
-            if _audit is not None:
-                _audit("mmap.__new__", fileno, length, access, offset)
-
-            if fileno != -1:
-                file_size = backend.is_regular_file(fileno)
-                if file_size is not None:
-                    if length == 0:
-                        length = _whole_file(file_size, offset)
-                    elif offset > file_size or file_size - offset < length:
-                        raise ValueError("mmap length is greater than file size")
-                else:
-                    # Deliberate difference: the C module checks regular files
-                    # only, and its map of a disk past the disk's end dies with
-                    # SIGBUS when read there.  (Length 0 still means nothing
-                    # here, as there: mmap(2) refuses it with EINVAL.)
-                    device = backend.device_size(fileno)
-                    if device is not None and length and (offset > device or device - offset < length):
-                        raise ValueError("mmap length is greater than file size")
-
-            if populate:
-                flags |= _optional_constant("MAP_POPULATE", "populate=True")
-            if huge_pages and fileno == -1:
-                flags |= _optional_constant("MAP_HUGETLB", "huge_pages=True")
-                huge = backend.huge_page_size()
-                if length % huge:
-                    raise ValueError(f"huge_pages=True needs a length that is a multiple of "
-                                     f"the huge page size ({huge} bytes)")
-
-            self = mmap._new(cls, fileno, length, access, offset, trackfd, prot, flags)
-            if huge_pages and fileno != -1:
-                try:
-                    self.madvise(_optional_constant("MADV_HUGEPAGE", "huge_pages=True"))
-                except BaseException:
-                    self.close()
-                    raise
-            return self
-
-    @staticmethod
-    def _new(cls: Type["mmap"], fileno: int, length: int, access: int, offset: int, trackfd: bool,
-             prot: int, flags: int, tagname: Optional[str] = None) -> "mmap":
-        """Internal: the constructor's last steps, once the arguments are checked: map, and wrap.
-
-        (A static method: ``mmap.__new__(cls, ...)`` may be called with any
-        ``cls``, and ``object.__new__`` says what is wrong with it.)
-        """
+    def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
+        request = _constructor.read(args, kwargs)  # the checks, as the platform's C module makes them
         self = object.__new__(cls)
-        self._setup(length, access, offset, trackfd)
+        self._setup(request.length, request.access, request.offset, request.trackfd)
         # The map keeps its own copy of the descriptor (a HANDLE on Windows),
         # so that size() and resize() still work after the caller closes the file.
-        if fileno != -1 and trackfd:
-            self._file = _Descriptor(backend.dup(fileno))
+        if request.fileno != -1 and request.trackfd:
+            self._file = _Descriptor(backend.dup(request.fileno))
         try:
-            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
-                                  tagname=tagname)
+            region = MappedRegion(request.length, fd=request.fileno, offset=request.offset,
+                                  prot=request.prot, flags=request.flags, tagname=request.tagname)
         except BaseException:
             self._file.close()
             raise
         self._attach(region)
+        if request.advice is not None:
+            try:
+                region.advise(request.advice, 0, request.length)
+            except BaseException:
+                self.close()
+                raise
         return self
+
+    def __sizeof__(self) -> int:
+        """``sys.getsizeof(m)``: the object, plus the Windows tagname that the C module keeps.
+
+        CPython 3.13+ keeps the tagname as a wide string (``wchar_t``, two
+        bytes per UTF-16 unit) with its terminating NUL, and counts it.
+        Before, it kept UTF-8 bytes and a NUL, and its test_mmap
+        (``test_sizeof``) asserts exactly that, so pymmap counts as the
+        running interpreter does.
+        """
+        size = object.__sizeof__(self)
+        tagname = self._region.tagname
+        if tagname is not None:
+            if _WIDE_TAGNAME:
+                size += len(tagname.encode("utf-16-le", "surrogatepass")) + 2
+            else:
+                size += len(tagname.encode("utf-8", "surrogatepass")) + 1
+        return size
 
     def _setup(self, length: int, access: int, offset: int, trackfd: bool) -> None:
         """Internal: a new map's state before it has a region: the one place it is set up."""
@@ -1451,36 +1268,38 @@ class mmap(Lender):
             finally:
                 self._attach(region)
 
-    def madvise(self, option: int, start: int = 0, length: Optional[int] = None) -> None:
-        """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``).
+    if backend.HAS_MADVISE:  # (the C module has madvise() only where the system has madvise(2))
 
-        ``length`` defaults to (and None means) the rest of the map.  A child
-        forked after ``MADV_DONTFORK`` finds zero-filled pages in the advised
-        range instead of dying on them (see :meth:`MappedRegion.advise
-        <pymmap.region.MappedRegion.advise>`).
-        """
-        if option.__class__ is not int or not _INT_MIN <= option <= _INT_MAX:
-            option = _args.clinic_int(option)
-        if start.__class__ is not int or not _SSIZE_MIN <= start <= _SSIZE_MAX:
-            start = _args.ssize(start)
-        if self._view is None:
-            self._check_valid()
-        # CPython 3.14+ converts the optional length only once the map is
-        # known to be open (an __index__ there may still close it).
-        if length is not None and (length.__class__ is not int or not _SSIZE_MIN <= length <= _SSIZE_MAX):
-            length = _args.ssize(length)
-        with self._region.mutex:
+        def madvise(self, option: int, start: int = 0, length: Optional[int] = None) -> None:
+            """Advise the kernel about how ``[start, start + length)`` will be used (``madvise(2)``).
+
+            ``length`` defaults to (and None means) the rest of the map.  A child
+            forked after ``MADV_DONTFORK`` finds zero-filled pages in the advised
+            range instead of dying on them (see :meth:`MappedRegion.advise
+            <pymmap.region.MappedRegion.advise>`).
+            """
+            if option.__class__ is not int or not _INT_MIN <= option <= _INT_MAX:
+                option = _args.clinic_int(option)
+            if start.__class__ is not int or not _SSIZE_MIN <= start <= _SSIZE_MAX:
+                start = _args.ssize(start)
             if self._view is None:
-                raise _closed()
-            if length is None:
-                length = self._size
-            if start < 0 or start >= self._size:
-                raise ValueError("madvise start out of bounds")
-            if length < 0:
-                raise ValueError("madvise length invalid")
-            if sys.maxsize - start < length:
-                raise OverflowError("madvise length too large")
-            self._region.advise(option, start, length)  # (the region cuts the range at the end)
+                self._check_valid()
+            # CPython 3.14+ converts the optional length only once the map is
+            # known to be open (an __index__ there may still close it).
+            if length is not None and (length.__class__ is not int or not _SSIZE_MIN <= length <= _SSIZE_MAX):
+                length = _args.ssize(length)
+            with self._region.mutex:
+                if self._view is None:
+                    raise _closed()
+                if length is None:
+                    length = self._size
+                if start < 0 or start >= self._size:
+                    raise ValueError("madvise start out of bounds")
+                if length < 0:
+                    raise ValueError("madvise length invalid")
+                if sys.maxsize - start < length:
+                    raise OverflowError("madvise length too large")
+                self._region.advise(option, start, length)  # (the region cuts the range at the end)
 
     def set_name(self, name: str) -> None:
         """Name an anonymous map; the name shows in ``/proc/self/maps`` (Linux 5.17+).
@@ -1517,12 +1336,15 @@ class mmap(Lender):
     # madvise() does: start=0, length=None meaning "to the end".  Each runs
     # with the lock held.
 
-    def _page_range(self, name: str, start: int, length: Optional[int]) -> Tuple[int, int]:
-        """Internal: check ``start`` and ``length`` as madvise() does; return them, clamped.
+    def _checked_page_range(self, name: str, start: int, length: Optional[int]) -> Tuple[int, int]:
+        """Internal: check the map is open, and ``start`` and ``length`` as madvise() does; return them.
 
-        ``length`` None means the rest of the map; a range running past the
-        end is cut there.  (With the lock held.)
+        ``length`` None means the rest of the map.  (A range running past
+        the end is cut there by the region.)  The caller holds the lock
+        (the conversions run first: an ``__index__`` must not find it held
+        by its own thread halfway).
         """
+        self._check_valid()
         size = self._size
         if start < 0 or start >= size:
             raise ValueError(f"{name} start out of bounds")
@@ -1530,22 +1352,7 @@ class mmap(Lender):
             return start, size - start
         if length < 0:
             raise ValueError(f"{name} length invalid")
-        return start, min(length, size - start)
-
-    def _checked_page_range(self, name: str, start: Any, length: Any) -> Tuple[int, int]:
-        """Internal: convert ``start``/``length``, check the map is open, then :meth:`_page_range`.
-
-        The caller holds the lock (the conversions run first: an
-        ``__index__`` must not find it held by its own thread halfway).
-        """
-        self._check_valid()
-        return self._page_range(name, start, length)
-
-    def _check_access(self, start: int, stop: int, write: bool) -> None:
-        """Internal: raise if :meth:`protect` forbids reading (or writing) a byte of ``[start, stop)``."""
-        pages = self._region.protection
-        if pages is not None:
-            pages.check(range(start, stop), write)
+        return start, length
 
     def protect(self, prot: int, start: int = 0, length: Optional[int] = None) -> None:
         """Change what may be done with the pages of ``[start, start + length)`` (``mprotect(2)``).
@@ -1571,19 +1378,9 @@ class mmap(Lender):
         start = _args.ssize(start)
         length = None if length is None else _args.ssize(length)
         with self._region.mutex:  # serialised with close() and resize()
-            self._check_valid()
-            start, length = self._page_range("protect", start, length)
-            if start % _PAGESIZE:
-                raise ValueError("protect start must be a multiple of PAGESIZE")
-            if prot & ~_PROT_ALL:
-                raise ValueError("protect: prot must be made of PROT_READ, PROT_WRITE and PROT_EXEC")
-            if prot:
-                # As in the constructor: pages the CPU may write or execute,
-                # pymmap also lets it read.
-                prot |= _PROT_READ
+            start, length = self._checked_page_range("protect", start, length)
             region = self._region
-            if prot & ~region.prot:
-                raise TypeError("mmap can't grant more access than the map was created with")
+            prot = region.allowed_protection(prot, start)  # (before a buffer still out is asked about)
             self._exports.stop("mmap can't change protection with extant buffers exported.")
             self._detach()
             try:
@@ -1640,20 +1437,8 @@ class mmap(Lender):
         start, length = _page_args(start, length)
         with self._region.mutex:
             start, length = self._checked_page_range("load", start, length)
-            first = start - start % _PAGESIZE
-            stop = start + length
-            self._check_access(first, stop, write=False)
-            self._region.advise(_MADV_WILLNEED, first, stop - first)
-            array = self._array
-            if array is None:  # (the region's advice would have said so)
-                raise _closed()
-            # A slice with a step of one page reads one byte of each page, in C.
-            array[first:stop:_PAGESIZE]
+            self._region.load(start, length)
 
-
-if not backend.HAS_MADVISE:
-    # The C module has madvise() only where the system has madvise(2).
-    del mmap.madvise
 
 _INT_MIN = -(2**31)
 _INT_MAX = 2**31 - 1

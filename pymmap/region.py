@@ -45,6 +45,8 @@ _map_named: Optional[Callable[..., int]] = getattr(backend, "map_named", None)
 _backend_resize: Optional[Callable[..., Tuple[Optional[int], int, Optional[OSError]]]] = getattr(
     backend, "resize", None)
 _PAGESIZE = backend.PAGESIZE
+_PROT_ALL = _PROT_READ | _PROT_WRITE | backend.CONSTANTS["PROT_EXEC"]
+_MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
 _addressof = ctypes.addressof
 # How many bytes a search first looks at in a copy.  A foreign call costs a
 # microsecond or more, far longer than copying a few hundred bytes, and
@@ -718,12 +720,33 @@ class MappedRegion:
         if advice == _MADV_DONTFORK:
             _unforked.add(self)
 
+    def allowed_protection(self, prot: int, start: int) -> int:
+        """Return the protection the CPU gets when :meth:`protect` is asked for ``prot`` at ``start``.
+
+        The rules, checked before anything changes: ``start`` must be a
+        multiple of the page size (``ValueError``); ``prot`` is made of
+        ``PROT_READ``, ``PROT_WRITE`` and ``PROT_EXEC`` (``ValueError``);
+        pages the CPU may write or execute, it may also read (as the map's
+        constructor gives them: ``PROT_READ`` is added); and a page cannot
+        be granted more than the region was mapped with (``TypeError``,
+        e.g. ``PROT_WRITE`` on a read-only map).
+        """
+        if start % _PAGESIZE:
+            raise ValueError("protect start must be a multiple of PAGESIZE")
+        if prot & ~_PROT_ALL:
+            raise ValueError("protect: prot must be made of PROT_READ, PROT_WRITE and PROT_EXEC")
+        if prot:
+            prot |= _PROT_READ
+        if prot & ~self.prot:
+            raise TypeError("mmap can't grant more access than the map was created with")
+        return prot
+
     def protect(self, prot: int, start: int, length: int) -> None:
         """Change what the CPU may do with the pages of ``[start, start + length)`` (``mprotect(2)``).
 
-        ``start`` must be a multiple of the page size; the range is rounded up
-        to whole pages and clamped to the mapping.  ``prot`` should not add
-        to the region's own :attr:`prot` (the caller checks).
+        ``prot`` and ``start`` must pass :meth:`allowed_protection` (which
+        says what the pages get); the range is rounded up to whole pages
+        and clamped to the mapping.
 
         The kernel changes the page tables; :attr:`protection` records the
         change, so that the region's methods can refuse an access the CPU
@@ -738,6 +761,7 @@ class MappedRegion:
         one, the garbage collector runs once (on PyPy, a dropped view lives
         until it does) before the region decides.
         """
+        prot = self.allowed_protection(prot, start)
         with self.mutex:
             self._protect(prot, start, length)
 
@@ -796,6 +820,25 @@ class MappedRegion:
             return b""
         first = start - start % _PAGESIZE
         return backend.resident(base + first, stop - first)
+
+    def load(self, start: int, length: int) -> None:
+        """Bring the pages of ``[start, start + length)`` into RAM now, and map them.
+
+        ``madvise(MADV_WILLNEED)`` first asks the kernel to start reading
+        them; then one byte of each page is read, which waits for each page
+        and maps it (one C-level copy: a slice with a step of one page).  A
+        ``PROT_NONE`` page in the range raises ``ValueError`` before
+        anything is read.  The range is clamped to the mapping.
+        """
+        array, base = self._mapped()
+        first = start - start % _PAGESIZE
+        stop = min(start + length, len(array))
+        if stop <= first:
+            return
+        if self.protection is not None:
+            self.protection.check(range(first, stop), False)
+        backend.advise(base + first, stop - first, _MADV_WILLNEED)
+        array[first:stop:_PAGESIZE]  # (the reads are the point)
 
     def set_name(self, name: bytes) -> None:
         """Label an anonymous mapping for ``/proc/self/maps`` (``prctl(PR_SET_VMA)``).

@@ -28,14 +28,13 @@ import os
 from typing import Any, Union
 
 from . import _args
+from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_WRITE, sharing
 from ._platform import backend
-from .facade import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE, mmap
+from .facade import mmap
 from .region import MappedRegion
 
 __all__ = ["shm_open", "shm_unlink", "sysv_attach", "sysv_remove"]
 
-_PROT_READ = backend.CONSTANTS["PROT_READ"]
-_PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 
 #: Permissions of the objects and segments this module creates: owner only.
 MODE = 0o600
@@ -78,11 +77,8 @@ def _size(size: Any, create: bool) -> int:
 def _access(access: Any) -> int:
     """Internal: ``ACCESS_READ``, ``ACCESS_WRITE`` or ``ACCESS_COPY`` (``ACCESS_DEFAULT`` is write)."""
     value = _args.c_int(access)
-    if value == ACCESS_DEFAULT:
-        return ACCESS_WRITE
-    if value not in (ACCESS_READ, ACCESS_WRITE, ACCESS_COPY):
-        raise ValueError("mmap invalid access parameter.")
-    return value
+    sharing(value)  # (the C module's ValueError for any other number)
+    return ACCESS_WRITE if value == ACCESS_DEFAULT else value
 
 
 def shm_open(name: Name, size: int = 0, *, create: bool = False, access: int = ACCESS_WRITE) -> mmap:
@@ -185,7 +181,7 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
         if create:
             backend.shm_remove(shmid)
         raise
-    prot = _PROT_READ | _PROT_WRITE if writable else _PROT_READ
+    _, prot = sharing(access)
     region = MappedRegion.adopt(address, length, backend.shm_detach, "shmat", prot=prot)
     return mmap._from_region(region, access)
 

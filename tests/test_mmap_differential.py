@@ -200,6 +200,26 @@ def test_constructor_bad_signature(tmp_path, args, kwargs):
     differential(None, tmp_path, data=DATA, args=args, message=False, **kwargs)
 
 
+@pytest.mark.skipif(PY < (3, 13), reason="the argument parser's wording before 3.13 differs ('...is an invalid "
+                    "keyword argument', no keyword-only trackfd); pymmap has the newest (the types are compared "
+                    "above on every version)")
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [((), {}), ((-1,), {}), ((-1,), {"bogus": 1}), ((-1, 10), {"bogus": 1}), ((-1, 10, 1, 3, 0, 0, 5), {}),
+     ((-1, 10, MAP_SHARED), {"flags": MAP_SHARED}), ((-1, 10), {"fileno": -1}), ((), {"length": 10}),
+     ((-1, 10, MAP_SHARED, PROT_READ), {"trackfd": True, "bogus": 2})],
+)
+def test_constructor_argument_errors_say_what_the_c_parser_says(args, kwargs):
+    # PyArg_ParseTupleAndKeywords' own words ("function", no cls counted),
+    # which the C module's callers see; pymmap binds as it does.
+    errors = []
+    for mod in (stdlib_mmap, pymmap):
+        with pytest.raises(TypeError) as info:
+            mod.mmap(*args, **kwargs)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
 @pytest.mark.parametrize(
     "length, kwargs",
     [

@@ -78,7 +78,8 @@ def test_the_module_is_the_stdlibs_windows_module(win):
     assert not [n for n in dir(pymmap) if n.startswith(("PROT_", "MAP_", "MADV_", "MS_"))]
     assert (pymmap.ACCESS_DEFAULT, pymmap.ACCESS_READ, pymmap.ACCESS_WRITE, pymmap.ACCESS_COPY) == (0, 1, 2, 3)
     assert not hasattr(pymmap.mmap, "madvise")
-    assert pymmap.mmap.__doc__.startswith("mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT")
+    # One docstring for both platforms' signatures, as the stdlib's.
+    assert "mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT" in pymmap.mmap.__doc__
 
 
 def test_the_constructor_has_the_windows_signature(mm):
@@ -118,10 +119,10 @@ def test_offset_overflow_and_sizeof_are_worded_and_counted_as_the_c_module_does(
 def test_trackfd_is_refused_before_python_3_15(win, monkeypatch):
     # CPython 3.13's test_no_trackfd_parameter_on_windows; 3.15 accepts it.
     pymmap, _ = win
-    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", False)
+    monkeypatch.setattr(pymmap._constructor, "_WINDOWS", pymmap._constructor._WINDOWS_WITHOUT_TRACKFD)
     with pytest.raises(TypeError, match="unexpected keyword argument 'trackfd'"):
         pymmap.mmap(-1, 64, trackfd=False)
-    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)
+    monkeypatch.setattr(pymmap._constructor, "_WINDOWS", pymmap._constructor._WINDOWS_WITH_TRACKFD)
     pymmap.mmap(-1, 64, trackfd=False).close()
 
 
@@ -339,7 +340,7 @@ def test_the_map_keeps_its_own_handle(win, open_file):
 
 def test_without_trackfd_there_is_no_handle_to_ask(win, open_file, monkeypatch):
     pymmap, standin = win
-    monkeypatch.setattr(pymmap._args, "_WINDOWS_TRACKFD", True)  # as from CPython 3.15
+    monkeypatch.setattr(pymmap._constructor, "_WINDOWS", pymmap._constructor._WINDOWS_WITH_TRACKFD)  # as from CPython 3.15
     f = open_file(b"x" * 10)
     m = pymmap.mmap(f.fileno(), 0, trackfd=False)
     assert not named(standin, "DuplicateHandle")

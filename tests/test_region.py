@@ -76,7 +76,7 @@ def test_closed_region_refuses_access_with_valueerror():
     for call in (lambda: r.read(0, 1), lambda: r.write(0, b"x"), lambda: r.find(b"x", 0, 1),
                  lambda: r.rfind(b"xy", 0, 2), lambda: r.find_byte(1, 0, 1), lambda: r.move(0, 1, 1),
                  lambda: r.flush(0, PAGE, C["MS_SYNC"]), lambda: r.advise(0, 0, PAGE),
-                 lambda: r.resize(2 * PAGE)):
+                 lambda: r.load(0, 1), lambda: r.protect(RW, 0, PAGE), lambda: r.resize(2 * PAGE)):
         with pytest.raises(ValueError, match="mmap closed or invalid"):
             call()
     r.close()  # a second close does nothing
@@ -357,3 +357,29 @@ def test_after_a_fork_the_pages_left_out_are_filled():
     region_module._fill_holes_after_fork()
     assert r.read(0, 3 * PAGE) == b"r" * PAGE + bytes(PAGE) + b"r" * PAGE
     r.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="mprotect(2) and mincore(2): on Windows see test_windows_features.py")
+def test_the_region_keeps_the_rules_of_protection_and_loading():
+    # The rules live in the region, for every caller (the map's protect()
+    # and load() only convert their arguments and say the C module's errors).
+    r = MappedRegion(3 * PAGE)
+    with pytest.raises(ValueError, match="multiple of PAGESIZE"):
+        r.protect(C["PROT_READ"], 1, PAGE)
+    with pytest.raises(ValueError, match="PROT_READ, PROT_WRITE and PROT_EXEC"):
+        r.protect(0x1000, 0, PAGE)
+    assert r.allowed_protection(C["PROT_WRITE"], PAGE) == RW  # what may be written may be read
+    assert r.allowed_protection(0, 0) == 0
+    r.protect(C["PROT_NONE"], 2 * PAGE, PAGE)
+    with pytest.raises(ValueError, match="PROT_NONE"):
+        r.load(0, 3 * PAGE)  # refused before anything is read
+    r.load(0, 2 * PAGE)
+    assert r.resident(0, 2 * PAGE) == b"\x01\x01"
+    r.protect(RW, 2 * PAGE, PAGE)
+    r.load(PAGE + 5, 100 * PAGE)  # from the page that holds the start; clamped to the mapping
+    assert r.resident(0, 3 * PAGE) == b"\x01\x01\x01"
+    r.close()
+    read_only = MappedRegion(PAGE, prot=C["PROT_READ"])
+    with pytest.raises(TypeError, match="more access than the map was created with"):
+        read_only.protect(RW, 0, PAGE)
+    read_only.close()

@@ -32,7 +32,8 @@ module's comments, ``ffi.cast`` and the like name the ``FFI`` methods that
 the backend's functions are.
 
 **Keeping the memory mapped.**  Mapped memory stays mapped while a ctypes
-array over it is alive (see :class:`~pymmap.lease.Lease`), so whatever
+array over it is alive (see :mod:`pymmap.lease`, "The lifetime of a map",
+for the whole story), so whatever
 reaches the bytes must keep that array alive.  The cffi objects made here
 (``ffi.cast("char *", address)``, pointer arithmetic such as ``p + 10``,
 and an ``ffi.buffer`` over either) hold nothing, and PyPy's memoryview of

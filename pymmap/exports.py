@@ -192,6 +192,7 @@ class Exports(Lender):
         """Stop lending; raise ``BufferError(message)`` instead if a buffer is still out.
 
         Call :meth:`start` again to lend once more (after a resize, say).
+        (Step 1 of a map's end: :mod:`pymmap.lease`, "The lifetime of a map".)
         """
         raise NotImplementedError
 

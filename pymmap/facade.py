@@ -95,6 +95,7 @@ from .errors import SizeError
 from .errors import closed as _closed
 from .errors import readonly as _readonly
 from .exports import Exports, ExportsModel
+from .lease import Descriptor
 from .protection import GuardedArray, GuardedView
 from .region import LOCK_FREE_READS, CharArray, MappedRegion
 
@@ -132,39 +133,8 @@ _EXIT_WANTS_THREE = sys.version_info >= (3, 14)
 _WIDE_TAGNAME = sys.version_info >= (3, 13)
 
 
-class _Descriptor:
-    """A map's own duplicate of its file's descriptor (a HANDLE on Windows), closed once.
-
-    The map keeps a copy of the descriptor so that ``size()`` and ``resize()``
-    still work after the caller closes the file.  ``close()`` closes it; if
-    the map is dropped without ``close()``, the collector calls ``__del__``
-    here, as the C module's deallocator closes its copy.
-
-    The finalizer lives on this small object, not on the map: on PyPy an
-    object with a finalizer cannot die young, and it keeps everything it
-    reaches alive for one more collection.  On the map, that would have
-    been the region and its arrays, and so the mapping itself (which goes
-    when the last array does).
-    """
-
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def close(self) -> None:
-        """Close the descriptor, once (a second call does nothing)."""
-        fd = self.fd
-        if fd >= 0:
-            self.fd = -1
-            backend.close_fd(fd)
-
-    def __del__(self) -> None:
-        self.close()
-
-
 #: The descriptor of a map that keeps none (anonymous, or ``trackfd=False``).
-_NO_FILE = _Descriptor(-1)
+_NO_FILE = Descriptor(-1, backend.close_fd)
 
 
 @lends
@@ -225,7 +195,7 @@ class mmap(Lender):
     _size: int
     _pos: int
     _access: int
-    _file: "_Descriptor"
+    _file: Descriptor
     _offset: int
     _trackfd: bool
     _exports: Exports
@@ -239,7 +209,7 @@ class mmap(Lender):
         # The map keeps its own copy of the descriptor (a HANDLE on Windows),
         # so that size() and resize() still work after the caller closes the file.
         if request.fileno != -1 and request.trackfd:
-            self._file = _Descriptor(backend.dup(request.fileno))
+            self._file = Descriptor(backend.dup(request.fileno), backend.close_fd)
         try:
             region = MappedRegion(request.length, fd=request.fileno, offset=request.offset,
                                   prot=request.prot, flags=request.flags, tagname=request.tagname)
@@ -375,7 +345,9 @@ class mmap(Lender):
         """Close the map: release the memory and the duplicated descriptor.
 
         Closing twice is allowed.  While a buffer exported by the map (a
-        ``memoryview``) is alive, ``close()`` raises ``BufferError``.
+        ``memoryview``) is alive, ``close()`` raises ``BufferError``.  (When
+        the memory and the descriptor go: :mod:`pymmap.lease`, "The lifetime
+        of a map".)
         """
         with self._region.mutex:  # two threads closing at once must not close the fd twice
             self._exports.stop("cannot close exported pointers exist")

@@ -22,6 +22,37 @@ cannot be given back halfway, and then asks :meth:`Lease.reached`: if some
 other array is still alive (another thread in the middle of a copy, a view
 handed out), the range must stay where it is, and the region swaps in
 zero-filled pages instead of unmapping.
+
+The lifetime of a map
+---------------------
+A map owns two things the operating system must get back exactly once: its
+address range (a :class:`Lease`) and its duplicate of the file's
+descriptor (a :class:`Descriptor`).  This is the whole story of when each
+goes; the other modules point here.
+
+1. ``m.close()`` (``pymmap/facade.py``) takes the map's lock and first asks
+   what the map has lent (``Exports.stop``, ``pymmap/exports.py``): while a
+   buffer is out (``memoryview(m)``, a record), it refuses with
+   ``BufferError``, and nothing changes.
+2. The map drops its cached views (``mmap._detach``) and closes its
+   :class:`Descriptor`.
+3. The region (``MappedRegion.close`` and ``_retire``, ``pymmap/region.py``)
+   lets go of its own array while holding its lease.  If no other array is
+   alive, the lease gives the range back at the end of the hold:
+   ``munmap(2)``.  If one is (another thread in the middle of a copy), the
+   region maps zero-filled pages over the range (``backend.placeholder``:
+   the file lets go at once), and ``munmap`` comes when that array dies.
+4. A map dropped without ``close()``: its region and arrays die with it, and
+   so the lease gives the range back; the descriptor's ``__del__`` closes
+   the descriptor, as the C module's deallocator does.
+5. ``resize()`` and ``protect()`` follow steps 1 and 3 for the old range, and
+   give the map a new lease (or the same one) afterwards.
+6. On PyPy the objects that reach the bytes at full speed are cffi's
+   (``pymmap/copying.py``), and hold nothing: whatever is made of them is
+   held beside the array that keeps the range mapped.  A range whose memory
+   was lent to code pymmap does not see (PyPy's memoryviews keep no array
+   alive) is *pinned*: zero-filled at ``close()``, given back when the
+   process ends.
 """
 
 import ctypes
@@ -30,7 +61,7 @@ import threading
 import weakref
 from typing import Any, Callable, Dict, List, Optional
 
-__all__ = ["Lease"]
+__all__ = ["Descriptor", "Lease"]
 
 # Leases whose range has not been given back yet.  The registry keeps each
 # lease (and so the weak references that watch its arrays) alive until the
@@ -173,3 +204,36 @@ class Lease:
     def __repr__(self) -> str:
         state = "released" if self._released else f"{len(self._arrays)} arrays"
         return f"<pymmap.Lease address=0x{self.address:x} length={self.length} {state}>"
+
+
+class Descriptor:
+    """A map's own duplicate of its file's descriptor (a HANDLE on Windows), closed exactly once.
+
+    The map keeps a copy of the descriptor so that ``size()`` and ``resize()``
+    still work after the caller closes the file.  :meth:`close` closes it
+    (with ``close_fd``, the platform's call); if the map is dropped without
+    ``close()``, the collector calls ``__del__`` here, as the C module's
+    deallocator closes its copy.  A descriptor of -1 stands for none.
+
+    The finalizer lives on this small object, not on the map: on PyPy an
+    object with a finalizer cannot die young, and it keeps everything it
+    reaches alive for one more collection.  On the map, that would have
+    been the region and its arrays, and so the mapping itself (which goes
+    when the last array does).
+    """
+
+    __slots__ = ("_close_fd", "fd")
+
+    def __init__(self, fd: int, close_fd: Callable[[int], None]) -> None:
+        self.fd = fd
+        self._close_fd = close_fd
+
+    def close(self) -> None:
+        """Close the descriptor, once (a second call does nothing)."""
+        fd = self.fd
+        if fd >= 0:
+            self.fd = -1
+            self._close_fd(fd)
+
+    def __del__(self) -> None:
+        self.close()

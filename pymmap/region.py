@@ -389,7 +389,10 @@ class MappedRegion:
                 self._retire()
 
     def _retire(self) -> None:
-        """Internal: give the current address range back, now or when the last holder lets go."""
+        """Internal: give the current address range back, now or when the last holder lets go.
+
+        (Step 3 of :mod:`pymmap.lease`'s "The lifetime of a map".)
+        """
         lease = self._lease
         with lease.hold():
             if self._drop_views():
@@ -838,6 +841,8 @@ class MappedRegion:
         if self.protection is not None:
             self.protection.check(range(first, stop), False)
         backend.advise(base + first, stop - first, _MADV_WILLNEED)
+        if self.array is None:
+            raise _closed_error()  # (closed while madvise(2) ran: nothing left to load)
         array[first:stop:_PAGESIZE]  # (the reads are the point)
 
     def set_name(self, name: bytes) -> None:

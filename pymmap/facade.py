@@ -203,23 +203,24 @@ class mmap(Lender):
     # --- construction ----------------------------------------------------------------
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
-        request = _constructor.read(args, kwargs)  # the checks, as the platform's C module makes them
+        # The checks, as the platform's C module makes them (see _constructor).
+        request = _constructor.read(args, kwargs)
+        fileno, length, offset, access, flags, prot, trackfd, tagname, advice = request
         self = object.__new__(cls)
-        self._setup(request.length, request.access, request.offset, request.trackfd)
+        self._setup(length, access, offset, trackfd)
         # The map keeps its own copy of the descriptor (a HANDLE on Windows),
         # so that size() and resize() still work after the caller closes the file.
-        if request.fileno != -1 and request.trackfd:
-            self._file = Descriptor(backend.dup(request.fileno), backend.close_fd)
+        if fileno != -1 and trackfd:
+            self._file = Descriptor(backend.dup(fileno), backend.close_fd)
         try:
-            region = MappedRegion(request.length, fd=request.fileno, offset=request.offset,
-                                  prot=request.prot, flags=request.flags, tagname=request.tagname)
+            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags, tagname=tagname)
         except BaseException:
             self._file.close()
             raise
         self._attach(region)
-        if request.advice is not None:
+        if advice is not None:
             try:
-                region.advise(request.advice, 0, request.length)
+                region.advise(advice, 0, length)
             except BaseException:
                 self.close()
                 raise

@@ -44,7 +44,8 @@ each read is one step (:meth:`MappedRegion.read_at
 """
 
 import ctypes
-from typing import TYPE_CHECKING, Any, List, Type
+import struct
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type
 
 from ._interpreter import KEEPS_EXPORTER
 from .errors import readonly as _readonly
@@ -56,6 +57,52 @@ __all__ = ["ReadOnlyRecord", "alias", "size_of"]
 
 #: The ctypes types a record can be: they have fields or items to reach.
 AGGREGATES = (ctypes.Structure, ctypes.Union, ctypes.Array)
+
+#: What reading one item of an array type takes: ``(item type, its size,
+#: the array's length, a function that reads the item from a buffer at an
+#: offset, as a 1-tuple)``; the function is None for an item that is itself
+#: a structure, union or array.
+_Items = Tuple[Any, int, int, Optional[Callable[[Any, int], Any]]]
+_ITEMS: Dict[Any, Optional[_Items]] = {}
+#: The ctypes types whose items ``struct`` reads exactly as ctypes does (an
+#: int, a float or a bool), by their format code; native byte order.
+_STRUCT_CODES = {t: t._type_ for t in (
+    ctypes.c_byte, ctypes.c_ubyte, ctypes.c_short, ctypes.c_ushort, ctypes.c_int, ctypes.c_uint,
+    ctypes.c_long, ctypes.c_ulong, ctypes.c_longlong, ctypes.c_ulonglong, ctypes.c_float,
+    ctypes.c_double, ctypes.c_bool)}
+
+
+def _items_of(ctype: Any) -> Optional[_Items]:
+    """Internal: how to read one item of the array type ``ctype`` (None if it is no array); cached.
+
+    (``issubclass`` on ctypes' types costs a few hundred nanoseconds: each
+    type is looked at once.)  A plain number type is read with ``struct``;
+    any other simple type through a one-item array of it, which turns the
+    bytes into what ctypes returns for ``array[index]`` (one byte for
+    ``c_char``, an instance for a subclass of a simple type).
+    """
+    try:
+        return _ITEMS[ctype]
+    except KeyError:
+        pass
+    items: Optional[_Items] = None
+    if issubclass(ctype, ctypes.Array):
+        item = ctype._type_
+        size = ctypes.sizeof(item)
+        code = _STRUCT_CODES.get(item)
+        read: Optional[Callable[[Any, int], Any]]
+        if issubclass(item, AGGREGATES):
+            read = None
+        elif code is not None and struct.calcsize(code) == size:
+            read = struct.Struct(code).unpack_from  # (native sizes, as C's)
+        else:
+            read = (item * 1).from_buffer_copy
+        items = (item, size, int(ctype._length_), read)
+    if len(_ITEMS) >= 1024:  # (a program that makes array types without end keeps no more)
+        _ITEMS.clear()
+    _ITEMS[ctype] = items
+    return items
+
 
 def size_of(ctype: Any) -> int:
     """Return ``ctypes.sizeof(ctype)`` after checking that ``ctype`` can be a record.
@@ -141,36 +188,33 @@ class ReadOnlyRecord:
         return self._wrap(getattr(snapshot, name), snapshot)
 
     def __getitem__(self, index: Any) -> Any:
-        ctype = self._ctype
-        if type(index) is int and issubclass(ctype, ctypes.Array):
-            return self._item(ctype, index)
+        if type(index) is int:
+            items = _items_of(self._ctype)
+            if items is not None:
+                return self._item(items, index)
         snapshot = self._copy()
         value = snapshot[index]
         if isinstance(value, list):  # a slice of an array
             return [self._wrap(item, snapshot) for item in value]
         return self._wrap(value, snapshot)
 
-    def _item(self, ctype: Any, index: int) -> Any:
+    def _item(self, items: "_Items", index: int) -> Any:
         """Internal: ``rec[index]`` of an array, copying that one item, not the whole array.
 
         An item that is itself a structure, union or array is not copied at
-        all: it comes back as a record at its own place in the map.  A
-        one-item array of the item's type turns the bytes into what ctypes
-        returns for ``array[index]`` (an int for ``c_int``, one byte for
-        ``c_char``, an instance for a subclass of a simple type).
+        all: it comes back as a record at its own place in the map.  Any
+        other item is read as ``array[index]`` reads it (see :func:`_items_of`).
         """
-        length = ctype._length_
+        item, size, length, read = items
         if index < 0:
             index += length
         if not 0 <= index < length:
             raise IndexError("invalid index")  # ctypes' message
-        item = ctype._type_
-        size = ctypes.sizeof(item)
         where = self._offset + index * size
-        if issubclass(item, AGGREGATES):
+        if read is None:
             self._region.memory_for(where, size, False)  # the map's checks, though nothing is copied
             return ReadOnlyRecord(self._region, item, where)
-        return self._copy_at(item * 1, where)[0]
+        return self._region.read_at(read, where, size)[0]
 
     def __len__(self) -> int:
         ctype = self._ctype

@@ -345,3 +345,32 @@ def test_writing_through_a_read_only_record_never_crashes(tmp_path):
         path,
     )
     assert out.splitlines() == [READONLY] * 4 + ["0 [0, 0]"]
+
+
+@pytest.mark.parametrize("item", [
+    ctypes.c_byte, ctypes.c_ubyte, ctypes.c_short, ctypes.c_ushort, ctypes.c_int, ctypes.c_uint,
+    ctypes.c_long, ctypes.c_ulong, ctypes.c_longlong, ctypes.c_ulonglong, ctypes.c_float,
+    ctypes.c_double, ctypes.c_bool, ctypes.c_char, ctypes.c_int8, ctypes.c_uint64,
+    ctypes.c_uint32.__ctype_be__, ctypes.c_int16.__ctype_le__, ctypes.c_double.__ctype_be__,
+], ids=lambda t: t.__name__)
+def test_an_item_of_a_read_only_array_is_what_the_array_itself_gives(tmp_path, item):
+    # Every simple type, in both byte orders: rec[i] on a read-only map is
+    # what the same ctypes array over a copy of the bytes gives for [i].
+    data = bytes((i * 37 + 11) % 256 for i in range(4096))
+    if item is ctypes.c_bool:
+        data = bytes(b % 2 for b in data)  # (a bool byte other than 0 or 1 is undefined in C)
+    path = tmp_path / "items"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        m = pymmap.mmap(f.fileno(), 0, access=pymmap.ACCESS_READ)
+    count = (4096 - 3) // ctypes.sizeof(item)
+    kind = item * count
+    rec = m.record(kind, 3)  # (an odd offset: nothing is aligned)
+    plain = kind.from_buffer_copy(data, 3)
+    for i in (0, 1, count // 2, count - 1, -1, -count):
+        got, want = rec[i], plain[i]
+        assert type(got) is type(want)
+        assert got == want or (got != got and want != want), (i, got, want)  # (NaN is itself)
+    with pytest.raises(IndexError):
+        rec[count]
+    m.close()

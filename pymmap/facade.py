@@ -1163,7 +1163,8 @@ class mmap(Lender):
         # The hot path: plain ints in range, a writable map whose view is a
         # plain memoryview (CPython, no page protected), copied by one
         # memoryview store (memmove(3) inside: overlapping ranges are fine).
-        if dest.__class__ is int and src.__class__ is int and count.__class__ is int:
+        # (Not on PyPy, whose view is never one: the lock would be taken twice.)
+        if not SLOW_SLICES and dest.__class__ is int and src.__class__ is int and count.__class__ is int:
             mutex = self._region.mutex
             try:
                 mutex.acquire()

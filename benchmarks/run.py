@@ -302,11 +302,13 @@ def beyond_stdlib_operations(s, p, to_struct=True):
     # An item of a large read-only record copies that item only, not the
     # array; and once a protected page has its protection back, items take
     # the raw path again (no per-item page check).
-    words = pymmap.mmap(-1, 64000, access=pymmap.ACCESS_READ).record(ctypes.c_uint32 * 16000, 0)
-    undone = pymmap.mmap(-1, 2 * pymmap.PAGESIZE)
-    if hasattr(undone, "protect") and hasattr(pymmap, "PROT_READ"):
-        undone.protect(pymmap.PROT_READ, pymmap.PAGESIZE)
-        undone.protect(pymmap.PROT_READ | pymmap.PROT_WRITE, pymmap.PAGESIZE)
+    # (The package ``p`` comes from: compare.py times another version beside this one.)
+    package = sys.modules[type(p).__module__.partition(".")[0]]
+    words = package.mmap(-1, 64000, access=package.ACCESS_READ).record(ctypes.c_uint32 * 16000, 0)
+    undone = package.mmap(-1, 2 * package.PAGESIZE)
+    if hasattr(undone, "protect") and hasattr(package, "PROT_READ"):
+        undone.protect(package.PROT_READ, package.PAGESIZE)
+        undone.protect(package.PROT_READ | package.PROT_WRITE, package.PAGESIZE)
     return [
         ("read-only record(c_uint32 * 16000)[i] (vs struct)", lambda: U32.unpack_from(lend(s), 1000),
          lambda: words[250]),

@@ -86,7 +86,10 @@ def test_the_constructor_has_the_windows_signature(mm):
     # PyArg_ParseTupleAndKeywords' messages: "function", no cls counted.
     with pytest.raises(TypeError, match=r"^this function got an unexpected keyword argument 'flags'$"):
         mm(-1, 10, flags=1)
-    with pytest.raises(TypeError, match=r"^function takes at most 5 arguments \(6 given\)$"):
+    # From 3.15 the parser's format ends with a keyword-only trackfd ("$p"):
+    # the sixth positional argument then fails on the "$", as on POSIX.
+    too_many = "5 positional arguments" if sys.version_info >= (3, 15) else "5 arguments"
+    with pytest.raises(TypeError, match=rf"^function takes at most {too_many} \(6 given\)$"):
         mm(-1, 10, None, 0, 0, 1)
     with pytest.raises(TypeError, match=r"^function missing required argument 'length' \(pos 2\)$"):
         mm(-1)

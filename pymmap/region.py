@@ -120,18 +120,33 @@ def _let_go(gone: "weakref.ref[Any]") -> None:
     lock, so sleeping lets them finish.  After :data:`_READER_GRACE`
     seconds, the caller goes on without them.
     """
-    if gone() is None or not _READER_GRACE:
-        return
-    deadline = time.monotonic() + _READER_GRACE
+    _wait(lambda: gone() is None, _READER_GRACE)
+
+
+def _wait(done: Callable[[], bool], seconds: float) -> bool:
+    """Internal: wait up to ``seconds`` for ``done()``, letting other threads run; return ``done()``."""
+    if done() or not seconds:
+        return done()
+    deadline = time.monotonic() + seconds
     spins = 0
-    while gone() is not None:
+    while not done():
         if spins < 50:
-            time.sleep(0)  # let the GIL go: the reader needs only a few bytecodes
+            time.sleep(0)  # let the GIL go: a reader needs only a few bytecodes
         elif time.monotonic() < deadline:
             time.sleep(0.0001)
         else:
-            return
+            return False
         spins += 1
+    return True
+
+
+#: Windows cannot change a file's size under a view: a resize that finds
+#: the old view still in use fails (``ERROR_USER_MAPPED_FILE``).  So there
+#: a resize waits longer for lock-free readers than the usual moment: on a
+#: loaded machine a reader's thread may wait tens of milliseconds for a CPU
+#: before it finishes its copy.  (Something that keeps the view for good,
+#: such as a suspended iterator over the map, still makes it fail, later.)
+_WINDOWS_RESIZE_PATIENCE = 2.0 if FREES_AT_ONCE else 0.0
 
 
 class MappedRegion:
@@ -907,6 +922,8 @@ class MappedRegion:
             # old view that someone may still read stays mapped until then.
             with lease.hold():
                 busy = self._drop_views()
+                if busy:
+                    busy = not _wait(lambda: not lease.reached(), _WINDOWS_RESIZE_PATIENCE)
                 try:
                     address, length, error = _backend_resize(
                         base, old_length, new_length, fd if fd != -1 else self.fd, self.offset, busy)

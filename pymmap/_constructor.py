@@ -43,8 +43,9 @@ _audit = getattr(sys, "audit", None)  # (Python 3.8+: always there; PyPy 3.9 has
 
 #: A map the constructor was asked for, checked: ``(fileno, length, offset,
 #: access, flags, prot, trackfd, tagname, advice)``.  ``fileno`` is -1 for
-#: anonymous memory; ``length`` is never 0 (``length=0`` has become the
-#: file's size from ``offset``); ``access`` one of the ``ACCESS_*`` modes
+#: anonymous memory; for a regular file, ``length=0`` has become the
+#: file's size from ``offset`` (anything else of length 0 is for
+#: ``mmap(2)`` to refuse, as in the C module); ``access`` one of the ``ACCESS_*`` modes
 #: (``ACCESS_DEFAULT``: as ``flags`` and ``prot`` say); ``tagname`` the name
 #: of a shared mapping (Windows) or None; ``advice`` the ``madvise`` advice
 #: to give once mapped (huge pages for a file), or None.  (A plain tuple:

@@ -229,9 +229,9 @@ class CSignature:
         if 2 <= nargs <= len(self.positional):
             # The usual calls: a few positional arguments, and perhaps
             # keywords, each naming a parameter not given by position.
-            if not kwargs:
-                return [*args, *self.defaults[nargs - 2:]]
             values = [*args, *self.defaults[nargs - 2:]]
+            if not kwargs:
+                return values
             where = self._where
             for name, value in kwargs.items():
                 i = where.get(name, -1)

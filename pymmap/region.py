@@ -125,7 +125,7 @@ def _let_go(gone: "weakref.ref[Any]") -> None:
 
 def _wait(done: Callable[[], bool], seconds: float) -> bool:
     """Internal: wait up to ``seconds`` for ``done()``, letting other threads run; return ``done()``."""
-    if done() or not seconds:
+    if not seconds:
         return done()
     deadline = time.monotonic() + seconds
     spins = 0

@@ -208,15 +208,19 @@ class CSignature:
     gives the same errors, in the same order.  ``positional`` names the
     parameters that may be given by position or by name (the first two
     are required), ``keyword_only`` those that must be named (after the
-    format's ``$``); ``defaults`` holds the value of every parameter after
-    the first two.
+    format's ``$``); ``extensions`` pymmap's own parameters, which follow
+    and must be named too, but which the C module does not have, so they
+    change none of its messages; ``defaults`` holds the value of every
+    parameter after the first two.
     """
 
     def __init__(self, positional: Tuple[str, ...], keyword_only: Tuple[str, ...],
-                 defaults: Tuple[Any, ...]) -> None:
+                 defaults: Tuple[Any, ...], extensions: Tuple[str, ...] = ()) -> None:
         self.positional = positional
-        self.names = positional + keyword_only
+        self.names = positional + keyword_only + extensions
         self.defaults = defaults
+        self._limit = len(positional) + len(keyword_only)  # (how many the C module takes)
+        self._extensions = frozenset(extensions)
         self._where = {name: i for i, name in enumerate(self.names)}
 
     def bind(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> List[Any]:
@@ -245,10 +249,11 @@ class CSignature:
     def _bind_slowly(self, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> List[Any]:
         """Internal: :meth:`bind`, one check at a time, in ``vgetargskeywords``' order."""
         names = self.names
-        nargs, given = len(args), len(args) + len(kwargs)
-        if given > len(names):
+        nargs = len(args)
+        given = nargs + sum(1 for name in kwargs if name not in self._extensions)
+        if given > self._limit:
             kind = "" if nargs else "keyword "
-            raise TypeError(f"function takes at most {len(names)} {kind}arguments ({given} given)")
+            raise TypeError(f"function takes at most {self._limit} {kind}arguments ({given} given)")
         remaining = dict(kwargs)
         values = []
         for i, name in enumerate(names):

@@ -5,9 +5,9 @@ differs by platform, as the C module's does::
 
     POSIX:    mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ,
                    access=ACCESS_DEFAULT, offset=0, *, trackfd=True,
-                   populate=False, huge_pages=False)
+                   populate=False, huge_pages=False, checked=False)
     Windows:  mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT,
-                   offset=0, *, trackfd=True)
+                   offset=0, *, trackfd=True, checked=False)
 
 The platform's reader, :func:`read`, binds the arguments (with the C
 module's messages: :class:`pymmap._args.CSignature`), converts them, and
@@ -42,15 +42,16 @@ _audit = getattr(sys, "audit", None)  # (Python 3.8+: always there; PyPy 3.9 has
 
 
 #: A map the constructor was asked for, checked: ``(fileno, length, offset,
-#: access, flags, prot, trackfd, tagname, advice)``.  ``fileno`` is -1 for
+#: access, flags, prot, trackfd, tagname, advice, checked)``.  ``fileno`` is -1 for
 #: anonymous memory; for a regular file, ``length=0`` has become the
 #: file's size from ``offset`` (anything else of length 0 is for
 #: ``mmap(2)`` to refuse, as in the C module); ``access`` one of the ``ACCESS_*`` modes
 #: (``ACCESS_DEFAULT``: as ``flags`` and ``prot`` say); ``tagname`` the name
 #: of a shared mapping (Windows) or None; ``advice`` the ``madvise`` advice
-#: to give once mapped (huge pages for a file), or None.  (A plain tuple:
+#: to give once mapped (huge pages for a file), or None; ``checked`` whether
+#: the map copies through the kernel (:mod:`pymmap.checked`).  (A plain tuple:
 #: a named one took a quarter of a microsecond more to make, on every map.)
-Request = Tuple[int, int, int, int, int, int, bool, Optional[str], Optional[int]]
+Request = Tuple[int, int, int, int, int, int, bool, Optional[str], Optional[int], bool]
 
 
 def sharing(access: int) -> Tuple[int, int]:
@@ -98,16 +99,21 @@ def _whole_file(file_size: int, offset: int) -> int:
 
 # --- POSIX ---------------------------------------------------------------------------
 
+# trackfd is the C module's from CPython 3.13 (pymmap's own before); the rest
+# are pymmap's own everywhere.
+_TRACKFD = ("trackfd",)
 _POSIX = _args.CSignature(
     ("fileno", "length", "flags", "prot", "access", "offset"),
-    ("trackfd", "populate", "huge_pages"),  # (trackfd: CPython 3.13+; the other two pymmap's own)
-    (_MAP_SHARED, _PROT_WRITE | _PROT_READ, ACCESS_DEFAULT, 0, True, False, False),
+    _TRACKFD if sys.version_info >= (3, 13) else (),
+    (_MAP_SHARED, _PROT_WRITE | _PROT_READ, ACCESS_DEFAULT, 0, True, False, False, False),
+    (() if sys.version_info >= (3, 13) else _TRACKFD) + ("populate", "huge_pages", "checked"),
 )
 
 
 def _posix(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Request:
     """Internal: read the POSIX constructor's arguments (see the module docstring)."""
-    fileno, length, flags, prot, access, offset, trackfd, populate, huge_pages = _POSIX.bind(args, kwargs)
+    values = _POSIX.bind(args, kwargs)
+    fileno, length, flags, prot, access, offset, trackfd, populate, huge_pages, checked = values
     fileno = _args.c_int(fileno)
     length = _args.ssize(length)
     flags = _args.c_int(flags)
@@ -117,6 +123,7 @@ def _posix(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Request:
     trackfd = bool(trackfd)
     populate = bool(populate)
     huge_pages = bool(huge_pages)
+    checked = bool(checked)
 
     _check_sizes(length, offset)
     if access != ACCESS_DEFAULT and (flags != _MAP_SHARED or prot != (_PROT_WRITE | _PROT_READ)):
@@ -139,7 +146,7 @@ def _posix(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Request:
     advice = None
     if populate or huge_pages:
         flags, advice = _posix_extras(fileno, length, flags, populate, huge_pages)
-    return fileno, length, offset, access, flags, prot, trackfd, None, advice
+    return fileno, length, offset, access, flags, prot, trackfd, None, advice, checked
 
 
 def _fitted_length(fileno: int, length: int, offset: int) -> int:
@@ -196,8 +203,10 @@ def _posix_extras(fileno: int, length: int, flags: int, populate: bool,
 # --- Windows -------------------------------------------------------------------------
 
 _WINDOWS_PARAMETERS = ("fileno", "length", "tagname", "access", "offset")
-_WINDOWS_WITH_TRACKFD = _args.CSignature(_WINDOWS_PARAMETERS, ("trackfd",), (None, ACCESS_DEFAULT, 0, True))
-_WINDOWS_WITHOUT_TRACKFD = _args.CSignature(_WINDOWS_PARAMETERS, (), (None, ACCESS_DEFAULT, 0))
+_WINDOWS_WITH_TRACKFD = _args.CSignature(
+    _WINDOWS_PARAMETERS, ("trackfd",), (None, ACCESS_DEFAULT, 0, True, False), ("checked",))
+_WINDOWS_WITHOUT_TRACKFD = _args.CSignature(
+    _WINDOWS_PARAMETERS, (), (None, ACCESS_DEFAULT, 0, False), ("checked",))
 # trackfd exists on Windows from CPython 3.15; 3.13's own test_mmap
 # (test_no_trackfd_parameter_on_windows) asserts a TypeError before.
 _WINDOWS = _WINDOWS_WITH_TRACKFD if sys.version_info >= (3, 15) else _WINDOWS_WITHOUT_TRACKFD
@@ -210,7 +219,7 @@ def _windows(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Request:
     ``fileno`` 0 means anonymous memory, as -1 does; a ``length`` past the
     end of the file makes the file that long (when it is mapped).
     """
-    fileno, length, tagname, access, offset, *rest = _WINDOWS.bind(args, kwargs)
+    fileno, length, tagname, access, offset, *rest, checked = _WINDOWS.bind(args, kwargs)
     fileno = _args.c_int(fileno)
     length = _args.ssize(length)
     access = _args.c_int(access)
@@ -239,7 +248,7 @@ def _windows(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Request:
             raise TypeError(f"expected str or None for 'tagname', not {type(tagname).__name__}")
         if "\0" in tagname:
             raise ValueError("embedded null character")
-    return fileno, length, offset, access, flags, prot, trackfd, tagname, None
+    return fileno, length, offset, access, flags, prot, trackfd, tagname, None, bool(checked)
 
 
 #: ``read(args, kwargs)``: this platform's reader (Windows names its

@@ -7,7 +7,7 @@ them (and CPython's own tests do) sees no difference.
 import errno
 import os
 
-__all__ = ["SizeError", "closed", "empty_mapping", "inaccessible", "readonly"]
+__all__ = ["SizeError", "closed", "empty_mapping", "inaccessible", "readonly", "refused"]
 
 
 def closed() -> ValueError:
@@ -23,6 +23,14 @@ def readonly() -> TypeError:
 def inaccessible() -> ValueError:
     """Return the error for reading or writing a ``PROT_NONE`` page (pymmap's own)."""
     return ValueError("mmap range is not accessible (PROT_NONE)")
+
+
+def refused() -> BufferError:
+    """Return the error for lending a checked map's memory: buffers and records (:mod:`pymmap.checked`)."""
+    return BufferError(
+        "a checked map (checked=True) lends no memory: code reading it directly would not be "
+        "checked, and a page past the end of a truncated file would kill the process. "
+        "Copy the bytes instead (m[a:b], m.read()), or use m.find(), m.unpack_from() or m.typed()")
 
 
 def empty_mapping() -> OSError:

@@ -83,7 +83,7 @@ from typing import Any, Dict, Optional, Set, Tuple, Type
 from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
 from .buffer_slots import LENDING_CLASSES, Lender, lends
 from .copying import view_of
-from .errors import closed, inaccessible
+from .errors import closed, inaccessible, refused
 from .region import MappedRegion
 
 # One lock for every map's export state (each critical section is short):
@@ -113,7 +113,7 @@ if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
 _KEPT: Dict[int, Tuple[memoryview, memoryview]] = {}
 _KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
 
-__all__ = ["LENDS_FROM_C", "Exports", "ExportsModel"]
+__all__ = ["LENDS_FROM_C", "REFUSED_FROM_C", "Exports", "ExportsModel", "RefusedExports"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
 _PickleBuffer = pickle.PickleBuffer
@@ -474,6 +474,39 @@ class _PyPyExports(Exports):
         # live, which no one can tell.
         region.pin()
         return holder
+
+
+class RefusedExports(Exports):
+    """A checked map's (:mod:`pymmap.checked`): it lends nothing, ``BufferError`` saying why.
+
+    Code that borrows a buffer reads the pages directly, where a page past
+    the end of a truncated file kills the process: the check the map makes
+    on every access of its own would not cover it.  On CPython 3.8-3.11,
+    where C code borrows through the map's type slots, not through
+    ``__buffer__``, the map's slot holds :data:`REFUSED_FROM_C` instead of
+    an Exports, and the borrow fails in C with ``TypeError``.
+    """
+
+    __slots__ = ()
+
+    def stop(self, message: str) -> None:
+        self._region = None  # (nothing lent, nothing to wait for)
+
+    def export(self, flags: int) -> memoryview:
+        raise refused()
+
+    def buffer(self, flags: int = 0) -> memoryview:
+        raise refused()
+
+    def record_source(self) -> Any:
+        raise refused()
+
+
+#: What a checked map's buffer slot holds on CPython 3.8-3.11: an object
+#: without a buffer, whose type's name explains, since C code there reports
+#: ``TypeError("a bytes-like object is required, not '<that name>'")``.
+_REFUSAL_NAME = "checked mmap: it lends no memory; copy with m[a:b] or m.read()"
+REFUSED_FROM_C = type(_REFUSAL_NAME, (), {"__slots__": ()})()
 
 
 _holder_keys = count()

@@ -90,11 +90,13 @@ from ._args import SSIZE_MIN as _SSIZE_MIN
 from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE
 from ._platform import backend
 from .buffer_slots import Lender, lends, quiet_subclass
+from .checked import CheckedArray, CheckedRegion, CheckedView
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import SizeError
 from .errors import closed as _closed
 from .errors import readonly as _readonly
-from .exports import Exports, ExportsModel
+from .errors import refused as _refused
+from .exports import REFUSED_FROM_C, Exports, ExportsModel, RefusedExports
 from .lease import Descriptor
 from .protection import GuardedArray, GuardedView
 from .region import LOCK_FREE_READS, CharArray, MappedRegion
@@ -136,8 +138,9 @@ _NO_FILE = Descriptor(-1, backend.close_fd)
 @lends
 class mmap(Lender):
     """mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, access=ACCESS_DEFAULT,
-         offset=0, *, trackfd=True, populate=False, huge_pages=False)
-    mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True)  [Windows]
+         offset=0, *, trackfd=True, populate=False, huge_pages=False, checked=False)
+    mmap(fileno, length, tagname=None, access=ACCESS_DEFAULT, offset=0, *, trackfd=True,
+         checked=False)  [Windows]
 
     Map ``length`` bytes of the file open as ``fileno``, starting at
     ``offset`` (a multiple of ``ALLOCATIONGRANULARITY``); ``length=0`` maps
@@ -157,6 +160,13 @@ class mmap(Lender):
     the huge page size, and the system must have huge pages reserved), for a
     file with ``madvise(MADV_HUGEPAGE)``.  Where the system refuses, the
     ``OSError`` says why.
+
+    ``checked=True`` (pymmap's own, on every platform) makes a *checked
+    map*: every access goes through a copy made by the kernel, so a page
+    that is gone (the file was cut short after the map was made) raises
+    ``OSError`` instead of killing the process with SIGBUS.  It costs a
+    system call per access, and the map lends no buffers
+    (:mod:`pymmap.checked`).
 
     On Windows, as in the C module, ``tagname`` takes the place of
     ``flags`` and ``prot``: maps made with the same ``tagname`` share
@@ -201,15 +211,18 @@ class mmap(Lender):
     def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
         # The checks, as the platform's C module makes them (see _constructor).
         request = _constructor.read(args, kwargs)
-        fileno, length, offset, access, flags, prot, trackfd, tagname, advice = request
+        fileno, length, offset, access, flags, prot, trackfd, tagname, advice, checked = request
         self = object.__new__(cls)
-        self._setup(length, access, offset, trackfd)
+        self._setup(length, access, offset, trackfd, checked)
         # The map keeps its own copy of the descriptor (a HANDLE on Windows),
         # so that size() and resize() still work after the caller closes the file.
         if fileno != -1 and trackfd:
             self._file = Descriptor(backend.dup(fileno), backend.close_fd)
         try:
-            region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags, tagname=tagname)
+            region = (CheckedRegion if checked else MappedRegion)(
+                length, fd=fileno, offset=offset, prot=prot, flags=flags, tagname=tagname)
+            if isinstance(region, CheckedRegion):
+                region.file = self._file.fd  # (to say how long the file is, if a page is gone)
         except BaseException:
             self._file.close()
             raise
@@ -240,7 +253,7 @@ class mmap(Lender):
                 size += len(tagname.encode("utf-8", "surrogatepass")) + 1
         return size
 
-    def _setup(self, length: int, access: int, offset: int, trackfd: bool) -> None:
+    def _setup(self, length: int, access: int, offset: int, trackfd: bool, checked: bool) -> None:
         """Internal: a new map's state before it has a region: the one place it is set up."""
         self._view = None
         self._array = None
@@ -252,7 +265,12 @@ class mmap(Lender):
         self._file = _NO_FILE
         # What the map lends through the buffer protocol: the C slots read
         # _lent (see pymmap.exports), the map's own code reads _exports.
-        self._exports = self._lent = ExportsModel()
+        # A checked map lends nothing (see pymmap.checked).
+        if checked:
+            self._exports = RefusedExports()
+            self._lent = REFUSED_FROM_C
+        else:
+            self._exports = self._lent = ExportsModel()
         self._buffer = None
 
     @classmethod
@@ -266,7 +284,7 @@ class mmap(Lender):
         with the region's ``prot``.
         """
         self = object.__new__(cls)
-        self._setup(region.length, access, 0, True)
+        self._setup(region.length, access, 0, True, region.checked)
         self._attach(region)
         return self
 
@@ -292,7 +310,10 @@ class mmap(Lender):
         if view is None or array is None:
             self._view = self._array = None
             return
-        if SLOW_SLICES:
+        if isinstance(region, CheckedRegion):
+            # Stand-ins that copy through the kernel (see pymmap.checked).
+            view, array = CheckedView(region, array, self._access == ACCESS_READ), CheckedArray(region, array)
+        elif SLOW_SLICES:
             # PyPy: stand-ins over cffi's objects, which the JIT reads and
             # copies through at full speed (see copying.py).
             view, array = FastView(view, array), FastArray(array)
@@ -362,6 +383,16 @@ class mmap(Lender):
         with self._region.mutex:  # (not just in the middle of a resize)
             return self._view is None
 
+    @property
+    def checked(self) -> bool:
+        """True if the map was made with ``checked=True``: it reaches its memory through the kernel.
+
+        A page that is gone (a file cut short after the map was made) then
+        raises ``OSError`` instead of killing the process with SIGBUS; such a
+        map lends no buffers and makes no records (:mod:`pymmap.checked`).
+        """
+        return self._region.checked
+
     def __enter__(self) -> "mmap":
         self._check_valid()
         return self
@@ -391,7 +422,8 @@ class mmap(Lender):
                 return f"<{name} closed=True>"
             return (
                 f"<{name} closed=False, access={_ACCESS_NAMES[self._access]}, "
-                f"length={self._size}, pos={self._pos}, offset={self._offset}>"
+                f"length={self._size}, pos={self._pos}, offset={self._offset}"
+                f"{', checked=True' if self._region.checked else ''}>"
             )
 
     # --- the buffer protocol ---------------------------------------------------
@@ -530,6 +562,8 @@ class mmap(Lender):
         if offset.__class__ is not int:
             offset = _args.index_or_indexerror(offset)
         region = self._live_region()
+        if region.checked:
+            raise _refused()
         writable = self._access != ACCESS_READ
         with region.mutex:
             region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
@@ -864,12 +898,11 @@ class mmap(Lender):
             remaining = self._size - pos if pos < self._size else 0
             if count is None or count < 0 or count > remaining:
                 count = remaining
+            # (A PROT_NONE page, or a page gone from a checked map, raises
+            # here: the position does not move.)
+            data: bytes = array[pos:pos + count]
             self._pos = pos + count
-            try:
-                return array[pos:pos + count]  # type: ignore[no-any-return]
-            except ValueError:  # a PROT_NONE page: the position does not move
-                self._pos = pos
-                raise
+            return data
         finally:
             mutex.release()
 
@@ -902,8 +935,8 @@ class mmap(Lender):
             # Most lines are short: look in a small copy first.
             try:
                 head = array[pos:pos + 256]  # (ctypes stops the slice at the end)
-            except ValueError:
-                pass  # a PROT_NONE page lies ahead: the long way finds out if it matters
+            except (ValueError, OSError):
+                pass  # a PROT_NONE page (or a page gone) lies ahead: the long way finds out if it matters
             else:
                 eol = head.find(b"\n")
                 if eol >= 0:
@@ -915,9 +948,10 @@ class mmap(Lender):
                 return b""
             eol = self._region.find_byte(10, pos, size)
             end = size if eol < 0 else eol + 1
-            self._pos = end
             # (Readable: the search has read every byte up to the newline.)
-            return array[pos:end]  # type: ignore[no-any-return]
+            line: bytes = array[pos:end]
+            self._pos = end
+            return line
         finally:
             mutex.release()
 
@@ -990,7 +1024,7 @@ class mmap(Lender):
                 if sub and hi - start >= len(sub):
                     try:
                         hit = array[start:hi].find(sub)
-                    except ValueError:  # a PROT_NONE page: _search says what follows
+                    except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
                         pass
                     else:
                         if (hit >= 0 or hi == stop) and self._array is array:
@@ -1018,7 +1052,7 @@ class mmap(Lender):
                 if sub and stop - lo >= len(sub):
                     try:
                         hit = array[lo:stop].rfind(sub)
-                    except ValueError:  # a PROT_NONE page: _search says what follows
+                    except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
                         pass
                     else:
                         if (hit >= 0 or lo == start) and self._array is array:
@@ -1065,7 +1099,7 @@ class mmap(Lender):
                         whole = lo == first
                     try:
                         near = array[lo:hi]
-                    except ValueError:  # a PROT_NONE page: the region says what follows
+                    except (ValueError, OSError):  # PROT_NONE, or a page gone: the region says what follows
                         near = None
                     if near is not None:
                         hit = near.find(needle) if forward else near.rfind(needle)
@@ -1096,7 +1130,7 @@ class mmap(Lender):
                         hi = stop
                     try:
                         hit = self._array[first:hi].find(needle)  # type: ignore[index]
-                    except ValueError:  # a PROT_NONE page: the region says what follows
+                    except (ValueError, OSError):  # PROT_NONE, or a page gone: the region says what follows
                         hit = -1
                         hi = -1
                     if hit >= 0:

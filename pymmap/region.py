@@ -251,6 +251,10 @@ class MappedRegion:
         "view",
     )
 
+    #: False: the methods reach the memory directly.  (A
+    #: :class:`~pymmap.checked.CheckedRegion` copies through the kernel.)
+    checked = False
+
     def __init__(
         self,
         length: int,

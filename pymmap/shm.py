@@ -30,6 +30,7 @@ from typing import Any, Union
 from . import _args
 from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_WRITE, sharing
 from ._platform import backend
+from .checked import CheckedRegion
 from .facade import mmap
 from .region import MappedRegion
 
@@ -81,7 +82,8 @@ def _access(access: Any) -> int:
     return ACCESS_WRITE if value == ACCESS_DEFAULT else value
 
 
-def shm_open(name: Name, size: int = 0, *, create: bool = False, access: int = ACCESS_WRITE) -> mmap:
+def shm_open(name: Name, size: int = 0, *, create: bool = False, access: int = ACCESS_WRITE,
+             checked: bool = False) -> mmap:
     """Map the POSIX shared memory object ``name``; return a :class:`pymmap.mmap`.
 
     ``name`` is a ``str`` or ``bytes`` such as ``"/sensors"`` (the leading
@@ -100,6 +102,11 @@ def shm_open(name: Name, size: int = 0, *, create: bool = False, access: int = A
     stores), ``ACCESS_READ`` or ``ACCESS_COPY`` (private copy-on-write).
     The map can be resized (the object grows or shrinks with it).
     Remove the name with :func:`shm_unlink` when it is no longer needed.
+
+    ``checked=True`` makes a checked map (:mod:`pymmap.checked`): if the
+    program on the other side shrinks the object, reading or writing the
+    pages past its new end raises ``OSError`` instead of killing this
+    process with SIGBUS.
     """
     _require("HAS_SHM_OPEN", "shm_open")
     path = _shm_name(name)
@@ -109,7 +116,7 @@ def shm_open(name: Name, size: int = 0, *, create: bool = False, access: int = A
     try:
         if create:
             backend.truncate(fd, size)
-        return mmap(fd, size, access=access)
+        return mmap(fd, size, access=access, checked=checked)
     except BaseException:
         if create:
             backend.shm_unlink(path)
@@ -144,7 +151,8 @@ def _key(key: Any) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = ACCESS_WRITE) -> mmap:
+def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = ACCESS_WRITE,
+                checked: bool = False) -> mmap:
     """Attach the System V shared memory segment ``key``; return a :class:`pymmap.mmap`.
 
     ``shmget(2)`` finds the segment, ``shmctl(IPC_STAT)`` reads its size
@@ -165,6 +173,8 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
     ``ACCESS_COPY`` raises ``ValueError``, since ``shmat`` cannot map
     privately.  A segment's size is fixed: ``resize()`` raises
     ``TypeError``.  Remove the segment with :func:`sysv_remove`.
+    ``checked=True`` makes a checked map (:mod:`pymmap.checked`), as for
+    :func:`shm_open`.
     """
     _require("HAS_SYSV_SHM", "shmget")
     key = _key(key)
@@ -173,6 +183,8 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
     if access == ACCESS_COPY:
         raise ValueError("System V shared memory cannot be mapped copy-on-write (ACCESS_COPY)")
     writable = access == ACCESS_WRITE
+    if checked:
+        backend.kernel_copies()  # (refused before anything is made, where the system has none)
     shmid = backend.shm_get(key, size, create, MODE)
     try:
         length = int(backend.shm_stat(shmid).shm_segsz)
@@ -182,7 +194,8 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
             backend.shm_remove(shmid)
         raise
     _, prot = sharing(access)
-    region = MappedRegion.adopt(address, length, backend.shm_detach, "shmat", prot=prot)
+    region = (CheckedRegion if checked else MappedRegion).adopt(
+        address, length, backend.shm_detach, "shmat", prot=prot)
     return mmap._from_region(region, access)
 
 

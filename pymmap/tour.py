@@ -516,6 +516,69 @@ def step_working_set(tour: Console) -> None:
     tour.run("pages.close()")
 
 
+#: What the child of :func:`step_truncated` runs: an ordinary map of a file
+#: that it then cuts short, and a read past the new end.
+TRUNCATING_CHILD = """\
+import os, sys
+import pymmap
+f = open(sys.argv[1], "r+b")
+m = pymmap.mmap(f.fileno(), 0)
+os.truncate(sys.argv[1], pymmap.PAGESIZE)
+print(m[pymmap.PAGESIZE])
+"""
+
+
+def step_truncated(tour: Console) -> None:
+    """A file cut short: SIGBUS, or an error with checked=True"""
+    tour.say("""
+        If the file behind a map gets shorter (another program truncates
+        it, or shrinks shared memory), its pages past the new end are gone.
+        Touching one is a load instruction with nothing to load: the CPU
+        faults, the kernel finds no page to give, and it can return no
+        error code to a plain memory access, so it sends the process
+        SIGBUS, which kills it.  Every mmap does this, the stdlib's too.
+        A child process shows it: it maps a two-page file, cuts the file to
+        one page, and reads the second page.
+    """)
+    tour.namespace["CHILD"] = TRUNCATING_CHILD
+    tour.namespace["CHILD_ENV"] = dict(
+        os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tour.run("import signal, subprocess")
+    tour.run('pathlib.Path("short.bin").write_bytes(b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
+    tour.run("print(CHILD)")
+    tour.run("""
+        child = subprocess.run([sys.executable, "-c", CHILD, "short.bin"], env=CHILD_ENV,
+                               capture_output=True)
+    """)
+    tour.run("child.returncode, signal.Signals(-child.returncode).name")
+    tour.say("""
+        A map made with checked=True reads and writes its memory only
+        through the kernel: process_vm_readv(2) and process_vm_writev(2)
+        aimed at our own process.  A page that is gone makes that copy fail
+        with an error code, and the map raises OSError instead of dying.
+        Each access costs one system call; and the map lends no buffers
+        (memoryview, re), since code reading them directly would not be
+        checked.
+    """)
+    tour.run('pathlib.Path("short.bin").write_bytes(b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
+    tour.run('f = open("short.bin", "r+b")')
+    tour.run("m = mmap.mmap(f.fileno(), 0, checked=True)")
+    tour.say("""
+        (The first checked map tries both calls on a few bytes of its own,
+        to see that this system allows them.)
+    """)
+    tour.run("m[mmap.PAGESIZE:mmap.PAGESIZE + 3]")
+    tour.run('os.truncate("short.bin", mmap.PAGESIZE)')
+    tour.run("m[mmap.PAGESIZE]", raises=OSError)
+    tour.run("m[:3]")
+    tour.say("""
+        The first page is still there; the second one raised, and we are
+        still here.
+    """)
+    tour.run("m.close()")
+    tour.run("f.close()")
+
+
 #: The tour's steps, in order.  Where the system has neither fork() nor
 #: madvise() (Windows), a section shared by name and the working set stand
 #: in for the fork and the page-fault counts.
@@ -528,6 +591,8 @@ STEPS: List[Callable[[Console], None]] = [
     step_resize,
     step_pages,
     step_working_set if _KERNEL32 else step_faults,
+    # (Windows cannot cut a mapped file short: it refuses.)
+    *([] if _KERNEL32 else [step_truncated]),
 ]
 
 

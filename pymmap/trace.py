@@ -192,6 +192,11 @@ def _shmctl_command(cmd: int) -> str:
     return str(cmd)
 
 
+def _iovec(vector: Any) -> str:
+    """Internal: one ``struct iovec`` (a ctypes pair: address, length), as strace shows it."""
+    return f"[{{iov_base={_address(vector[0])}, iov_len={vector[1]}}}]"
+
+
 def _plain(value: Any) -> str:
     """Internal: any other argument: ints in decimal, NULL for None, bytes quoted."""
     if value is None:
@@ -239,6 +244,15 @@ def _arguments(name: str, args: Tuple[Any, ...], result: Any, err: int) -> List[
         return [str(shmid), _shmctl_command(cmd), shown]
     if name == "fstat":
         return [str(args[0]), _stat(result) if not err else "0x..."]
+    if name in ("process_vm_readv", "process_vm_writev"):
+        pid, local, local_count, remote, remote_count, flags = args
+        return [str(pid), _iovec(local), str(local_count), _iovec(remote), str(remote_count), str(flags)]
+    if name == "pread":
+        return [str(args[0]), "0x...", str(args[1]), hex(args[2])]
+    if name == "pwrite":
+        data = bytes(args[1])
+        shown = _string(data[:32]) + ("..." if len(data) > 32 else "")  # (strace's cut)
+        return [str(args[0]), shown, str(len(data)), hex(args[2])]
     if name == "prctl":
         option, arg2, addr, length, pointer = args
         # PR_SET_VMA's last argument points at the mapping's new name (or is 0).
@@ -272,6 +286,8 @@ _KERNEL32 = {
     "VirtualUnlock": ("b", "hd"),
     "K32QueryWorkingSetEx": ("b", "hod"),
     "PrefetchVirtualMemory": ("b", "hdod"),
+    "ReadProcessMemory": ("b", "hhhdo"),
+    "WriteProcessMemory": ("b", "hhhdo"),
 }
 # <winnt.h> and <memoryapi.h>
 _PAGE_NAMES = {0x01: "PAGE_NOACCESS", 0x02: "PAGE_READONLY", 0x04: "PAGE_READWRITE",

@@ -126,20 +126,19 @@ class _Accessor:
     """Internal: what every typed accessor shares: its region, its Struct, its size.
 
     The hot methods (``__getitem__``, ``__setitem__``) use functions bound
-    once, here: the region's gate, one-step read and one-step store, and the
-    Struct's ``unpack_from`` and ``pack_into``.  The gate answers with the region's
-    view and the array that keeps it mapped; each method keeps both until
-    it is done.  Stores hold the region's lock (read anew each time: a
-    forked child gets a new one).
+    once, here: the region's one-step read and one-step store, and the
+    Struct's ``unpack_from`` and ``pack_into``, which those call on the
+    region's memory (a checked map's region hands them a copy instead:
+    :mod:`pymmap.checked`).  Stores hold the region's lock (read anew each
+    time: a forked child gets a new one).
     """
 
-    __slots__ = ("_memory", "_pack", "_pack_into", "_prefix", "_read", "_region", "_struct", "_unpack",
+    __slots__ = ("_pack", "_pack_into", "_prefix", "_read", "_region", "_struct", "_unpack",
                  "name", "size")
 
     def __init__(self, region: "MappedRegion", name: str, prefix: str, code: str) -> None:
         layout = _compile(prefix + code)
         self._region = region
-        self._memory = region.memory_for
         self._read = region.read_at
         self._pack = region.pack_at
         self._prefix = prefix
@@ -297,13 +296,7 @@ class Char(_Accessor):
             raise TypeError(f"char value must be a 1-character str, not {type(value).__name__}")
         if len(value) != 1 or ord(value) > 0xFF:
             raise ValueError(f"char value must be one character from '\\x00' to '\\xff', not {value!r}")
-        mutex = self._region.mutex
-        try:
-            mutex.acquire()
-            view, _keep = self._memory(offset, 1, True)
-            view[offset] = ord(value)
-        finally:
-            mutex.release()
+        self._pack(self._pack_into, offset, 1, ord(value))
 
 
 class Typed:

@@ -119,10 +119,12 @@ def test_resize_to_zero_leaves_a_usable_map(tmp_path):
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows refuses to cut a file while a view of it is "
                     "mapped (ERROR_USER_MAPPED_FILE): there is nothing to read past")
-@pytest.mark.xfail(strict=True, reason="reads past a file cut by another process raise SIGBUS")
+@pytest.mark.xfail(strict=True, reason="an ordinary map's reads past a file cut by another process "
+                   "raise SIGBUS (a checked map's raise OSError: test_checked.py)")
 def test_reading_after_another_process_truncates_the_file(tmp_path):
-    # Every CPython dies here too.  Anything but a crash would do (an
-    # OSError, or the bytes that are still backed).
+    # Every CPython dies here too: an ordinary map loads from its pages
+    # directly, and nothing can turn that fault into an error.  With
+    # checked=True it raises OSError (tests/test_checked.py).
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * (4 * PAGESIZE))
     run_child(

@@ -111,7 +111,8 @@ def test_every_function_is_declared_with_fixed_width_types(k32):
         "CloseHandle", "CreateFileMappingW", "DuplicateHandle", "FlushFileBuffers", "FlushViewOfFile",
         "GetCurrentProcess", "GetFileSizeEx", "GetLastError", "GetSystemInfo", "MapViewOfFile",
         "OpenFileMappingW", "SetEndOfFile", "SetFilePointerEx", "UnmapViewOfFile", "VirtualQuery",
-        "VirtualProtect", "VirtualLock", "VirtualUnlock", "K32QueryWorkingSetEx", "PrefetchVirtualMemory"])
+        "VirtualProtect", "VirtualLock", "VirtualUnlock", "K32QueryWorkingSetEx", "PrefetchVirtualMemory",
+        "ReadProcessMemory", "WriteProcessMemory"])
     for name, fn in declared.items():
         assert fn.argtypes is not None and fn.restype_declared, name
     assert w.CreateFileMappingW.argtypes == (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32,

@@ -133,3 +133,16 @@ def test_cli_requires_a_command():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "tour" in proc.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a mapped file is cut short on Linux only "
+                    "(Windows refuses), and the step needs process_vm_readv or /proc/self/mem")
+def test_tour_shows_a_truncated_file_kill_an_ordinary_map_and_not_a_checked_one(tour):
+    out = tour[0].stdout
+    step = out[out.index("A file cut short: SIGBUS, or an error with checked=True"):]
+    assert "(-7, 'SIGBUS')" in step
+    assert re.search(r"^  \| process_vm_readv\(\d+, \[\{iov_base=0x[0-9a-f]+, iov_len=1\}\], 1, "
+                     r"\[\{iov_base=0x[0-9a-f]+, iov_len=1\}\], 1, 0\) = -1 EFAULT \(Bad address\)$", step, re.M)
+    assert re.search(r"^OSError: \[Errno 14\] Bad address: mmap byte \d+ cannot be read: .* The file is \d+ "
+                     r"bytes long now, shorter than the map", step, re.M)
+    assert ">>> m[:3]\n" in step and "\nb'aaa'\n" in step

@@ -55,6 +55,7 @@ ERROR_INVALID_ADDRESS = 487
 ERROR_FILE_INVALID = 1006
 ERROR_MAPPED_ALIGNMENT = 1132
 ERROR_USER_MAPPED_FILE = 1224
+ERROR_PARTIAL_COPY = 299
 
 MESSAGES = {
     ERROR_FILE_NOT_FOUND: "The system cannot find the file specified.",
@@ -432,6 +433,33 @@ class StandIn:
 
     def k_GetCurrentProcess(self):
         return CURRENT_PROCESS
+
+    def _process_copy(self, process, size, done, copy):
+        """ReadProcessMemory/WriteProcessMemory on this process: the host kernel's own copy.
+
+        As Windows does, a copy that fails part of the way reports
+        ERROR_PARTIAL_COPY and no count.
+        """
+        assert process == CURRENT_PROCESS
+        try:
+            copied = copy()
+        except OSError:
+            copied = 0
+        if copied != size:
+            raise _Failure(ERROR_PARTIAL_COPY)
+        getattr(done, "_obj", done).value = size
+        return 1
+
+    def k_ReadProcessMemory(self, process, address, buffer, size, done):
+        def copy():
+            data = untraced("kernel_copies").read(address, size)
+            ctypes.memmove(buffer, data, len(data))
+            return len(data)
+        return self._process_copy(process, size, done, copy)
+
+    def k_WriteProcessMemory(self, process, address, buffer, size, done):
+        return self._process_copy(
+            process, size, done, lambda: untraced("kernel_copies").write(address, ctypes.string_at(buffer, size)))
 
     def k_CloseHandle(self, handle):
         self._maybe_fail("CloseHandle")

@@ -8,9 +8,9 @@ calls that Python's ``os`` module already makes for us (``fstat``, ``dup``,
 ``ftruncate``, ``close``), are the same on both, and live here.
 """
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-__all__ = ["OPTIONAL", "REQUIRED", "Tracer", "os_call", "set_tracer", "tracer"]
+__all__ = ["OPTIONAL", "REQUIRED", "KernelCopies", "Tracer", "os_call", "set_tracer", "tracer"]
 
 #: What every backend provides, with the same meaning (each is documented
 #: where it is defined: ``posix.py``, ``windows.py``).  A call the system
@@ -27,6 +27,8 @@ REQUIRED: Tuple[str, ...] = (
     "file_size", "is_regular_file", "device_size", "truncate", "dup", "close_fd",
     # copies and searches in place (not system calls)
     "move", "find", "find_byte", "rfind_byte",
+    # copies the kernel makes, which report a fault as an error (checked maps)
+    "kernel_copies",
     # shared memory by name
     "shm_open", "shm_unlink", "shm_get", "shm_attach", "shm_detach", "shm_stat", "shm_remove",
     # errors and the trace
@@ -44,6 +46,22 @@ OPTIONAL: Dict[str, str] = {
     "UNSAFE_ADVICE": "madvise advice that makes pages fault on access, which pymmap refuses (Linux)",
     "shmid_ds": "the System V segment description shm_stat returns (Linux)",
 }
+
+class KernelCopies(NamedTuple):
+    """How checked maps reach their memory: copies made by the kernel (``kernel_copies()``).
+
+    ``read(address, count)`` returns the bytes at ``address``: all ``count``
+    of them, or fewer if the copy met a page it could not read (then the
+    bytes before that page).  If not even the first byte can be read, it
+    raises ``OSError`` with the system's error.  ``write(address, data)``
+    stores the bytes of ``data`` the same way, and returns how many it
+    stored.  ``name`` says which calls do it.
+    """
+
+    name: str
+    read: Callable[[int, int], bytes]
+    write: Callable[[int, bytes], int]
+
 
 #: ``tracer(name, args, result, err)``: ``err`` is 0 on success, else the
 #: errno (POSIX) or Windows error code.

@@ -30,12 +30,13 @@ import fcntl
 import os
 import stat
 import sys
+import threading
 from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
 from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .._interpreter import PYPY
 from . import _common, tables
-from ._common import REQUIRED, os_call
+from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
@@ -141,6 +142,13 @@ _memmem = _declare("memmem", c_void_p, (c_void_p, c_size_t, c_char_p, c_size_t))
 # void *memchr(const void *s, int c, size_t n);  void *memrchr(...)  (GNU, BSD)
 _memchr = _declare("memchr", c_void_p, (c_void_p, c_int, c_size_t))
 _memrchr = _declare("memrchr", c_void_p, (c_void_p, c_int, c_size_t))
+
+# ssize_t process_vm_readv(pid_t pid, const struct iovec *local_iov, unsigned long liovcnt,
+#     const struct iovec *remote_iov, unsigned long riovcnt, unsigned long flags);
+# ssize_t process_vm_writev(...the same...);  (Linux 3.2+, glibc 2.15+: checked maps)
+_VM_ARGTYPES = (c_int, c_void_p, c_ulong, c_void_p, c_ulong, c_ulong)
+_process_vm_readv = _declare("process_vm_readv", ctypes.c_ssize_t, _VM_ARGTYPES)
+_process_vm_writev = _declare("process_vm_writev", ctypes.c_ssize_t, _VM_ARGTYPES)
 
 HAS_REMAP = _mremap is not None
 HAS_MADVISE = _madvise is not None
@@ -621,6 +629,160 @@ def dup(fd: int) -> int:
 def close_fd(fd: int) -> None:
     """Close ``fd`` (close(2))."""
     os_call("close", os.close, (fd,))
+
+
+# --- copies the kernel makes for us: a fault becomes an error (checked maps) ------
+#
+# A load from a page that has nothing behind it any more (the file was cut
+# short) makes the CPU fault, and the kernel answers by sending the process
+# SIGBUS.  The same page read *by the kernel*, on the process's behalf,
+# makes the copy fail instead: the call returns a short count, or -1 with
+# EFAULT (process_vm_readv) or EIO (/proc/self/mem).  Checked maps
+# (pymmap.checked) read and write their memory only this way.
+
+#: One ``struct iovec {void *iov_base; size_t iov_len;}``.  Made anew for
+#: each call: ctypes lets other threads run during the call, and the kernel
+#: reads the vectors only once it is inside it.  (Passed as ctypes objects,
+#: not addresses, so that the trace, which may print them later, keeps them.)
+_IOVEC = c_size_t * 2
+#: Reads larger than this go straight into a new ``bytes`` object (below);
+#: smaller ones through a ctypes buffer, which costs fewer foreign calls.
+_DIRECT_READ = 1 << 16
+
+if not PYPY:
+    # PyObject *PyBytes_FromStringAndSize(const char *v, Py_ssize_t len);
+    # char *PyBytes_AsString(PyObject *o);
+    # The C API's documented way to fill a new bytes object: made with
+    # v=NULL, its contents are uninitialised, and may be written until it is
+    # shared.  A large read then costs one copy (the kernel's), not two.
+    _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+    _new_bytes.restype = ctypes.py_object
+    _new_bytes.argtypes = (c_void_p, ctypes.c_ssize_t)
+    _bytes_buffer = ctypes.pythonapi.PyBytes_AsString
+    _bytes_buffer.restype = c_void_p
+    _bytes_buffer.argtypes = (ctypes.py_object,)
+
+
+def _vm_call(name: str, fn: Any, local: int, remote: int, count: int) -> int:
+    """Internal: one ``process_vm_readv``/``writev`` of ``count`` bytes on our own pid; the count copied."""
+    # (os.getpid() each time: a child forked by any means reads its own memory.)
+    return int(_syscall(name, fn, (os.getpid(), _IOVEC(local, count), 1, _IOVEC(remote, count), 1, 0), -1))
+
+
+def _vm_read(address: int, count: int) -> bytes:
+    """Internal: :func:`read_memory` through ``process_vm_readv(2)``."""
+    if count <= 0:
+        return b""
+    if count > _DIRECT_READ and not PYPY:
+        data = _new_bytes(None, count)
+        got = _vm_call("process_vm_readv", _process_vm_readv, _bytes_buffer(data), address, count)
+        return data if got == count else data[:got]  # type: ignore[no-any-return]
+    buf = ctypes.create_string_buffer(count)
+    got = _vm_call("process_vm_readv", _process_vm_readv, ctypes.addressof(buf), address, count)
+    return buf.raw if got == count else buf.raw[:got]
+
+
+def _vm_write(address: int, data: bytes) -> int:
+    """Internal: :func:`write_memory` through ``process_vm_writev(2)``."""
+    count = len(data)
+    if count == 0:
+        return 0
+    source = (ctypes.c_char * count).from_buffer_copy(data)
+    return _vm_call("process_vm_writev", _process_vm_writev, ctypes.addressof(source), address, count)
+
+
+class _ProcMem:
+    """Internal: ``/proc/self/mem``, the fallback: this process's memory as a file.
+
+    ``pread``/``pwrite`` at offset *address* copy to and from memory at that
+    address, through the kernel.  The descriptor stands for the memory of
+    the process that opened it, so a forked child opens its own (the pid is
+    compared on each call); and since any code may close a descriptor that
+    is not its own (``os.closerange``) and open something else under its
+    number, each call first checks that the descriptor is still this file
+    (``fstat``), before it could write to another.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: Tuple[int, int, int, int] = (-1, -1, -1, -1)  # fd, pid, st_dev, st_ino
+
+    def _fd(self) -> int:
+        fd, pid, dev, ino = self._state
+        if pid == os.getpid():
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                return fd
+        with self._lock:
+            if self._state[1] == os.getpid():  # (another thread reopened it)
+                fd, pid, dev, ino = self._state
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == (dev, ino):
+                    return fd
+            fd = os_call("open", os.open, ("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC))
+            st = os.fstat(fd)
+            # (An old descriptor of ours, in a forked child, is left open:
+            # closing it there could close someone else's file.)
+            self._state = (fd, os.getpid(), st.st_dev, st.st_ino)
+            return int(fd)
+
+    def read(self, address: int, count: int) -> bytes:
+        if count <= 0:
+            return b""
+        return bytes(os_call("pread", os.pread, (self._fd(), count, address)))
+
+    def write(self, address: int, data: bytes) -> int:
+        if not data:
+            return 0
+        return int(os_call("pwrite", os.pwrite, (self._fd(), data, address)))
+
+
+_proc_mem = _ProcMem()
+
+
+_VM_CALLS = KernelCopies("process_vm_readv", _vm_read, _vm_write)
+_PROC_MEM = KernelCopies("/proc/self/mem", _proc_mem.read, _proc_mem.write)
+_kernel_copies: Optional[KernelCopies] = None
+
+
+def _works(copies: KernelCopies) -> None:
+    """Internal: raise ``OSError`` unless ``copies`` reads and writes this process's memory."""
+    source = ctypes.create_string_buffer(b"pymmap", 8)
+    target = ctypes.create_string_buffer(8)
+    if copies.read(ctypes.addressof(source), 8) != source.raw:
+        raise oserror(_errno.EIO)
+    if copies.write(ctypes.addressof(target), source.raw) != 8 or target.raw != source.raw:
+        raise oserror(_errno.EIO)
+
+
+def kernel_copies() -> KernelCopies:
+    """Return the kernel copies this system allows (the first checked map tries them).
+
+    ``process_vm_readv(2)``/``process_vm_writev(2)`` on our own pid first:
+    no descriptor to keep, and a forked child reads its own memory by
+    construction.  Where a seccomp profile refuses them (``EPERM``,
+    ``ENOSYS``), or the C library lacks them, ``/proc/self/mem``.  If
+    neither works, ``OSError`` says why each failed.  (macOS has neither;
+    a checked map there would need ``mach_vm_read_overwrite``.)
+    """
+    global _kernel_copies
+    if _kernel_copies is not None:
+        return _kernel_copies
+    reasons = []
+    for copies in (_VM_CALLS, _PROC_MEM):
+        if copies is _VM_CALLS and (_process_vm_readv is None or _process_vm_writev is None):
+            reasons.append("process_vm_readv: not in this C library")
+            continue
+        try:
+            _works(copies)
+        except OSError as exc:
+            reasons.append(f"{copies.name}: {exc}")
+            continue
+        _kernel_copies = copies
+        return copies
+    error = oserror(_errno.ENOSYS)
+    error.filename = "checked=True needs process_vm_readv(2) or /proc/self/mem (Linux): " + "; ".join(reasons)
+    raise error
 
 
 # --- copies and searches: not system calls, no tracing, on the hot path ---------

@@ -36,9 +36,11 @@ __all__ = [
     "ERROR_INVALID_HANDLE",
     "ERROR_INVALID_PARAMETER",
     "ERROR_MAPPED_ALIGNMENT",
+    "ERROR_NOACCESS",
     "ERROR_NOT_ENOUGH_MEMORY",
     "ERROR_NOT_LOCKED",
     "ERROR_NOT_SUPPORTED",
+    "ERROR_PARTIAL_COPY",
     "ERROR_USER_MAPPED_FILE",
     "FILE_BEGIN",
     "FILE_MAP_COPY",
@@ -81,6 +83,7 @@ __all__ = [
     "MapViewOfFile",
     "OpenFileMappingW",
     "PrefetchVirtualMemory",
+    "ReadProcessMemory",
     "SetEndOfFile",
     "SetFilePointerEx",
     "UnmapViewOfFile",
@@ -88,6 +91,7 @@ __all__ = [
     "VirtualProtect",
     "VirtualQuery",
     "VirtualUnlock",
+    "WriteProcessMemory",
     "get_last_error",
     "get_osfhandle",
     "kernel32",
@@ -256,8 +260,10 @@ ERROR_NOT_ENOUGH_MEMORY = 8
 ERROR_NOT_SUPPORTED = 50
 ERROR_INVALID_PARAMETER = 87
 ERROR_NOT_LOCKED = 158
+ERROR_PARTIAL_COPY = 299
 ERROR_ALREADY_EXISTS = 183
 ERROR_INVALID_ADDRESS = 487
+ERROR_NOACCESS = 998
 ERROR_FILE_INVALID = 1006
 ERROR_MAPPED_ALIGNMENT = 1132
 ERROR_USER_MAPPED_FILE = 1224
@@ -375,6 +381,20 @@ K32QueryWorkingSetEx.argtypes = (HANDLE, POINTER(PSAPI_WORKING_SET_EX_INFORMATIO
 PrefetchVirtualMemory = kernel32.PrefetchVirtualMemory
 PrefetchVirtualMemory.restype = BOOL
 PrefetchVirtualMemory.argtypes = (HANDLE, DWORD_PTR, POINTER(WIN32_MEMORY_RANGE_ENTRY), DWORD)
+
+# BOOL ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress, LPVOID lpBuffer,
+#     SIZE_T nSize, SIZE_T *lpNumberOfBytesRead);
+# BOOL WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress, LPCVOID lpBuffer,
+#     SIZE_T nSize, SIZE_T *lpNumberOfBytesWritten);
+# (On this process's own memory: the copies of checked maps, which fail with
+# ERROR_PARTIAL_COPY or ERROR_NOACCESS where a plain load would raise an
+# access violation or an in-page error.)
+ReadProcessMemory = kernel32.ReadProcessMemory
+ReadProcessMemory.restype = BOOL
+ReadProcessMemory.argtypes = (HANDLE, LPVOID, LPVOID, SIZE_T, POINTER(SIZE_T))
+WriteProcessMemory = kernel32.WriteProcessMemory
+WriteProcessMemory.restype = BOOL
+WriteProcessMemory.argtypes = (HANDLE, LPVOID, LPVOID, SIZE_T, POINTER(SIZE_T))
 
 # DWORD GetLastError(void);  Declared for completeness: the backend reads
 # get_last_error() instead, the copy ctypes saved right after the failing

@@ -47,7 +47,7 @@ from ctypes import byref
 from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _common
-from ._common import REQUIRED, os_call
+from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
@@ -594,6 +594,61 @@ def resident(address: int, length: int) -> bytes:
     process = _call("GetCurrentProcess", w.GetCurrentProcess)
     _call("K32QueryWorkingSetEx", w.K32QueryWorkingSetEx, process, entries, ctypes.sizeof(entries))
     return bytes(entry.VirtualAttributes & 1 for entry in entries)
+
+
+_current_process: Optional[int] = None
+
+
+def _process_copy(name: str, address: int, local: Any, count: int) -> int:
+    """Internal: ``ReadProcessMemory``/``WriteProcessMemory`` on this process; the count copied.
+
+    Windows may fail a copy that crosses into a page it cannot reach as a
+    whole (``ERROR_PARTIAL_COPY``), without saying how much it copied; the
+    count is then 0, and the caller narrows the range itself.
+    """
+    global _current_process
+    w = _api()
+    done = w.SIZE_T(0)
+    if _current_process is None:
+        # (A pseudo-handle that always means "this process": asked once, never closed.)
+        _current_process = _call("GetCurrentProcess", w.GetCurrentProcess)
+    ok, err = _call_raw(name, getattr(w, name), _current_process, address, local, count, byref(done))
+    if ok:
+        return count
+    if done.value:
+        return int(done.value)
+    raise oserror(err)
+
+
+def _read_memory(address: int, count: int) -> bytes:
+    if count <= 0:
+        return b""
+    buf = ctypes.create_string_buffer(count)
+    got = _process_copy("ReadProcessMemory", address, ctypes.addressof(buf), count)
+    return buf.raw if got == count else buf.raw[:got]
+
+
+def _write_memory(address: int, data: bytes) -> int:
+    count = len(data)
+    if count == 0:
+        return 0
+    source = (ctypes.c_char * count).from_buffer_copy(data)
+    return _process_copy("WriteProcessMemory", address, ctypes.addressof(source), count)
+
+
+_KERNEL_COPIES = KernelCopies("ReadProcessMemory", _read_memory, _write_memory)
+
+
+def kernel_copies() -> KernelCopies:
+    """Return the copies checked maps make: ``ReadProcessMemory``/``WriteProcessMemory`` on this process.
+
+    A file cannot be cut short under a view on Windows (the system refuses:
+    ``ERROR_USER_MAPPED_FILE``), but a page can still fail: an in-page
+    error when the network drive or removable disk behind it is gone, or
+    an access violation.  A plain load raises a structured exception that
+    kills the process; these copies fail with an error code instead.
+    """
+    return _KERNEL_COPIES
 
 
 def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:

@@ -15,6 +15,8 @@
  *                              each mismatch and exit 1 if there is any
  *   shm_peer layout            print the size of struct shmid_ds and the
  *                              offsets of shm_segsz and shm_nattch
+ *   shm_peer shrink NAME BYTES cut the POSIX object NAME to BYTES bytes, as a
+ *                              C program may do while another one maps it
  *
  * Exit status: 0 success, 1 a value did not match, 2 usage or system error.
  * Nothing is removed: the caller unlinks the object and removes the segment.
@@ -160,8 +162,16 @@ int main(int argc, char **argv)
                offsetof(struct shmid_ds, shm_nattch));
         return 0;
     }
+    if (argc == 4 && strcmp(argv[1], "shrink") == 0) {
+        int fd = shm_open(argv[2], O_RDWR, 0);
+        if (fd < 0) { perror("shm_open"); return 2; }
+        if (ftruncate(fd, (off_t) strtoul(argv[3], NULL, 0)) != 0) { perror("ftruncate"); return 2; }
+        close(fd);
+        return 0;
+    }
     if (argc != 4 || (strcmp(argv[1], "write") != 0 && strcmp(argv[1], "verify") != 0)) {
-        fprintf(stderr, "usage: %s write|verify NAME KEY, or %s layout\n", argv[0], argv[0]);
+        fprintf(stderr, "usage: %s write|verify NAME KEY, shrink NAME BYTES, or %s layout\n",
+                argv[0], argv[0]);
         return 2;
     }
     int writing = strcmp(argv[1], "write") == 0;

@@ -29,7 +29,7 @@ def _cmd_pages(args: argparse.Namespace) -> int:
     """Internal: ``python -m pymmap pages``."""
     from . import pages
 
-    return pages.run(args.files, touch=args.touch, as_json=args.json)
+    return pages.run(args.files, touch=args.touch, as_json=args.json, dirty=args.dirty, states=args.states)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     pages.add_argument("files", nargs="+", metavar="FILE", help="a regular file to examine")
     pages.add_argument("--touch", action="store_true",
                        help="read every page first (bringing it into the cache) and show the change")
+    pages.add_argument("--dirty", action="store_true",
+                       help="also count the pages changed but not yet written to disk, and those being "
+                       "written (cachestat, Linux 6.5+; 'unknown' elsewhere)")
+    pages.add_argument("--states", action="store_true",
+                       help="also show each page's state as m.pages() sees it: resident, mapped, private, "
+                       "dirty, swapped")
     pages.add_argument("--json", action="store_true", help="print machine-readable JSON instead")
     pages.set_defaults(handler=_cmd_pages)
     return parser

@@ -83,6 +83,7 @@ from struct import Struct as _Struct
 from typing import Any, Iterator, NoReturn, Optional, Tuple
 
 from . import _args, _constructor
+from . import page_states as _page_states
 from . import records as _records
 from . import typed as _typed
 from ._args import SSIZE_MAX as _SSIZE_MAX
@@ -1431,6 +1432,34 @@ class mmap(Lender):
     def is_loaded(self) -> bool:
         """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""
         return 0 not in self.resident()
+
+    def pages(self, start: int = 0, end: Optional[int] = None) -> "_page_states.PageStates":
+        """Return what each page of ``[start, end)`` is doing: a :class:`~pymmap.page_states.PageStates`.
+
+        One :class:`~pymmap.page_states.PageState` per page that the byte
+        range touches (the whole map by default): ``resident`` (in RAM),
+        ``mapped`` (in this process's page table), ``private`` (this
+        process's own copy), ``dirty`` (changes not yet written to the
+        file) and ``swapped``, each True, False or None where the system
+        will not tell (see :mod:`pymmap.page_states`).  ``print(m.pages())``
+        draws a one-line strip with a legend.  Looking changes nothing: no
+        page is touched.
+        """
+        if start.__class__ is not int:
+            start = _args.ssize(start)
+        if end is not None and end.__class__ is not int:
+            end = _args.ssize(end)
+        with self._region.mutex:
+            region = self._live_region()
+            size = self._size
+            stop = size if end is None else max(0, min(end, size))
+            if start < 0 or start > size:
+                raise ValueError("pages start out of bounds")
+            first = start // backend.PAGESIZE
+            count = max(0, -(-stop // backend.PAGESIZE) - first)
+            anonymous = region.fd == -1 and self._file.fd == -1
+            return _page_states.read_states(region.address, first, count, self._file.fd, self._offset,
+                                            anonymous)
 
     def load(self, start: int = 0, length: Optional[int] = None) -> None:
         """Bring the pages of ``[start, start + length)`` into RAM now.

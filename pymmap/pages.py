@@ -18,7 +18,15 @@ the picture each character stands for a group of pages: ``#`` all cached,
 
 ``--touch`` then reads one byte of every page (:meth:`pymmap.mmap.load`),
 which brings the whole file into the cache, and shows the result;
-``--json`` prints the same facts for programs.
+``--dirty`` adds how many cached pages are *dirty* (changed by some
+program, not yet written to the disk) and how many are being written
+right now, from ``cachestat(2)`` (Linux 6.5+; "unknown" elsewhere, and
+where the kernel will not tell this user): run it while another program
+writes to a file, and watch its writes wait in the page cache until the
+kernel (or an ``fsync``/``msync``) writes them out.  ``--json`` prints the
+same facts for programs.  ``--states`` adds what :meth:`pymmap.mmap.pages`
+says of each page of the (read-only) map the command made: a strip with a
+legend, or in JSON one object per page.
 
 Two limits come from the kernel.  Since Linux 5.2, for a file you neither
 own nor may write, ``mincore`` reports only the pages your own process has
@@ -37,8 +45,9 @@ from typing import IO, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ._platform import backend
 from .facade import ACCESS_READ, mmap
+from .page_states import PageStates
 
-__all__ = ["Residency", "measure", "picture", "run", "summary"]
+__all__ = ["Residency", "Writeback", "dirty_pages", "measure", "picture", "run", "summary"]
 
 
 class Residency(NamedTuple):
@@ -148,16 +157,47 @@ def _sees_page_cache(path: str, st: os.stat_result) -> bool:
     return st.st_uid == os.geteuid() or os.access(path, os.W_OK)
 
 
-def _examine(path: str, touch: bool) -> Tuple[Optional[Residency], Residency, bool]:
-    """Internal: map ``path`` read-only; return (before touching, now, exact)."""
+class Writeback(NamedTuple):
+    """What ``cachestat(2)`` says of a whole file: pages changed and not yet on disk, and being written."""
+
+    dirty: int
+    writeback: int
+
+
+def dirty_pages(fd: int) -> Optional[Writeback]:
+    """Return the file's dirty and writeback page counts (``cachestat``), or None if unknown."""
+    cachestat = getattr(backend, "cachestat", None)
+    if cachestat is None:
+        return None
+    try:
+        counts = cachestat(fd, 0, 0)  # (length 0: to the end of the file)
+    except OSError:
+        return None  # (ENOSYS before Linux 6.5; EPERM where the kernel will not tell this user)
+    return Writeback(int(counts.nr_dirty), int(counts.nr_writeback))
+
+
+class _Examined(NamedTuple):
+    """Internal: what was found out about one file."""
+
+    before: Optional[Residency]  # before --touch
+    now: Residency
+    exact: bool  # mincore sees the page cache, not just our own mappings
+    writeback: Optional[Writeback]  # --dirty (None: unknown, or not asked)
+    states: Optional[PageStates]  # --states
+
+
+def _examine(path: str, touch: bool, dirty: bool = False, states: bool = False) -> _Examined:
+    """Internal: map ``path`` read-only, and look."""
     fd, st = _open(path)
     try:
+        writeback = dirty_pages(fd) if dirty else None
         with mmap(fd, 0, access=ACCESS_READ) as m:
-            first = measure(m, path)
-            if not touch:
-                return None, first, _sees_page_cache(path, st)
-            m.load()
-            return first, measure(m, path), _sees_page_cache(path, st)
+            before = None
+            if touch:
+                before = measure(m, path)
+                m.load()
+            return _Examined(before, measure(m, path), _sees_page_cache(path, st), writeback,
+                             m.pages() if states else None)
     except OSError as exc:
         raise _Refused(exc.strerror or str(exc)) from None
     finally:
@@ -166,7 +206,7 @@ def _examine(path: str, touch: bool) -> Tuple[Optional[Residency], Residency, bo
 
 def run(paths: Sequence[str], touch: bool = False, as_json: bool = False,
         out: Optional[IO[str]] = None, err: Optional[IO[str]] = None,
-        width: Optional[int] = None) -> int:
+        width: Optional[int] = None, dirty: bool = False, states: bool = False) -> int:
     """Report the page-cache residency of each file; return the exit status.
 
     Text goes to ``out`` (default: standard output), one error line per
@@ -182,7 +222,7 @@ def run(paths: Sequence[str], touch: bool = False, as_json: bool = False,
     files: List[Dict[str, Any]] = []
     for path in paths:
         try:
-            before, now, exact = _examine(path, touch)
+            before, now, exact, writeback, page_states = _examine(path, touch, dirty, states)
         except _Refused as exc:
             print(f"pymmap pages: {path}: {exc}", file=err)
             files.append({"file": path, "error": str(exc)})
@@ -194,6 +234,11 @@ def run(paths: Sequence[str], touch: bool = False, as_json: bool = False,
             if before is not None:
                 facts["before_touch"] = _facts(before)
             facts["page_cache_visible"] = exact
+            if dirty:
+                facts["dirty"] = None if writeback is None else writeback.dirty
+                facts["writeback"] = None if writeback is None else writeback.writeback
+            if page_states is not None:
+                facts["states"] = page_states.as_json()
             files.append(facts)
             continue
         if not exact:
@@ -208,6 +253,15 @@ def run(paths: Sequence[str], touch: bool = False, as_json: bool = False,
                   f"{now.resident - before.resident} more now resident", file=out)
         print(summary(now), file=out)
         print(picture(now.pages, width), file=out)
+        if dirty:
+            if writeback is None:
+                print(f"{path}: dirty: unknown, writeback: unknown (cachestat(2) needs Linux 6.5+, "
+                      "and a kernel may refuse it for a file you may not write)", file=out)
+            else:
+                print(f"{path}: dirty: {writeback.dirty} pages, writeback: {writeback.writeback} pages "
+                      "(changed in the page cache, not yet on disk / being written now)", file=out)
+        if page_states is not None:
+            print(f"{path}: {page_states}", file=out)
     if as_json:
         json.dump({"page_size": backend.PAGESIZE, "files": files}, out)
         out.write("\n")

@@ -137,6 +137,23 @@ class Console:
         self._after_code = True
         return value
 
+    def pages(self, *names: str) -> None:
+        """Print ``print(name.pages())`` for each map ``name``: what its pages are doing now.
+
+        Each line reads ``  pages of m: [MM..] (legend)`` (see
+        :mod:`pymmap.page_states`); looking touches no page, and the calls
+        it makes to find out are left out of the trace.
+        """
+        for name in names:
+            try:
+                states = self.namespace[name].pages()
+            except Exception as exc:  # (a bug in pymmap or in the tour: counted, as run() counts it)
+                self.failures.append(f"{name}.pages() raised {exc!r}")
+                continue
+            self.out.write(f"  pages of {name}: {states}\n")
+        self.out.flush()
+        self._after_code = True
+
     def _evaluate(self, source: str) -> Any:
         """Internal: evaluate an expression, or execute statements and return None."""
         try:
@@ -157,6 +174,15 @@ class Console:
                     self.out.write(f"  maps: {entry}\n")
 
 
+def write_file(name: str, data: bytes) -> int:
+    """Write ``data`` to the file ``name``, and put it on disk (``fsync``): its pages start clean."""
+    with open(name, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data)
+
+
 # --- the steps -----------------------------------------------------------------------
 # Each step is a function taking the Console; its docstring is its title.
 
@@ -167,6 +193,8 @@ def step_read(tour: Console) -> None:
         The tour works in a fresh temporary directory.  SAMPLE holds effbot's
         samples/sample.txt: a Knuth quotation, 302 bytes with DOS line
         endings.  We write it to a file, open the file, and map it.
+        (write_file() writes a file and puts it on disk at once, with
+        fsync(2), so that its pages start clean.)
     """)
     if _KERNEL32:
         tour.say("""
@@ -185,7 +213,7 @@ def step_read(tour: Console) -> None:
         """)
     tour.run("import os, pathlib, re, sys")
     tour.run("import pymmap as mmap")
-    tour.run('pathlib.Path("sample.txt").write_bytes(SAMPLE)')
+    tour.run('write_file("sample.txt", SAMPLE)')
     tour.run('f = open("sample.txt", "r+b")')
     tour.run("m = mmap.mmap(f.fileno(), 0)")
     if _KERNEL32:
@@ -202,8 +230,16 @@ def step_read(tour: Console) -> None:
             closed.  mmap() answered with the address where the file's bytes
             now appear in our memory.  No data was read yet.
         """)
+    tour.say("""
+        A "pages of m:" line shows what each page of the map is doing, as
+        print(m.pages()) draws it: one character per page.  The file was
+        just written, so its one page is in memory (r), but this process
+        has not mapped it yet: mmap() only reserved the addresses.
+    """)
+    tour.pages("m")
     tour.run("len(m)")
     tour.run("m[:10]")
+    tour.pages("m")
     tour.run("m[38:58]")
     tour.say("""
         Slicing made no system call: the bytes are copied straight out of
@@ -226,17 +262,20 @@ def step_write(tour: Console) -> None:
         the map is a store to the file, visible at once to every process
         that reads it.  A slice assignment must keep the size.
     """)
+    tour.pages("m")
     tour.run('m[:7] = b"WE WILL"')
     tour.run('m[0] = ord("w")')
     tour.run('m[:3] = b"too long"', raises=IndexError)
+    tour.pages("m")
     tour.run('pathlib.Path("sample.txt").read_bytes()[:16]')
     tour.say(f"""
         The file already shows the change, although nothing wrote it.  The
-        page is only "dirty" in memory, though: flush() runs
-        {"FlushViewOfFile" if _KERNEL32 else "msync(2)"} to put it on disk now
-        instead of whenever the kernel gets to it.
+        page is only "dirty" in memory, though (D{"" if not _KERNEL32 else ", where the system can tell"}):
+        flush() runs {"FlushViewOfFile" if _KERNEL32 else "msync(2)"} to put it on disk now
+        instead of whenever the kernel gets to it, and the page is clean again.
     """)
     tour.run("m.flush()")
+    tour.pages("m")
 
 
 def step_search(tour: Console) -> None:
@@ -276,7 +315,7 @@ def step_access(tour: Console) -> None:
     """)
     tour.run("""
         for name in ("read.txt", "write.txt", "copy.txt"):
-            pathlib.Path(name).write_bytes(b"original text\\n")
+            write_file(name, b"original text\\n")
     """)
     tour.run('fds = [os.open(name, os.O_RDWR) for name in ("read.txt", "write.txt", "copy.txt")]')
     tour.run("r = mmap.mmap(fds[0], 0, access=mmap.ACCESS_READ)")
@@ -284,12 +323,16 @@ def step_access(tour: Console) -> None:
     tour.run("c = mmap.mmap(fds[2], 0, access=mmap.ACCESS_COPY)")
     tour.run('r[:8] = b"CHANGED!"', raises=TypeError)
     tour.run('w[:8] = b"CHANGED!"')
+    tour.run("c[0]  # a read: c maps the file's own page")
+    tour.pages("c")
     tour.run('c[:8] = b"CHANGED!"')
+    tour.pages("c")
     tour.run("r[:], w[:], c[:]")
     tour.run('[pathlib.Path(name).read_bytes() for name in ("read.txt", "write.txt", "copy.txt")]')
     tour.say("""
         In memory, w and c both changed; on disk, only write.txt did.  c's
-        change lives in a private copy of the page that no one else can see
+        first store copied the page (P: a private copy); its change lives
+        in that copy, which no one else can see
         and that is thrown away when the map closes, which is why flush()
         has nothing to do for it (no call below):
     """)
@@ -331,9 +374,12 @@ def step_fork(tour: Console) -> None:
     tour.run("os.waitpid(pid, 0)[1]  # the child's exit status")
     tour.run("shared[:]")
     tour.run("private[:]")
+    tour.pages("shared", "private")
     tour.say("""
         The child's store to the shared map reached the parent; its store to
-        the private map went to the child's own copy of the page.
+        the private map went to the child's own copy of the page.  The
+        parent's private page is its own copy too (P), and stays as it was;
+        the shared page is shmem's, mapped by both processes (M).
     """)
     tour.run("shared.close()")
     tour.run("private.close()")
@@ -410,7 +456,9 @@ def step_resize(tour: Console) -> None:
     tour.run("a = mmap.mmap(-1, mmap.PAGESIZE)")
     tour.run('a[:5] = b"kept!"')
     tour.run("a.resize(3 * mmap.PAGESIZE)")
+    tour.pages("a")
     tour.run("a[:5], a[-1]")
+    tour.pages("a")
     tour.run("a.close()")
 
 
@@ -424,7 +472,7 @@ def step_pages(tour: Console) -> None:
     """)
     tour.run("mmap.PAGESIZE, mmap.ALLOCATIONGRANULARITY")
     tour.run("G = mmap.ALLOCATIONGRANULARITY")
-    tour.run('pathlib.Path("pages.bin").write_bytes(b"A" * G + b"B" * mmap.PAGESIZE)')
+    tour.run('write_file("pages.bin", b"A" * G + b"B" * mmap.PAGESIZE)')
     tour.run('f = open("pages.bin", "r+b")')
     tour.run("second = mmap.mmap(f.fileno(), 10, offset=G)")
     tour.run("len(second), second[:]")
@@ -471,7 +519,9 @@ def step_faults(tour: Console) -> None:
             return now.ru_minflt - usage.ru_minflt, now.ru_majflt - usage.ru_majflt
     """)
     tour.run("pages = mmap.mmap(-1, 256 * mmap.PAGESIZE, flags=mmap.MAP_PRIVATE)")
+    tour.pages("pages")
     tour.run("touch_every_page(pages, store=True)")
+    tour.pages("pages")
     tour.run("touch_every_page(pages, store=True)")
     tour.say("""
         About one minor fault per page the first time, none the second:
@@ -480,6 +530,7 @@ def step_faults(tour: Console) -> None:
         again when touched.
     """)
     tour.run("pages.madvise(mmap.MADV_DONTNEED)")
+    tour.pages("pages")
     tour.run("pages[0]")
     tour.run("touch_every_page(pages, store=True)")
     tour.run("pages.close()")
@@ -489,9 +540,18 @@ def step_faults(tour: Console) -> None:
         up to 16 neighbouring cached pages at once ("fault-around"), so
         reading 256 pages usually takes far fewer faults than 256.
     """)
-    tour.run('pathlib.Path("big.bin").write_bytes(bytes(256 * mmap.PAGESIZE))')
+    tour.run('write_file("big.bin", bytes(256 * mmap.PAGESIZE))')
     tour.run('f = open("big.bin", "rb")')
     tour.run("big = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)")
+    tour.run("big[0]  # one byte")
+    tour.pages("big")
+    tour.say("""
+        One byte mapped 16 pages: the kernel's fault-around.  MADV_DONTNEED
+        on a file's pages only unmaps them from this process; they stay in
+        the page cache (r), and the next touch maps them again cheaply:
+    """)
+    tour.run("big.madvise(mmap.MADV_DONTNEED, 0, 4 * mmap.PAGESIZE)")
+    tour.pages("big")
     tour.run("touch_every_page(big, store=False)")
     tour.run("big.close()")
     tour.run("f.close()")
@@ -514,6 +574,149 @@ def step_working_set(tour: Console) -> None:
     """)
     tour.run("pages.resident().count(1)")
     tour.run("pages.close()")
+
+
+def step_who_sees(tour: Console) -> None:
+    """Who sees my write? MAP_SHARED, MAP_PRIVATE and read()"""
+    tour.say("""
+        One file, three ways to look at it: a shared map, a private
+        (copy-on-write, ACCESS_COPY) map, and plain reads and writes of the
+        file.  First the file itself is written (as another program
+        would), through write(2):
+    """)
+    tour.run('write_file("seen.txt", b"A" * mmap.PAGESIZE + b"B" * mmap.PAGESIZE)')
+    tour.run('f = open("seen.txt", "r+b", buffering=0)')
+    tour.run("""
+        def write_at(offset, data):
+            f.seek(offset)
+            f.write(data)
+
+        def read_at(offset):
+            f.seek(offset)
+            return f.read(1)
+    """)
+    tour.run("shared = mmap.mmap(f.fileno(), 0)")
+    tour.run("private = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)")
+    tour.run('write_at(0, b"1")')
+    tour.run("shared[:1], private[:1], read_at(0)")
+    tour.say("""
+        Everyone sees it: until a private map writes to a page, that page
+        is the file's own page in the page cache, the same one read()
+        copies from.  Now the private map writes to the first page:
+    """)
+    tour.run('private[1:2] = b"p"')
+    tour.pages("private")
+    tour.run('write_at(0, b"2")')
+    tour.run('write_at(mmap.PAGESIZE, b"2")')
+    tour.run("shared[:1], private[:1], read_at(0)")
+    tour.run("shared[mmap.PAGESIZE], private[mmap.PAGESIZE]")
+    tour.say("""
+        The private map's first page is its own copy now (P): it no longer
+        sees the file's changes there, and the file never sees its own.
+        Its second page, never written, still shows the file.  The shared
+        map is the file: its stores are everyone's, at once.
+    """)
+    tour.run("shared.close(); private.close(); f.close()")
+
+
+def step_dirty(tour: Console) -> None:
+    """Dirty pages and flush()"""
+    tour.say("""
+        A store to a shared map changes the page in the page cache, and
+        marks it dirty: it differs from the disk.  The kernel writes dirty
+        pages back by itself, within about 30 seconds; flush() (msync(2),
+        MS_SYNC) writes them now, and waits.  m.pages() sees dirty pages
+        with cachestat(2) (Linux 6.5+; "None" before).
+    """)
+    tour.say("""
+        The kernel keeps a file's pages in folios: one page each, or (on
+        newer kernels) several, when the file was written in large pieces.
+        A store dirties its whole folio.  This file is written a page at a
+        time, so that each page is a folio of its own:
+    """)
+    tour.run("""
+        with open("dirty.bin", "wb") as f:
+            for page in range(16):
+                f.write(bytes(mmap.PAGESIZE))
+            f.flush()  # (out of Python's buffer, into the kernel's page cache)
+            os.fsync(f.fileno())
+    """)
+    tour.run('f = open("dirty.bin", "r+b")')
+    tour.run("m = mmap.mmap(f.fileno(), 0)")
+    tour.pages("m")
+    tour.run("""
+        for page in (2, 3, 9):
+            m[page * mmap.PAGESIZE] = 1
+    """)
+    tour.pages("m")
+    tour.run("m.flush()")
+    tour.pages("m")
+    tour.say("""
+        Three pages dirty after the stores, none after the msync.
+    """)
+    tour.say("""
+        msync writes the map's pages to the file.  os.fsync(fd) goes
+        further: it writes the file's metadata too (its size, its block
+        list) and asks the disk to empty its own write cache, so that the
+        data survives a power cut.  A program that must not lose a write
+        calls both (or fsync alone, which covers the file's dirty pages
+        however they were written).
+    """)
+    tour.run("m.close()")
+    tour.run("f.close()")
+
+
+def step_read_vs_mmap(tour: Console) -> None:
+    """read() vs mmap, with a cold and a warm page cache"""
+    tour.say("""
+        Reading a file with read(2) copies it from the page cache into our
+        buffer, one system call per chunk.  A map copies nothing up front:
+        each first touch of a page faults, and the kernel maps the cached
+        page (a minor fault) or reads it from disk first (a major fault).
+        posix_fadvise(POSIX_FADV_DONTNEED) drops a clean file from the
+        page cache, so we can time both cold (from disk) and warm.
+    """)
+    tour.run("import resource, time")
+    tour.run('write_file("data.bin", os.urandom(1024 * mmap.PAGESIZE))')
+    tour.run("""
+        def measure(how, cold):
+            fd = os.open("data.bin", os.O_RDONLY)
+            if cold:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            before, start, calls = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), 0
+            if how == "read":
+                while os.read(fd, 65536):
+                    calls += 1
+            else:
+                seen = []
+                with mmap.trace(seen.append):  # (counts the map's calls: dup, mmap, munmap, close)
+                    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
+                        for i in range(0, len(m), mmap.PAGESIZE):
+                            m[i]
+                calls = len(seen)
+            seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            os.close(fd)
+            minor, major = after.ru_minflt - before.ru_minflt, after.ru_majflt - before.ru_majflt
+            # (read()'s few faults are its own buffer's, not the file's)
+            per_fault = f"{1024 / (minor + major):5.1f}" if how == "mmap" and minor + major else "    -"
+            return (f"{how:4} {'cold' if cold else 'warm'}: {calls:3} calls, {minor:4} minor + "
+                    f"{major:3} major faults, {per_fault} pages per fault, {seconds * 1000:6.2f} ms")
+    """)
+    tour.run("""
+        for how in ("read", "mmap"):
+            for cold in (True, False):
+                print(measure(how, cold))
+    """)
+    tour.say("""
+        read() makes a system call per 64 KiB and faults little (its buffer
+        only); the map makes almost no calls, and takes its faults instead,
+        several pages per fault (fault-around maps up to 16 cached pages at
+        a time; on a cold cache the kernel's read-ahead brings many pages
+        per disk read, so major faults stay few).  Warm, both are fast;
+        which wins depends on the sizes, the access pattern, and whether
+        the data is used in place (the map) or needs its own copy anyway.
+    """)
 
 
 #: What the child of :func:`step_truncated` runs: an ordinary map of a file
@@ -544,7 +747,7 @@ def step_truncated(tour: Console) -> None:
     tour.namespace["CHILD_ENV"] = dict(
         os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     tour.run("import signal, subprocess")
-    tour.run('pathlib.Path("short.bin").write_bytes(b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
+    tour.run('write_file("short.bin", b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
     tour.run("print(CHILD)")
     tour.run("""
         child = subprocess.run([sys.executable, "-c", CHILD, "short.bin"], env=CHILD_ENV,
@@ -560,7 +763,7 @@ def step_truncated(tour: Console) -> None:
         (memoryview, re), since code reading them directly would not be
         checked.
     """)
-    tour.run('pathlib.Path("short.bin").write_bytes(b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
+    tour.run('write_file("short.bin", b"a" * mmap.PAGESIZE + b"b" * mmap.PAGESIZE)')
     tour.run('f = open("short.bin", "r+b")')
     tour.run("m = mmap.mmap(f.fileno(), 0, checked=True)")
     tour.say("""
@@ -591,8 +794,10 @@ STEPS: List[Callable[[Console], None]] = [
     step_resize,
     step_pages,
     step_working_set if _KERNEL32 else step_faults,
-    # (Windows cannot cut a mapped file short: it refuses.)
-    *([] if _KERNEL32 else [step_truncated]),
+    step_who_sees,
+    # (Windows cannot cut a mapped file short, has no fork(), no dirty-page
+    # counts and no posix_fadvise: these steps need Linux; the tour says so.)
+    *([] if _KERNEL32 else [step_dirty, step_read_vs_mmap, step_truncated]),
 ]
 
 
@@ -620,11 +825,15 @@ def run(out: Optional[IO[str]] = None, show_trace: bool = True, step: bool = Fal
     out = sys.stdout if out is None else out
     tour = Console(out, show_trace=show_trace)
     tour.namespace["SAMPLE"] = SAMPLE
+    tour.namespace["write_file"] = write_file
     home = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="pymmap-tour-") as workdir:
         os.chdir(workdir)
         try:
             out.write(f"pymmap tour, in {workdir}\n")
+            if _KERNEL32:
+                out.write("(On Windows; four steps of the tour need Linux: fork(), dirty pages and flush(), "
+                          "read() vs mmap on a cold cache, and a file cut short under a map.)\n")
             for number, function in enumerate(STEPS, 1):
                 title = (function.__doc__ or function.__name__).strip()
                 tour.heading(f"Step {number} of {len(STEPS)}: {title}")

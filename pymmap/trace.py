@@ -247,6 +247,11 @@ def _arguments(name: str, args: Tuple[Any, ...], result: Any, err: int) -> List[
     if name in ("process_vm_readv", "process_vm_writev"):
         pid, local, local_count, remote, remote_count, flags = args
         return [str(pid), _iovec(local), str(local_count), _iovec(remote), str(remote_count), str(flags)]
+    if name == "cachestat":
+        _, fd, span, result, flags = args
+        counts = ", ".join(f"{field}={getattr(result, field)}" for field, _ in result._fields_)
+        shown = f"{{{counts}}}" if not err else "0x..."
+        return [str(fd), f"{{off={span.off}, len={span.len}}}", shown, str(flags)]
     if name == "pread":
         return [str(args[0]), "0x...", str(args[1]), hex(args[2])]
     if name == "pwrite":

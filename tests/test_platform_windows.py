@@ -535,8 +535,8 @@ def test_the_tracer_sees_each_call_with_its_windows_error(k32, open_file):
 # Where the backends differ, on purpose.  posix.py has a few names with no
 # Windows counterpart at all (System V's shmid_ds; fill_holes, for children
 # forked after MADV_DONTFORK); windows.py has the two calls of named sections.
-POSIX_ONLY = {"UNSAFE_ADVICE", "fill_holes", "shmid_ds"}
-WINDOWS_ONLY = {"RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize"}
+POSIX_ONLY = {"UNSAFE_ADVICE", "cachestat", "fill_holes", "page_flags", "shmid_ds"}
+WINDOWS_ONLY = {"RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize", "working_set"}
 
 
 def test_both_backends_export_the_same_names_but_for_a_few(k32):

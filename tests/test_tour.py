@@ -146,3 +146,45 @@ def test_tour_shows_a_truncated_file_kill_an_ordinary_map_and_not_a_checked_one(
     assert re.search(r"^OSError: \[Errno 14\] Bad address: mmap byte \d+ cannot be read: .* The file is \d+ "
                      r"bytes long now, shorter than the map", step, re.M)
     assert ">>> m[:3]\n" in step and "\nb'aaa'\n" in step
+
+
+def _step(out, title):
+    start = out.index(title)
+    end = out.find("\nStep ", start)
+    return out[start:] if end < 0 else out[start:end]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the Windows tour shows the working set instead (no dirty pages)")
+def test_tour_draws_the_pages_before_and_after_the_steps_that_change_them(tour):
+    out = tour[0].stdout
+    strips = re.findall(r"^  pages of (\w+): \[([SPDMr.?]+)\] \((\d+) pages?[,:]", out, re.M)
+    assert len(strips) >= 15
+    assert all(len(cells) == min(int(count), 64) for _, cells, count in strips)
+    first = _step(out, "Map a file; read it like bytes")
+    assert re.search(r"pages of m: \[r\].*\n>>> len\(m\).*\n(.*\n)*?  pages of m: \[M\]", first)
+    access = _step(out, "ACCESS_READ, ACCESS_WRITE and ACCESS_COPY")
+    assert re.search(r"pages of c: \[M\].*\n>>> c\[:8\] = b\"CHANGED!\"\n(  \|.*\n)*  pages of c: \[P\]", access)
+    write = _step(out, "Change it by assigning")
+    strips_of_m = re.findall(r"pages of m: \[(\w)\]", write)
+    assert strips_of_m[0] == "M" and strips_of_m[-1] == "M"
+    assert strips_of_m[1] in ("D", "M")  # (D where the kernel has cachestat: Linux 6.5+)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the three steps need Linux (the Windows tour says so)")
+def test_tour_has_the_three_steps_on_who_sees_dirty_pages_and_read_vs_mmap(tour):
+    out = tour[0].stdout
+    who = _step(out, "Who sees my write? MAP_SHARED, MAP_PRIVATE and read()")
+    assert "(b'1', b'1', b'1')" in who and "(b'2', b'1', b'2')" in who and "(50, 50)" in who
+    assert re.search(r"pages of private: \[P[MDr.]\]", who)
+    dirty = _step(out, "Dirty pages and flush()")
+    strips = re.findall(r"pages of m: \[([\w.]+)\]", dirty)
+    assert strips[0] == "r" * 16
+    assert strips[1] in ("rrDDrrrrrDrrrrrr", "rrMMrrrrrMrrrrrr")  # (M: no cachestat, dirty unknown)
+    assert strips[2] == "rrMMrrrrrMrrrrrr"
+    assert re.search(r"^  \| msync\(0x[0-9a-f]+, 65536, MS_SYNC\) = 0$", dirty, re.M)
+    timing = _step(out, "read() vs mmap, with a cold and a warm page cache")
+    rows = re.findall(r"^(read|mmap) (cold|warm): +(\d+) calls, +(\d+) minor \+ +(\d+) major faults", timing, re.M)
+    assert [(how, when) for how, when, *_ in rows] == [
+        ("read", "cold"), ("read", "warm"), ("mmap", "cold"), ("mmap", "warm")]
+    assert int(rows[0][2]) == 64 and int(rows[2][2]) == 4
+    assert int(rows[3][3]) < 1024  # fault-around: fewer faults than pages, on a warm cache

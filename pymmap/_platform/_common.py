@@ -45,6 +45,9 @@ OPTIONAL: Dict[str, str] = {
     "fill_holes": "give a forked child zero pages where MADV_DONTFORK left it holes (Linux)",
     "UNSAFE_ADVICE": "madvise advice that makes pages fault on access, which pymmap refuses (Linux)",
     "shmid_ds": "the System V segment description shm_stat returns (Linux)",
+    "page_flags": "each page's /proc/self/pagemap word: mapped, swapped, private (Linux)",
+    "cachestat": "the page cache's dirty and writeback counts for a range of a file (Linux 6.5+)",
+    "working_set": "each page's QueryWorkingSetEx attributes: in the working set, shared (Windows)",
 }
 
 class KernelCopies(NamedTuple):

@@ -29,6 +29,7 @@ import errno as _errno
 import fcntl
 import os
 import stat
+import struct
 import sys
 import threading
 from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
@@ -40,7 +41,7 @@ from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
-__all__ = [*REQUIRED, "UNSAFE_ADVICE", "fill_holes", "shmid_ds"]
+__all__ = [*REQUIRED, "UNSAFE_ADVICE", "cachestat", "fill_holes", "page_flags", "shmid_ds"]
 
 _TABLE_NAME = tables.select()
 _TABLE = tables.TABLES[_TABLE_NAME]
@@ -550,6 +551,64 @@ def resident(address: int, length: int) -> bytes:
     _syscall("mincore", _mincore, (address, length, vec), -1)
     # Only the lowest bit is defined; the others are reserved.
     return bytes(vec)[:pages].translate(_RESIDENT_BIT)
+
+
+def page_flags(address: int, length: int) -> Tuple[int, ...]:
+    """Return this process's ``/proc/self/pagemap`` entry for each page of the range (Linux).
+
+    One 64-bit word per page of our address space, at byte ``8 * (address
+    // PAGESIZE)`` of the file: bit 63 the page is present in our page
+    table, bit 62 it is in swap, bit 61 it is a file page or shared
+    anonymous memory (clear: private anonymous memory, such as a
+    copy-on-write copy), bit 56 it is mapped by this process alone.  (The
+    page frame number, in the low bits, reads as 0 unless we are root.)
+    ``address`` must be page-aligned.  ``OSError`` where there is no such
+    file (other systems, or ``/proc`` not mounted).
+    """
+    pages = (length + PAGESIZE - 1) // PAGESIZE
+    fd = os_call("open", os.open, ("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC))
+    try:
+        data = os_call("pread", os.pread, (fd, 8 * pages, 8 * (address // PAGESIZE)))
+    finally:
+        os.close(fd)
+    return struct.unpack(f"={len(data) // 8}Q", data)
+
+
+# int cachestat(unsigned int fd, struct cachestat_range *range, struct cachestat *cstat,
+#               unsigned int flags);  (Linux 6.5+; no C library wraps it yet: syscall(2))
+
+
+class cachestat_range(ctypes.Structure):
+    """``struct cachestat_range``: the bytes of the file to ask about (len 0: to its end)."""
+
+    _fields_ = [("off", ctypes.c_uint64), ("len", ctypes.c_uint64)]
+
+
+class cachestat_result(ctypes.Structure):
+    """``struct cachestat``: what the page cache holds of a range of a file, in pages."""
+
+    _fields_ = [(name, ctypes.c_uint64) for name in
+                ("nr_cache", "nr_dirty", "nr_writeback", "nr_evicted", "nr_recently_evicted")]
+
+
+_cachestat = _declare("syscall", ctypes.c_long, (ctypes.c_long, c_uint, ctypes.POINTER(cachestat_range),
+                                                 ctypes.POINTER(cachestat_result), c_uint))
+_NR_CACHESTAT = 451  # the same number on every architecture (the unified table's)
+
+
+def cachestat(fd: int, offset: int, length: int) -> cachestat_result:
+    """Wrapper around cachestat(2) (Linux 6.5+): the page cache's state of ``length`` bytes of ``fd``.
+
+    ``nr_cache`` pages are cached, ``nr_dirty`` of them changed and not yet
+    written back, ``nr_writeback`` being written now.  ``OSError`` ENOSYS
+    on older kernels (or where a seccomp profile forbids it), and a kernel
+    may refuse it (EPERM) for a file this user could not write.
+    """
+    if _cachestat is None or not sys.platform.startswith("linux"):
+        unsupported("cachestat")
+    result = cachestat_result()
+    _syscall("cachestat", _cachestat, (_NR_CACHESTAT, fd, cachestat_range(offset, length), result, 0), -1)
+    return result
 
 
 def set_anon_name(address: int, length: int, name: Optional[bytes]) -> None:

@@ -51,7 +51,7 @@ from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
-__all__ = [*REQUIRED, "RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize"]
+__all__ = [*REQUIRED, "RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize", "working_set"]
 
 #: The protection and sharing numbers the layers above pass to :func:`map`.
 #: Windows has no ``PROT_*`` or ``MAP_*``; these are pymmap's own words (the
@@ -585,6 +585,19 @@ def resident(address: int, length: int) -> bytes:
     sits in the system's file cache but was never touched through this view
     counts as not resident.)  ``address`` must be page-aligned.
     """
+    return bytes(attributes & 1 for attributes in working_set(address, length))
+
+
+def working_set(address: int, length: int) -> Tuple[int, ...]:
+    """Return ``QueryWorkingSetEx``'s attributes for each page of the range.
+
+    Bit 0 (``Valid``): the page is in this process's working set, mapped
+    in RAM.  For a valid page, bits 1-3 count the processes sharing it
+    (``ShareCount``), bits 4-14 are its protection, and bit 15
+    (``Shared``) says it can be shared (a page of the file or of a named
+    section, not this process's private copy).  ``address`` must be
+    page-aligned.
+    """
     w = _api()
     size: int = globals().get("PAGESIZE") or __getattr__("PAGESIZE")
     count = (length + size - 1) // size
@@ -593,7 +606,7 @@ def resident(address: int, length: int) -> bytes:
         entries[i].VirtualAddress = address + i * size
     process = _call("GetCurrentProcess", w.GetCurrentProcess)
     _call("K32QueryWorkingSetEx", w.K32QueryWorkingSetEx, process, entries, ctypes.sizeof(entries))
-    return bytes(entry.VirtualAttributes & 1 for entry in entries)
+    return tuple(int(entry.VirtualAttributes) for entry in entries)
 
 
 _current_process: Optional[int] = None

@@ -241,7 +241,8 @@ class CheckedRegion(MappedRegion):
 
     def store_at(self, offset: int, data: Any) -> None:
         """Copy the bytes-like ``data`` to ``offset``: one step, with the lock."""
-        data = bytes(data)
+        if data.__class__ is not bytes:
+            data = bytes(data)
         with self.mutex:
             array = self._checked_range(offset, len(data), True)
             self.put(array, offset, data)
@@ -418,10 +419,13 @@ class CheckedView(CheckedArray):
                 raise IndexError("index out of bounds on dimension 1")
             region.put(self._array, i, _ONE_BYTE[value])
             return
-        with memoryview(value) as source:
-            data = source.tobytes()
-            if source.format not in ("B", "b", "c") or source.ndim > 1:
-                raise ValueError("memoryview assignment: lvalue and rvalue have different structures")
+        if value.__class__ is bytes:
+            data = value
+        else:
+            with memoryview(value) as source:
+                if source.format not in ("B", "b", "c") or source.ndim > 1:
+                    raise ValueError("memoryview assignment: lvalue and rvalue have different structures")
+                data = source.tobytes()
         start, stop, step = item.indices(self._length)
         indices = range(start, stop, step)
         if len(indices) != len(data):

@@ -28,7 +28,11 @@ neither write nor owns (it then says 1 for every page, whatever the truth).
 On Windows, ``QueryWorkingSetEx`` tells ``mapped`` (in the working set)
 and, for those pages, ``private`` (not shareable); ``resident`` is True
 for them and None otherwise (a page out of the working set may still sit
-in the system's cache), and ``dirty`` and ``swapped`` are None.
+in the system's cache), and ``dirty`` and ``swapped`` are None.  Under
+Wine 8 (what CI runs) the same holds: an untouched page is not in the
+working set, a touched one is, shared (a page of the section: anonymous
+memory too lives in a pagefile-backed section), and the first store to an
+``ACCESS_COPY`` page makes it private.
 
 ``str()`` of the result is a one-line strip, one character per page
 (grouped when there are many), with a legend; in a notebook it draws a
@@ -73,8 +77,8 @@ class PageState(NamedTuple):
             return "M"
         if self.resident:
             return "r"
-        if self.resident is None and self.mapped is None:
-            return "?"
+        if self.resident is None:
+            return "?"  # (not mapped here, and whether it is in memory, no one says)
         return "."
 
 

@@ -9,6 +9,7 @@ Without truncation a checked map must behave exactly like the stdlib's map:
 the differential test at the end runs the same operations on both.
 """
 
+import ctypes
 import errno
 import json
 import mmap as stdlib_mmap
@@ -487,7 +488,7 @@ def test_a_checked_map_behaves_as_the_stdlib_map(tmp_path, access, name, operati
 
 
 @pytest.mark.skipif(sys.platform != "win32", reason="ReadProcessMemory on this process: Windows only")
-def test_windows_a_page_made_no_access_behind_the_maps_back_raises():
+def test_windows_a_page_made_no_access_behind_the_maps_back_never_kills_the_process():
     out = run_isolated("""
         import ctypes
         import pymmap
@@ -495,25 +496,41 @@ def test_windows_a_page_made_no_access_behind_the_maps_back_raises():
         PAGE = pymmap.PAGESIZE
         m = pymmap.mmap(-1, 4 * PAGE, checked=True)
         m[PAGE:PAGE + 4] = b"abcd"
+        m[2 * PAGE:2 * PAGE + 4] = b"wxyz"
         address = m._region.address
         old = win32.DWORD()
         # What a vanished network drive or a bad disk does to a view: the
         # page cannot be reached.  (m.protect() would be refused by pymmap
-        # before any copy; here the system's copy itself must fail.)
+        # before any copy; here the system's copy itself meets the page.)
         assert win32.VirtualProtect(address + 2 * PAGE, PAGE, win32.PAGE_NOACCESS, ctypes.byref(old))
-        for name, fn in [("item", lambda: m[2 * PAGE]), ("slice", lambda: m[PAGE:3 * PAGE]),
-                         ("write", lambda: m.__setitem__(2 * PAGE, 1)), ("find", lambda: m.find(b"zz", 0))]:
+        for name, fn in [("item", lambda: m[2 * PAGE]), ("slice", lambda: m[2 * PAGE:2 * PAGE + 4]),
+                         ("write", lambda: m.__setitem__(2 * PAGE + 8, 1)),
+                         ("find", lambda: m.find(b"wxyz", 0))]:
             try:
-                fn()
+                value = fn()
             except OSError as exc:
-                print(name, exc.winerror in (win32.ERROR_NOACCESS, win32.ERROR_PARTIAL_COPY))
+                # (Wine 8 refuses a write with ERROR_ACCESS_DENIED.)
+                print(name, "error", exc.winerror in (win32.ERROR_NOACCESS, win32.ERROR_PARTIAL_COPY,
+                                                      win32.ERROR_ACCESS_DENIED))
             else:
-                print(name, "no error")
+                print(name, "value", repr(value))
         print("before", m[PAGE:PAGE + 4].decode(), m.find(b"cd", 0) == PAGE + 2)
         assert win32.VirtualProtect(address + 2 * PAGE, PAGE, old.value, ctypes.byref(old))
         m.close()
     """)
-    assert out.split("\n")[:5] == ["item True", "slice True", "write True", "find True", "before abcd True"]
+    lines = out.splitlines()
+    assert lines[4] == "before abcd True"
+    wine = hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+    for line in lines[:4]:
+        name, outcome, detail = line.split(" ", 2)
+        if outcome == "error":
+            assert detail == "True", line  # the copy fails with an error code
+        else:
+            # Wine's ReadProcessMemory on its own process reads through
+            # PAGE_NOACCESS (seen with Wine 8): the true bytes, and no
+            # crash.  Windows itself must refuse.
+            assert wine, line
+            assert detail in ({"item": "119", "slice": "b'wxyz'", "write": "None", "find": str(2 * PAGE)}[name],), line
 
 
 def test_kernel_copies_name_their_calls():

@@ -317,6 +317,8 @@ def test_windows_working_set():
     with pymmap.mmap(-1, 4 * P) as m:
         before = m.pages()
         assert {s.dirty for s in before} == {None} and {s.swapped for s in before} == {None}
+        # Out of the working set: not mapped, and whether in memory no one says.
+        assert before[1].mapped is False and before[1].resident is None and before[1].symbol == "?"
         m[P] = 1
         after = m.pages()
         assert after[1].mapped is True and after[1].resident is True

@@ -746,8 +746,15 @@ def _vm_write(address: int, data: bytes) -> int:
     count = len(data)
     if count == 0:
         return 0
-    source = (ctypes.c_char * count).from_buffer_copy(data)
-    return _vm_call("process_vm_writev", _process_vm_writev, ctypes.addressof(source), address, count)
+    if count > _DIRECT_READ and data.__class__ is bytes:
+        # The kernel copies straight from the bytes object's own buffer
+        # (c_char_p points into it, and is held until the call returns).
+        source: Any = c_char_p(data)
+        local = ctypes.cast(source, c_void_p).value or 0
+    else:
+        source = (ctypes.c_char * count).from_buffer_copy(data)
+        local = ctypes.addressof(source)
+    return _vm_call("process_vm_writev", _process_vm_writev, local, address, count)
 
 
 class _ProcMem:

@@ -635,10 +635,9 @@ def step_dirty(tour: Console) -> None:
         time, so that each page is a folio of its own:
     """)
     tour.run("""
-        with open("dirty.bin", "wb") as f:
+        with open("dirty.bin", "wb", buffering=0) as f:  # (unbuffered: one write(2) per page)
             for page in range(16):
                 f.write(bytes(mmap.PAGESIZE))
-            f.flush()  # (out of Python's buffer, into the kernel's page cache)
             os.fsync(f.fileno())
     """)
     tour.run('f = open("dirty.bin", "r+b")')

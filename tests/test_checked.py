@@ -220,7 +220,7 @@ def test_a_checked_map_lends_no_buffer(checked_map):
         memoryview(checked_map)
     with pytest.raises((TypeError, BufferError)):
         re.search(b"56", checked_map)  # (CPython's re turns any failed borrow into its own TypeError)
-    with pytest.raises(_refusal_types(), match="lends no memory"):
+    with pytest.raises((TypeError, BufferError)):  # (PyPy 3.11's struct asks no __buffer__: README)
         struct.unpack_from("<I", checked_map, 0)
     with pytest.raises(_refusal_types(), match="lends no memory"):
         bytes(checked_map)

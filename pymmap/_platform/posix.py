@@ -846,6 +846,9 @@ def kernel_copies() -> KernelCopies:
             continue
         _kernel_copies = copies
         return copies
+    if sys.platform == "darwin":
+        reasons.append("macOS has neither (a checked map there would need mach_vm_read_overwrite, "
+                       "which pymmap does not use)")
     error = oserror(_errno.ENOSYS)
     error.filename = "checked=True needs process_vm_readv(2) or /proc/self/mem (Linux): " + "; ".join(reasons)
     raise error

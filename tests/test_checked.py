@@ -277,11 +277,16 @@ import ctypes, errno, os
 from pymmap._platform import backend
 
 def refused(*args):
-    # What a seccomp profile that forbids the call does: -1 with EPERM.
+    # What a seccomp profile that forbids the calls makes of them: -1 with EPERM.
     ctypes.set_errno(errno.EPERM)
     return -1
 
+# The bindings fail as they would: the ctypes functions (CPython), and the
+# pair of copies built on them or on cffi's (PyPy).
 backend._process_vm_readv = backend._process_vm_writev = refused
+backend._VM_CALLS = backend._VM_CALLS._replace(
+    read=lambda address, count: backend._syscall("process_vm_readv", refused, (), -1),
+    write=lambda address, data: backend._syscall("process_vm_writev", refused, (), -1))
 """
 
 

@@ -8,7 +8,7 @@ names rather than ``sys.implementation`` itself.
 
 import sys
 
-__all__ = ["CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY"]
+__all__ = ["CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY", "PickleBuffer"]
 
 #: True on PyPy.
 PYPY = sys.implementation.name == "pypy"
@@ -18,6 +18,15 @@ PYPY = sys.implementation.name == "pypy"
 #: keep only the raw memory: there, an array that such a view was made from
 #: may be collected while the view is still in use.
 KEEPS_EXPORTER = not PYPY
+
+# ``pickle.PickleBuffer``, whose C buffer functions pymmap lends through (see
+# buffer_slots and exports): from CPython's C module, which spares every
+# ``import pymmap`` the import of pickle.py (and of ``re`` with it); PyPy has
+# no such module, and its pickle gives its own type.
+try:
+    from _pickle import PickleBuffer
+except ImportError:  # pragma: no cover - PyPy
+    from pickle import PickleBuffer
 
 #: True where C code asks a class written in Python for a buffer through
 #: its ``__buffer__`` method (PEP 688: CPython 3.12 and later, and PyPy).

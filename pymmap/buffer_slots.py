@@ -26,10 +26,9 @@ as they are.  What a map lends, and when, is :mod:`pymmap.exports`' story.
 """
 
 import ctypes
-import pickle
 from typing import Any, List, Tuple, Type, TypeVar
 
-from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, PickleBuffer
 
 __all__ = ["LENDING_CLASSES", "Lender", "lends", "quiet_subclass"]
 
@@ -107,7 +106,7 @@ def _slot_procs(cls: type, lends_already: bool) -> int:
 
 def _picklebuffer_functions() -> Tuple[int, int]:
     """Internal: ``pickle.PickleBuffer``'s ``bf_getbuffer`` and ``bf_releasebuffer`` (0 if not found)."""
-    procs = _pointer_at(_address(pickle.PickleBuffer) + _TP_AS_BUFFER)
+    procs = _pointer_at(_address(PickleBuffer) + _TP_AS_BUFFER)
     if not procs:
         return 0, 0
     return _pointer_at(procs), _pointer_at(procs + _POINTER)
@@ -119,7 +118,7 @@ def _install(cls: type) -> bool:
     # Where a PickleBuffer keeps view.obj, and where instances of cls keep _lent.
     probe: Any = object.__new__(cls)
     probe._lent = source
-    if _field_offset(pickle.PickleBuffer(source), source) != _field_offset(probe, source):
+    if _field_offset(PickleBuffer(source), source) != _field_offset(probe, source):
         return False
     getbuffer, releasebuffer = _picklebuffer_functions()
     procs = _slot_procs(cls, lends_already=False)

@@ -73,14 +73,13 @@ runs first, so that a dropped record counts no longer).
 
 import gc
 import os
-import pickle
 import sys
 import threading
 import weakref
 from itertools import count
 from typing import Any, Dict, Optional, Set, Tuple, Type
 
-from ._interpreter import CALLS_BUFFER_DUNDER, PYPY
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, PickleBuffer
 from .buffer_slots import LENDING_CLASSES, Lender, lends
 from .copying import view_of
 from .errors import closed, inaccessible, refused
@@ -116,7 +115,7 @@ _KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
 __all__ = ["LENDS_FROM_C", "REFUSED_FROM_C", "Exports", "ExportsModel", "RefusedExports"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
-_PickleBuffer = pickle.PickleBuffer
+_PickleBuffer = PickleBuffer
 
 
 def _is_released(view: memoryview) -> bool:
@@ -139,7 +138,7 @@ def _released_view() -> memoryview:
 _NOTHING = _released_view()
 
 
-def _released_borrow() -> pickle.PickleBuffer:
+def _released_borrow() -> PickleBuffer:
     """Internal: a released PickleBuffer: ``memoryview()`` of it raises ``ValueError``."""
     borrow = _PickleBuffer(b"")
     borrow.release()
@@ -305,7 +304,7 @@ class _CountedExports(Exports):
         view = self._view
         if _is_released(view):
             view = self._renew(lend=False)
-        return memoryview(pickle.PickleBuffer(view))
+        return memoryview(PickleBuffer(view))
 
 
 class _SlotExports(_CountedExports):
@@ -333,7 +332,7 @@ class _SlotExports(_CountedExports):
             raise closed()
         if not self._lendable(region):
             raise inaccessible()
-        return _writable_or_refuse(memoryview(pickle.PickleBuffer(self._lent)), flags)
+        return _writable_or_refuse(memoryview(PickleBuffer(self._lent)), flags)
 
     def buffer(self, flags: int = 0) -> memoryview:
         return self.export(flags)  # already an export of its own
@@ -357,7 +356,7 @@ class _DunderExports(_CountedExports):
 
     def __init__(self) -> None:
         super().__init__()
-        self._borrow: pickle.PickleBuffer = _NO_BORROW
+        self._borrow: PickleBuffer = _NO_BORROW
 
     def _let_go_of_borrow(self) -> None:
         self._borrow.release()

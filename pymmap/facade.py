@@ -80,18 +80,14 @@ surfaces as the ``RuntimeError`` of ``release()``, with the
 import errno
 import sys
 from struct import Struct as _Struct
-from typing import Any, Iterator, NoReturn, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional, Tuple
 
 from . import _args, _constructor
-from . import page_states as _page_states
-from . import records as _records
-from . import typed as _typed
 from ._args import SSIZE_MAX as _SSIZE_MAX
 from ._args import SSIZE_MIN as _SSIZE_MIN
 from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE
 from ._platform import backend
 from .buffer_slots import Lender, lends, quiet_subclass
-from .checked import CheckedArray, CheckedRegion, CheckedView
 from .copying import SLOW_SLICES, FastArray, FastView
 from .errors import SizeError
 from .errors import closed as _closed
@@ -101,6 +97,10 @@ from .exports import REFUSED_FROM_C, Exports, ExportsModel, RefusedExports
 from .lease import Descriptor
 from .protection import GuardedArray, GuardedView
 from .region import LOCK_FREE_READS, CharArray, MappedRegion
+
+if TYPE_CHECKING:  # (imported where used: pymmap's import stays short)
+    from . import page_states as _page_states
+    from . import typed as _typed
 
 __all__ = [
     "ACCESS_COPY",
@@ -220,10 +220,16 @@ class mmap(Lender):
         if fileno != -1 and trackfd:
             self._file = Descriptor(backend.dup(fileno), backend.close_fd)
         try:
-            region = (CheckedRegion if checked else MappedRegion)(
-                length, fd=fileno, offset=offset, prot=prot, flags=flags, tagname=tagname)
-            if isinstance(region, CheckedRegion):
-                region.file = self._file.fd  # (to say how long the file is, if a page is gone)
+            if checked:
+                from .checked import CheckedRegion  # (imported on first use)
+
+                checked_region = CheckedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
+                                               tagname=tagname)
+                checked_region.file = self._file.fd  # (to say how long the file is, if a page is gone)
+                region: MappedRegion = checked_region
+            else:
+                region = MappedRegion(length, fd=fileno, offset=offset, prot=prot, flags=flags,
+                                      tagname=tagname)
         except BaseException:
             self._file.close()
             raise
@@ -311,8 +317,12 @@ class mmap(Lender):
         if view is None or array is None:
             self._view = self._array = None
             return
-        if isinstance(region, CheckedRegion):
-            # Stand-ins that copy through the kernel (see pymmap.checked).
+        if region.checked:
+            # Stand-ins that copy through the kernel (see pymmap.checked;
+            # loaded already: the region is one of its CheckedRegions).
+            from .checked import CheckedArray, CheckedRegion, CheckedView
+
+            assert isinstance(region, CheckedRegion)
             view, array = CheckedView(region, array, self._access == ACCESS_READ), CheckedArray(region, array)
         elif SLOW_SLICES:
             # PyPy: stand-ins over cffi's objects, which the JIT reads and
@@ -509,7 +519,9 @@ class mmap(Lender):
         if fmt.__class__ is _Struct and offset.__class__ is int:
             # The hot path: the region's one-step read checks the rest.
             return self._region.read_at(fmt.unpack_from, offset, fmt.size)
-        return _typed.unpack_from(self._live_region(), fmt, offset)
+        from . import typed
+
+        return typed.unpack_from(self._live_region(), fmt, offset)
 
     def pack_into(self, fmt: "_typed.Format", offset: int, *values: Any) -> None:
         """Store ``values`` at byte ``offset``, encoded by the :mod:`struct` format ``fmt``.
@@ -525,7 +537,9 @@ class mmap(Lender):
             # The hot path: pack, then the region's one-step store checks the rest.
             self._region.store_at(offset, fmt.pack(*values))
             return
-        _typed.pack_into(self._live_region(), fmt, offset, values)
+        from . import typed
+
+        typed.pack_into(self._live_region(), fmt, offset, values)
 
     def typed(self, byteorder: str = "little") -> "_typed.Typed":
         """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
@@ -536,7 +550,9 @@ class mmap(Lender):
         :mod:`pymmap.typed` for every accessor and error.  Each access is one
         step for other threads, as the map's own methods are.
         """
-        return _typed.Typed(self._live_region(), byteorder)
+        from .typed import Typed
+
+        return Typed(self._live_region(), byteorder)
 
     def record(self, ctype: Any, offset: int = 0) -> Any:
         """Return an instance of the ctypes type ``ctype`` that lives in the map at byte ``offset``.
@@ -559,7 +575,9 @@ class mmap(Lender):
         Raises ``TypeError`` for any other ``ctype``, ``IndexError`` if the
         record does not lie inside the map, ``ValueError`` on a closed map.
         """
-        size = _records.size_of(ctype)
+        from . import records
+
+        size = records.size_of(ctype)
         if offset.__class__ is not int:
             offset = _args.index_or_indexerror(offset)
         region = self._live_region()
@@ -569,8 +587,8 @@ class mmap(Lender):
         with region.mutex:
             region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
             if not writable:
-                return _records.ReadOnlyRecord(region, ctype, offset)
-            return _records.alias(ctype, self._exports.record_source(), offset)
+                return records.ReadOnlyRecord(region, ctype, offset)
+            return records.alias(ctype, self._exports.record_source(), offset)
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -1458,7 +1476,9 @@ class mmap(Lender):
             first = start // backend.PAGESIZE
             count = max(0, -(-stop // backend.PAGESIZE) - first)
             anonymous = region.fd == -1 and self._file.fd == -1
-            return _page_states.read_states(region.address, first, count, self._file.fd, self._offset,
+            from .page_states import read_states
+
+            return read_states(region.address, first, count, self._file.fd, self._offset,
                                             anonymous)
 
     def load(self, start: int = 0, length: Optional[int] = None) -> None:

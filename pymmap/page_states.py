@@ -39,7 +39,6 @@ memory too lives in a pagefile-backed section), and the first store to an
 coloured grid (``_repr_html_``); :meth:`PageStates.as_json` gives the data.
 """
 
-import html
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -145,6 +144,8 @@ class PageStates(Tuple[PageState, ...]):
 
     def _repr_html_(self) -> str:
         """A coloured grid, one cell per page (with the legend): what a notebook shows."""
+        import html
+
         cells = []
         for state in self:
             facts = ", ".join(f"{name}={getattr(state, name)}" for name in PageState._fields[1:])

@@ -8,6 +8,8 @@ distinct msync and madvise values.  A few values are spot-checked against
 the headers they come from, especially where the platforms differ.
 """
 
+import os
+
 import pytest
 
 from pymmap._platform import tables
@@ -182,8 +184,10 @@ def test_the_table_is_chosen_by_system_and_machine(system, machine, table):
     assert tables.select(system, machine) == table
 
 
-def test_linux_without_a_machine_asks_platform(monkeypatch):
-    monkeypatch.setattr(tables.platform, "machine", lambda: "sparc64")
+def test_linux_without_a_machine_asks_uname(monkeypatch):
+    real = os.uname()
+    monkeypatch.setattr(tables.os, "uname", lambda: type(real)(
+        (real.sysname, real.nodename, real.release, real.version, "sparc64")))
     assert tables.select("linux") == "linux-sparc"
 
 

@@ -24,7 +24,6 @@ Linux share memory by name.
 """
 
 import ctypes
-import ctypes.util
 import errno as _errno
 import fcntl
 import os
@@ -84,10 +83,29 @@ def _load_libc() -> ctypes.CDLL:
     handle = ctypes.CDLL(None, use_errno=True)
     if hasattr(handle, "mmap"):
         return handle
-    name = ctypes.util.find_library("c")  # pragma: no cover - non-glibc fallback
-    if name is None:  # pragma: no cover
-        raise ImportError("pymmap cannot find the C library")
-    return ctypes.CDLL(name, use_errno=True)  # pragma: no cover
+    return _library("c", _LIBC_NAMES)  # pragma: no cover - a program without libc's symbols
+
+
+#: The C library's file name on the systems pymmap knows (glibc, musl,
+#: macOS, FreeBSD), tried before ``ctypes.util.find_library``, which runs
+#: ``ldconfig`` or a compiler in a subprocess to look (slow, and missing on
+#: some systems).
+_LIBC_NAMES = ("libc.so.6", "libc.musl-x86_64.so.1", "/usr/lib/libSystem.B.dylib", "libc.so.7")
+
+
+def _library(short: str, names: Tuple[str, ...]) -> ctypes.CDLL:  # pragma: no cover - fallbacks
+    """Internal: open the C library ``short`` (``"c"``, ``"rt"``) by its known ``names``, else by search."""
+    for name in names:
+        try:
+            return ctypes.CDLL(name, use_errno=True)
+        except OSError:
+            continue
+    from ctypes.util import find_library  # (only here: it may spawn processes to search)
+
+    found = find_library(short)
+    if found is None:
+        raise ImportError(f"pymmap cannot find the C library lib{short}")
+    return ctypes.CDLL(found, use_errno=True)
 
 
 _libc = _load_libc()
@@ -301,8 +319,10 @@ def _load_librt() -> Optional[ctypes.CDLL]:
     """Internal: librt, where glibc before 2.34 kept ``shm_open``; None if libc has it."""
     if hasattr(_libc, "shm_open"):
         return None
-    name = ctypes.util.find_library("rt")  # pragma: no cover - glibc < 2.34
-    return ctypes.CDLL(name, use_errno=True) if name else None  # pragma: no cover
+    try:  # pragma: no cover - glibc < 2.34
+        return _library("rt", ("librt.so.1",))
+    except ImportError:  # pragma: no cover
+        return None
 
 
 _librt = _load_librt()

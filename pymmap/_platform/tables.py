@@ -32,7 +32,7 @@ layer needs from the C headers but does not export: the ``sysconf`` name of
 the page size, and on Linux the System V ``IPC_*`` and ``SHM_*`` numbers.
 """
 
-import platform
+import os
 import sys
 from typing import Dict
 
@@ -304,7 +304,7 @@ TABLES: Dict[str, Dict[str, int]] = {
     "freebsd": FREEBSD,
 }
 
-# Machine names as ``platform.machine()`` (that is, ``uname -m``) spells them.
+# Machine names as ``uname -m`` (``os.uname().machine``) spells them.
 _LINUX_MACHINES = (
     (("x86_64", "amd64", "i386", "i486", "i586", "i686"), "linux-x86"),
     (("alpha",), "linux-alpha"),
@@ -331,7 +331,8 @@ def select(system: str = sys.platform, machine: str = "") -> str:
     Raises ImportError for a platform pymmap has no table for, naming it.
     """
     if system.startswith("linux"):
-        table = linux_table_for(machine or platform.machine())
+        # (os.uname(), not the platform module, which costs every import of pymmap a few ms.)
+        table = linux_table_for(machine or os.uname().machine)
         # 32-bit x86 uses the same numbers; only off_t differs (see posix.py).
         return table
     if system == "darwin":

@@ -80,7 +80,19 @@ surfaces as the ``RuntimeError`` of ``release()``, with the
 import errno
 import sys
 from struct import Struct as _Struct
-from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    Iterator,
+    NoReturn,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from . import _args, _constructor
 from ._args import SSIZE_MAX as _SSIZE_MAX
@@ -99,8 +111,20 @@ from .protection import GuardedArray, GuardedView
 from .region import LOCK_FREE_READS, CharArray, MappedRegion
 
 if TYPE_CHECKING:  # (imported where used: pymmap's import stays short)
+    from typing import SupportsIndex
+
+    from typing_extensions import Buffer, Literal
+
     from . import page_states as _page_states
     from . import typed as _typed
+
+    #: What the stdlib's methods take as data: any object that lends a buffer.
+    ReadableBuffer = Buffer
+
+_C = TypeVar("_C")
+_MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
+_PROT_READ = backend.CONSTANTS["PROT_READ"]
+_PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
 
 __all__ = [
     "ACCESS_COPY",
@@ -209,7 +233,28 @@ class mmap(Lender):
 
     # --- construction ----------------------------------------------------------------
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "mmap":
+    if TYPE_CHECKING:
+        # The constructor as a type checker sees it, on each platform (never
+        # run).  At run time one __new__ takes every form, and binds it as the
+        # platform's C module does: see _new.
+        if sys.platform == "win32":
+            def __new__(cls, fileno: int, length: int, tagname: Optional[str] = None,
+                        access: int = ACCESS_DEFAULT, offset: int = 0, *, trackfd: bool = True,
+                        checked: bool = False) -> "mmap":
+                raise NotImplementedError
+        else:
+            def __new__(cls, fileno: int, length: int, flags: int = _MAP_SHARED,
+                        prot: int = _PROT_READ | _PROT_WRITE, access: int = ACCESS_DEFAULT, offset: int = 0,
+                        *, trackfd: bool = True, populate: bool = False, huge_pages: bool = False,
+                        checked: bool = False) -> "mmap":
+                raise NotImplementedError
+    else:
+        def __new__(cls, *args, **kwargs):
+            return cls._new(args, kwargs)
+
+    @classmethod
+    def _new(cls, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> "mmap":
+        """Internal: ``mmap(*args, **kwargs)``: the arguments read, and the map made."""
         # The checks, as the platform's C module makes them (see _constructor).
         request = _constructor.read(args, kwargs)
         fileno, length, offset, access, flags, prot, trackfd, tagname, advice, checked = request
@@ -541,7 +586,7 @@ class mmap(Lender):
 
         typed.pack_into(self._live_region(), fmt, offset, values)
 
-    def typed(self, byteorder: str = "little") -> "_typed.Typed":
+    def typed(self, byteorder: 'Literal["little", "big", "native"]' = "little") -> "_typed.Typed":
         """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
 
         ``byteorder`` is ``"little"`` (Intel, the default), ``"big"`` or
@@ -554,7 +599,7 @@ class mmap(Lender):
 
         return Typed(self._live_region(), byteorder)
 
-    def record(self, ctype: Any, offset: int = 0) -> Any:
+    def record(self, ctype: Type[_C], offset: int = 0) -> _C:
         """Return an instance of the ctypes type ``ctype`` that lives in the map at byte ``offset``.
 
         ``ctype`` is a ``ctypes`` Structure, Union or Array type, including
@@ -587,8 +632,9 @@ class mmap(Lender):
         with region.mutex:
             region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
             if not writable:
-                return records.ReadOnlyRecord(region, ctype, offset)
-            return records.alias(ctype, self._exports.record_source(), offset)
+                # (Typed as the ctypes type: the stand-in reads as one does.)
+                return cast(_C, records.ReadOnlyRecord(region, ctype, offset))
+            return cast(_C, records.alias(ctype, self._exports.record_source(), offset))
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -597,6 +643,12 @@ class mmap(Lender):
             return self._size
         self._check_valid()  # closed, or in the middle of a resize
         return self._size
+
+    @overload
+    def __getitem__(self, item: "SupportsIndex") -> int: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> bytes: ...
 
     def __getitem__(self, item: Any) -> Any:
         # The hot paths: a plain int, or a slice of plain ints (no Python code
@@ -685,6 +737,12 @@ class mmap(Lender):
                 pass
         _args.index_or_indexerror(item)  # a plain int too large to be an index says so
         raise IndexError("mmap index out of range")
+
+    @overload
+    def __setitem__(self, item: "SupportsIndex", value: int) -> None: ...
+
+    @overload
+    def __setitem__(self, item: slice, value: "ReadableBuffer") -> None: ...
 
     def __setitem__(self, item: Any, value: Any) -> None:
         # The hot paths: a store of plain values, with the lock held (a store
@@ -974,7 +1032,7 @@ class mmap(Lender):
         finally:
             mutex.release()
 
-    def write(self, data: Any) -> int:
+    def write(self, data: "ReadableBuffer") -> int:
         """Write the bytes-like ``data`` at the position; return the number of bytes written."""
         buf = data if data.__class__ is bytes else _args.buffer(data)
         mutex = self._region.mutex
@@ -1019,7 +1077,7 @@ class mmap(Lender):
 
     # --- searching ---------------------------------------------------------------
 
-    def find(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
+    def find(self, sub: "ReadableBuffer", start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the lowest index of ``sub`` in ``[start, end)``, or -1.
 
         ``start`` defaults to the current position (not 0), and ``end`` to the
@@ -1052,7 +1110,7 @@ class mmap(Lender):
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, True)
 
-    def rfind(self, sub: Any, start: Optional[int] = None, end: Optional[int] = None) -> int:
+    def rfind(self, sub: "ReadableBuffer", start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the highest index of ``sub`` in ``[start, end)``, or -1.
 
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.

@@ -185,7 +185,12 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
     writable = access == ACCESS_WRITE
     if checked:
         backend.kernel_copies()  # (refused before anything is made, where the system has none)
-    shmid = backend.shm_get(key, size, create, MODE)
+    try:
+        shmid = backend.shm_get(key, size, create, MODE)
+    except OSError as exc:
+        # (The key in the message: FileNotFoundError alone names nothing.)
+        exc.filename = f"System V key {key & 0xFFFFFFFF:#010x}"
+        raise
     try:
         length = int(backend.shm_stat(shmid).shm_segsz)
         address = backend.shm_attach(shmid, writable)

@@ -449,7 +449,7 @@ def step_resize(tour: Console) -> None:
         tour.say("""
             Shared anonymous memory cannot grow that way: the memory object
             behind it keeps its first size, and touching the new pages would
-            kill the process with SIGBUS (CPython 3.9 to 3.13.0 crash exactly
+            kill the process with SIGBUS (CPython 3.8 to 3.13.0 crash exactly
             like that).  pymmap makes a new, larger mapping instead, copies
             the bytes over, and unmaps the old one:
         """)

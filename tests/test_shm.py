@@ -249,8 +249,9 @@ def test_sysv_keys(names):
 
 def test_sysv_errors(names):
     _, key = names
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError) as missing:
         pymmap.sysv_attach(key)
+    assert missing.value.filename == f"System V key {key:#010x}"  # (the message names the key)
     with pytest.raises(ValueError, match="size greater than 0"):
         pymmap.sysv_attach(key, create=True)
     pymmap.sysv_attach(key, 100, create=True).close()

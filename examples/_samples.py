@@ -7,9 +7,17 @@ from), and removes it when the example ends.
 """
 
 import atexit
+import importlib.util
 import os
 import shutil
+import sys
 import tempfile
+
+# Run from a fresh clone (``python examples/docs_hello.py``), pymmap is the
+# checkout's own, one directory up: put it on the path, unless a pymmap is
+# installed (or given on PYTHONPATH, as the tests do).
+if importlib.util.find_spec("pymmap") is None:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: effbot's ``samples/sample.txt``: a Knuth quotation, seven lines ending in
 #: CR LF, the last one indented with a tab: 302 bytes, the size effbot's

@@ -50,6 +50,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _samples  # noqa: F401 - (from a fresh clone: puts the checkout's pymmap on the path)
+
 import pymmap as mmap
 
 PEER_SOURCE = Path(__file__).resolve().parent.parent / "tests" / "c_peer" / "shm_peer.c"

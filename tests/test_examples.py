@@ -95,3 +95,14 @@ def test_example_output_matches_the_stdlib(example, tmp_path):
     proc = run_example(example, work, str(shim))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == expected_output(example)
+
+
+def test_an_example_runs_from_a_fresh_clone_without_pythonpath(tmp_path):
+    # The README says each example is runnable on its own: python examples/x.py,
+    # from anywhere, with nothing installed (the venv's pymmap is hidden by -I
+    # and a site-less interpreter).
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-S", str(EXAMPLES_DIR / "docs_hello.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == expected_output(EXAMPLES_DIR / "docs_hello.py")

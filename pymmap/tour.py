@@ -225,8 +225,10 @@ def step_read(tour: Console) -> None:
         """)
     else:
         tour.say("""
-            Length 0 means "the whole file".  dup() gives the map its own copy
-            of the descriptor, so size() and resize() keep working after f is
+            Length 0 means "the whole file": fstat() asked the file its size.
+            fcntl(F_DUPFD_CLOEXEC), a dup() whose copy no program started
+            from here inherits, gives the map its own copy of the
+            descriptor, so size() and resize() keep working after f is
             closed.  mmap() answered with the address where the file's bytes
             now appear in our memory.  No data was read yet.
         """)
@@ -688,7 +690,7 @@ def step_read_vs_mmap(tour: Console) -> None:
                     calls += 1
             else:
                 seen = []
-                with mmap.trace(seen.append):  # (counts the map's calls: dup, mmap, munmap, close)
+                with mmap.trace(seen.append):  # (counts the map's calls: fstat, fcntl, mmap, munmap, close)
                     with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
                         for i in range(0, len(m), mmap.PAGESIZE):
                             m[i]

@@ -197,6 +197,18 @@ def _iovec(vector: Any) -> str:
     return f"[{{iov_base={_address(vector[0])}, iov_len={vector[1]}}}]"
 
 
+def _fcntl_commands() -> Dict[int, str]:
+    """Internal: the names of the ``fcntl`` commands pymmap makes (none on Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return {}
+    return {getattr(fcntl, name): name for name in ("F_DUPFD", "F_DUPFD_CLOEXEC") if hasattr(fcntl, name)}
+
+
+_FCNTL_COMMANDS = _fcntl_commands()
+
+
 def _plain(value: Any) -> str:
     """Internal: any other argument: ints in decimal, NULL for None, bytes quoted."""
     if value is None:
@@ -247,6 +259,9 @@ def _arguments(name: str, args: Tuple[Any, ...], result: Any, err: int) -> List[
     if name in ("process_vm_readv", "process_vm_writev"):
         pid, local, local_count, remote, remote_count, flags = args
         return [str(pid), _iovec(local), str(local_count), _iovec(remote), str(remote_count), str(flags)]
+    if name == "fcntl":
+        fd, command, arg = args
+        return [str(fd), _FCNTL_COMMANDS.get(command, str(command)), str(arg)]
     if name == "cachestat":
         _, fd, span, result, flags = args
         counts = ", ".join(f"{field}={getattr(result, field)}" for field, _ in result._fields_)

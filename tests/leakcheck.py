@@ -160,6 +160,8 @@ class Ledger:
         name, args, result, err = call.name, call.args, call.result, call.err
         if err:
             return
+        if name == "fcntl":
+            name = "dup"  # (pymmap duplicates a descriptor with fcntl(F_DUPFD_CLOEXEC): a dup)
         self.calls[name] = self.calls.get(name, 0) + 1
         page = pymmap.PAGESIZE
         if name == "mmap":

@@ -669,7 +669,7 @@ def is_regular_file(fd: int) -> Optional[int]:
     for ``os.fstat``, a third of what PyPy's own ``mmap(fd, 0)`` takes.
     """
     try:
-        st = os.stat(fd)
+        st = os_call("fstat", os.stat, (fd,))  # (traced: the constructor asks it, as the C module does)
     except (OSError, OverflowError):
         return None
     return st.st_size if stat.S_ISREG(st.st_mode) else None
@@ -700,9 +700,21 @@ def truncate(fd: int, length: int) -> None:
     os_call("ftruncate", os.ftruncate, (fd, length))
 
 
+#: ``fcntl(fd, F_DUPFD_CLOEXEC, 0)``: a duplicate closed on exec, in one call.
+#: (Where Python's fcntl module lacks the name, as on PyPy 3.9, os.dup makes
+#: the same copy.)
+_F_DUPFD_CLOEXEC: Optional[int] = getattr(fcntl, "F_DUPFD_CLOEXEC", None)
+
+
 def dup(fd: int) -> int:
-    """Duplicate ``fd`` (dup(2)); the copy is not inherited by child programs."""
-    return int(os_call("dup", os.dup, (fd,)))
+    """Duplicate ``fd``; the copy is not inherited by child programs.
+
+    ``fcntl(fd, F_DUPFD_CLOEXEC, 0)``, the call ``os.dup`` makes too on
+    Linux, made here itself so that the trace names it as it is.
+    """
+    if _F_DUPFD_CLOEXEC is None or fd < 0:  # (PyPy 3.9; and EBADF, as dup(2) says, for -1)
+        return int(os_call("dup", os.dup, (fd,)))
+    return int(os_call("fcntl", fcntl.fcntl, (fd, _F_DUPFD_CLOEXEC, 0)))
 
 
 def close_fd(fd: int) -> None:

@@ -49,9 +49,12 @@ if PYPY:
     # the memoryviews it lent, so close() cannot refuse while they live
     # (README, "PyPy").  PyPy's own mmap does not refuse either.  So one
     # thread's close() succeeds, and then another's memoryview(m) finds the
-    # map closed, or its own close() is not refused.
+    # map closed, or its own close() is not refused, or a view it made just
+    # before reads the zeros a closed map's views read (seen once in 15
+    # rounds on PyPy 3.11).
     EXPECTED_FAILURES["test_mmap_export_as_memoryview"] = ("BufferError not raised",
-                                                           "ValueError: mmap closed or invalid")
+                                                           "ValueError: mmap closed or invalid",
+                                                           "!= b'CPython'")
 
 
 def _shipped():

@@ -26,6 +26,8 @@ import timeit
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from run import _fmt  # noqa: E402 - (run.py, beside this file: the same units)
+
 import pymmap  # noqa: E402
 from pymmap._platform import backend  # noqa: E402
 
@@ -126,14 +128,6 @@ def _time(functions, number, repeat):
         for i, timer in enumerate(timers):
             best[i] = min(best[i], timer.timeit(number) / number)
     return best
-
-
-def _fmt(seconds):
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    if seconds >= 1e-6:
-        return f"{seconds * 1e6:.2f} us"
-    return f"{seconds * 1e9:.0f} ns"
 
 
 def main(argv=None):

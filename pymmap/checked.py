@@ -59,14 +59,13 @@ from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 from ._platform import backend
 from .errors import closed as _closed_error
-from .errors import inaccessible, readonly, refused
+from .errors import readonly, refused
 from .region import MappedRegion
 
 __all__ = ["CheckedArray", "CheckedRegion", "CheckedView"]
 
 _PAGESIZE = backend.PAGESIZE
 _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
-_MADV_WILLNEED = backend.CONSTANTS["MADV_WILLNEED"]
 _T = TypeVar("_T")
 
 #: The bytes a search copies at a time: large enough that the system call
@@ -259,20 +258,9 @@ class CheckedRegion(MappedRegion):
             self.protection.check(range(start, min(start + len(data), len(array))), True)
         self.put(array, start, bytes(data))
 
-    def find(self, needle: bytes, start: int, stop: int) -> int:
+    def _find_in(self, array: Any, needle: bytes, start: int, stop: int) -> int:
         """Search copies of the range, a chunk at a time; a fault before a match raises."""
-        array = self._array_or_closed()
-        stop = min(stop, len(array))
         n = len(needle)
-        if stop - start < n:
-            return -1
-        if self.protection is not None:
-            limit = self.protection.readable_prefix(start, stop)
-            if limit < stop:
-                hit = self.find(needle, start, limit)
-                if hit < 0:
-                    raise inaccessible()
-                return hit
         lo = start
         while stop - lo >= n:
             hi = min(stop, lo + max(_SEARCH_CHUNK, 2 * n))  # (more than a needle: progress)
@@ -287,20 +275,9 @@ class CheckedRegion(MappedRegion):
             lo = hi - n + 1  # (a match may straddle the chunks)
         return -1
 
-    def rfind(self, needle: bytes, start: int, stop: int) -> int:
+    def _rfind_in(self, array: Any, needle: bytes, start: int, stop: int) -> int:
         """Search copies of the range from its end, a chunk at a time; a fault before a match raises."""
-        array = self._array_or_closed()
-        stop = min(stop, len(array))
         n = len(needle)
-        if stop - start < n:
-            return -1
-        if self.protection is not None:
-            floor = self.protection.readable_suffix(start, stop)
-            if floor > start:
-                hit = self.rfind(needle, floor, stop)
-                if hit < 0:
-                    raise inaccessible()
-                return hit
         hi = stop
         while hi - start >= n:
             lo = max(start, hi - max(_SEARCH_CHUNK, 2 * n))
@@ -327,16 +304,8 @@ class CheckedRegion(MappedRegion):
             self.protection.check(range(dest, dest + count), True)
         self.put(array, dest, self.get(array, src, src + count))
 
-    def load(self, start: int, length: int) -> None:
-        """Bring the pages of the range into RAM: ``madvise(MADV_WILLNEED)``, then a copy of each chunk."""
-        array = self._array_or_closed()
-        first = start - start % _PAGESIZE
-        stop = min(start + length, len(array))
-        if stop <= first:
-            return
-        if self.protection is not None:
-            self.protection.check(range(first, stop), False)
-        backend.advise(_addressof(array) + first, stop - first, _MADV_WILLNEED)
+    def _touch(self, array: Any, first: int, stop: int) -> None:
+        """Read the pages of ``[first, stop)`` for :meth:`~MappedRegion.load`: copies, a chunk at a time."""
         for lo in range(first, stop, _SEARCH_CHUNK):
             self.get(array, lo, min(stop, lo + _SEARCH_CHUNK))
 

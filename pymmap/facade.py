@@ -250,11 +250,11 @@ class mmap(Lender):
                 raise NotImplementedError
     else:
         def __new__(cls, *args, **kwargs):
-            return cls._new(args, kwargs)
+            return mmap._new(cls, args, kwargs)  # (cls may be any class: mmap.__new__(int, ...))
 
-    @classmethod
-    def _new(cls, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> "mmap":
-        """Internal: ``mmap(*args, **kwargs)``: the arguments read, and the map made."""
+    @staticmethod
+    def _new(cls: Type["mmap"], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> "mmap":
+        """Internal: ``cls(*args, **kwargs)``: the arguments read, and the map made."""
         # The checks, as the platform's C module makes them (see _constructor).
         request = _constructor.read(args, kwargs)
         fileno, length, offset, access, flags, prot, trackfd, tagname, advice, checked = request

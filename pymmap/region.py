@@ -608,6 +608,10 @@ class MappedRegion:
                 if hit < 0:
                     raise inaccessible()
                 return hit
+        return self._find_in(array, needle, start, stop)
+
+    def _find_in(self, array: CharArray, needle: bytes, start: int, stop: int) -> int:
+        """Internal: :meth:`find` in ``[start, stop)``, which lies in ``array`` and may all be read."""
         window = min(stop, start + _SEARCH_WINDOW)
         head = bytes_at(array, start, window)
         hit = head.find(needle)
@@ -654,6 +658,11 @@ class MappedRegion:
                 if hit < 0:
                     raise inaccessible()
                 return hit
+        return self._rfind_in(array, needle, start, stop)
+
+    def _rfind_in(self, array: CharArray, needle: bytes, start: int, stop: int) -> int:
+        """Internal: :meth:`rfind` in ``[start, stop)``, which lies in ``array`` and may all be read."""
+        n = len(needle)
         window = max(start, stop - _SEARCH_WINDOW)
         tail = bytes_at(array, window, stop)
         hit = tail.rfind(needle)
@@ -862,6 +871,10 @@ class MappedRegion:
         backend.advise(base + first, stop - first, _MADV_WILLNEED)
         if self.array is None:
             raise _closed_error()  # (closed while madvise(2) ran: nothing left to load)
+        self._touch(array, first, stop)
+
+    def _touch(self, array: CharArray, first: int, stop: int) -> None:
+        """Internal: read a byte of each page of ``[first, stop)`` (:meth:`load`'s reads)."""
         array[first:stop:_PAGESIZE]  # (the reads are the point)
 
     def set_name(self, name: bytes) -> None:

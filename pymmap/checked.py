@@ -84,11 +84,13 @@ class CheckedRegion(MappedRegion):
     descriptor of the mapped file that the owner keeps open (-1 if none),
     asked for the file's size when a fault is explained.
 
-    Every method that reaches the memory is overridden; the memory
-    itself (:attr:`array`, :attr:`view`) still keeps the range mapped, and
-    is still what the lease and ``close()`` manage, but nothing reads or
-    writes through it.  :meth:`memory_for`, which hands out the view,
-    refuses.
+    Every method that reaches the memory copies instead: those overridden
+    here, and the region's ``find``, ``rfind`` and ``load``, whose checks
+    stay the region's and whose reads are the hooks ``_find_in``,
+    ``_rfind_in`` and ``_touch``.  The memory itself (:attr:`array`,
+    :attr:`view`) still keeps the range mapped, and is still what the lease
+    and ``close()`` manage, but nothing reads or writes through it.
+    :meth:`memory_for`, which hands out the view, refuses.
     """
 
     __slots__ = ("copies", "file")

@@ -358,6 +358,8 @@ def _normalised(lines):
     for line in lines:
         line = re.sub(r"0x[0-9a-f]+", "ADDR", line)
         line = re.sub(r"\b(dup|close)\(\d+\) = \d+", r"\1(FD) = FD", line)
+        line = re.sub(r"\b(fstat|fcntl)\(\d+, ", r"\1(FD, ", line)  # (3, or 4 where the interpreter holds one more)
+        line = re.sub(r"(F_DUPFD_CLOEXEC, 0\)) = \d+", r"\1 = FD", line)
         line = re.sub(r"(MAP_SHARED|MAP_PRIVATE), \d+, ", r"\1, FD, ", line)
         out.append(line)
     return out

@@ -560,3 +560,154 @@ def test_pymmaps_own_keywords_change_none_of_the_c_parsers_messages(args, kwargs
     if sys.implementation.name == "cpython":  # (PyPy's own mmap words its errors its own way)
         # (Older versions' words for the same error are rewritten to the newest, which pymmap uses.)
         assert str(got.value) == oracle._normalise_message(str(expected.value))
+
+
+# --- the checked region's own logic, in this process: a fault simulated by the copies --------------
+# (The real faults above need a truncated file, so they run in children.
+# Here the copies themselves pretend that the memory from some byte on
+# cannot be reached, as the kernel's do: a short count, then an error.)
+
+
+class _Faulty:
+    """Kernel copies that fail from byte ``gone`` of the region on: as process_vm_readv does, or
+    (``whole``) as Windows does, failing a copy that crosses it as a whole, with no count."""
+
+    def __init__(self, real, region, gone, whole=False):
+        self.real, self.base, self.gone, self.whole = real, region.address, gone, whole
+        self.name = "simulated"
+
+    def _limit(self, address, count):
+        offset = address - self.base
+        if offset >= self.gone or (offset + count > self.gone and self.whole):
+            raise OSError(errno.EFAULT, os.strerror(errno.EFAULT))
+        return min(count, self.gone - offset)
+
+    def read(self, address, count):
+        return self.real.read(address, self._limit(address, count))
+
+    def write(self, address, data):
+        return self.real.write(address, bytes(data[:self._limit(address, len(data))]))
+
+
+@pytest.fixture(params=[False, True], ids=["short count", "whole copy fails"])
+def faulty(request):
+    m = pymmap.mmap(-1, 8 * PAGE, checked=True)
+    m[:] = b"".join(bytes([97 + k]) * PAGE for k in range(8))
+    region = m._region
+    region.copies = _Faulty(region.copies, region, 3 * PAGE, whole=request.param)
+    yield m
+    m.close()
+
+
+def test_a_simulated_fault_reads_writes_and_searches_as_a_real_one(faulty):
+    m = faulty
+    assert m[3 * PAGE - 2:3 * PAGE] == b"cc"
+    for fn in (lambda: m[3 * PAGE], lambda: m[3 * PAGE - 2:3 * PAGE + 2], lambda: m.find(b"z", 0),
+               lambda: m.rfind(b"c", 0), lambda: m.move(0, 3 * PAGE, 4), lambda: m.load(),
+               lambda: m.__setitem__(slice(3 * PAGE - 1, 3 * PAGE + 1), b"zz"),
+               lambda: m.typed().u32[3 * PAGE - 2]):
+        with pytest.raises(OSError) as info:
+            fn()
+        assert info.value.errno == errno.EFAULT
+        assert f"the page of bytes {3 * PAGE}..{4 * PAGE - 1} cannot be reached" in str(info.value)
+        assert "The usual cause" in str(info.value)  # (anonymous memory: no file to measure)
+    assert m.find(b"c", 0) == 2 * PAGE and m.rfind(b"b", 0, 3 * PAGE) == 2 * PAGE - 1
+    assert m[3 * PAGE - 1] == ord("z")  # (the write before the gap landed)
+
+
+def test_the_region_api_of_a_checked_region():
+    from pymmap._platform import backend
+    from pymmap.checked import CheckedRegion
+
+    region = CheckedRegion(4 * PAGE)
+    try:
+        region.write(0, b"hello")
+        assert region.read(0, 5) == b"hello"
+        with pytest.raises(BufferError):
+            region.memory_for(0, 1, False)
+        with pytest.raises(IndexError):
+            region.read_at(lambda data, offset: data, 4 * PAGE - 2, 4)
+        region.store_at(8, bytearray(b"xy"))
+        assert region.read(8, 10) == b"xy"
+        assert region.find(b"y", 0, 4 * PAGE) == 9 and region.rfind(b"h", 0, 4 * PAGE) == 0
+        region.move(100, 0, 5)
+        assert region.read(100, 105) == b"hello"
+    finally:
+        region.close()
+    with pytest.raises(ValueError):
+        region.read(0, 1)
+    readonly_region = CheckedRegion(PAGE, prot=backend.CONSTANTS["PROT_READ"])
+    try:
+        with pytest.raises(TypeError):
+            readonly_region.move(0, 1, 1)
+        with pytest.raises(TypeError):
+            readonly_region.store_at(0, b"x")
+    finally:
+        readonly_region.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the PROT_* constants: POSIX (Windows: test_windows_features)")
+def test_a_checked_map_keeps_protect_s_promises():
+    with pymmap.mmap(-1, 4 * PAGE, checked=True) as m:
+        m[PAGE] = 7
+        m.protect(pymmap.PROT_NONE, 3 * PAGE)
+        m.protect(pymmap.PROT_READ, 0, PAGE)
+        with pytest.raises(ValueError):
+            m[3 * PAGE]
+        with pytest.raises(TypeError):
+            m[0] = 1
+        assert m.find(b"\x07", 0) == PAGE and m.rfind(b"\x07", PAGE, 3 * PAGE) == PAGE
+        with pytest.raises(ValueError):
+            m.find(b"zz", 0)
+        with pytest.raises(ValueError):
+            m.rfind(b"zz", 0)
+        with pytest.raises(ValueError):
+            m.move(PAGE, 3 * PAGE, 1)
+        with pytest.raises(ValueError):
+            m.load()
+        m.protect(pymmap.PROT_READ | pymmap.PROT_WRITE)
+        m.load()
+
+
+def test_a_checked_view_checks_what_a_memoryview_checks():
+    import array
+
+    with pymmap.mmap(-1, PAGE, checked=True) as m:
+        for value, error in ((256, ValueError), ("x", TypeError), (-1, ValueError)):
+            with pytest.raises(error):
+                m[0] = value
+        with pytest.raises(IndexError):
+            m[PAGE] = 1
+        with pytest.raises(IndexError):
+            m[-PAGE - 1] = 1
+        m[-1] = 9
+        assert m[PAGE - 1] == 9
+        m[0:4] = array.array("i", [1])  # (any buffer's bytes, as the C module takes them)
+        assert m[0:4] == bytes(array.array("i", [1]))
+        m[0:3] = memoryview(b"abc")
+        m[10:4:-2] = b"xyz"
+        assert m[:11] == b"abc\0\0\0z\0y\0x"
+        assert m[10:4:-2] == b"xyz" and m[::PAGE] == b"a"
+        assert m[5:5] == b"" and list(m[0:2]) == [97, 98]
+        m[5:5] = b""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in for kernel32 runs on POSIX (this is Windows itself)")
+def test_windows_kernel_copies_through_the_stand_in(monkeypatch):
+    import winapi_standin as wa
+
+    from pymmap._platform import _common, windows
+
+    standin = wa.StandIn()
+    monkeypatch.setattr(windows, "_win32", standin.load_win32())
+    monkeypatch.setattr(windows, "_current_process", None)
+    monkeypatch.setattr(_common, "tracer", None)
+    copies = windows.kernel_copies()
+    assert copies.name == "ReadProcessMemory"
+    target = ctypes.create_string_buffer(b"abcdefgh", 8)
+    address = ctypes.addressof(target)
+    assert copies.read(address, 4) == b"abcd" and copies.read(address, 0) == b""
+    assert copies.write(address, b"XY") == 2 and target.raw[:4] == b"XYcd" and copies.write(address, b"") == 0
+    with pytest.raises(OSError) as info:
+        copies.read(0, 4)  # (nothing is mapped at 0: ERROR_PARTIAL_COPY)
+    assert wa.winerror(info.value) == wa.ERROR_PARTIAL_COPY

@@ -324,3 +324,52 @@ def test_windows_working_set():
         assert after[1].mapped is True and after[1].resident is True
         assert after[1].private in (True, False)
         assert [s.mapped for s in after].count(True) >= 1
+
+
+# --- the readers' branches, with the kernel's answers stood in for ------------------------------
+
+
+def test_count_of_says_none_when_any_is_unknown():
+    states = _states("MD?")
+    assert states.count_of("dirty") is None
+    assert _states("MDD").count_of("dirty") == 2
+
+
+@linux_only
+def test_without_pagemap_mapped_private_and_swapped_are_unknown(monkeypatch):
+    def refused(address, length):
+        raise backend.oserror(13)  # EACCES: /proc/self undumpable, or no /proc at all
+
+    monkeypatch.setattr(backend, "page_flags", refused, raising=False)
+    with pymmap.mmap(-1, 2 * P) as m:
+        m[0] = 1
+        states = m.pages()
+        assert {(s.mapped, s.private, s.swapped) for s in states} == {(None, None, None)}
+        assert states[0].resident is True
+
+
+def test_the_windows_reader_on_its_working_set_answers(monkeypatch):
+    from pymmap import page_states
+
+    answers = [0, 1 | (1 << 15), 1]  # out of the working set; in it and shareable; in it and private
+    monkeypatch.setattr(backend, "working_set", lambda address, length: tuple(answers), raising=False)
+    states = page_states.read_states(0, 0, 3, -1, 0, True)
+    assert [(s.resident, s.mapped, s.private, s.dirty, s.swapped) for s in states] == [
+        (None, False, None, None, None), (True, True, False, None, None), (True, True, True, None, None)]
+    assert str(states) == "[?MP] (3 pages: P private copy, M mapped, ? unknown)"
+
+
+@linux_only
+def test_mincore_is_trusted_only_where_linux_answers_truthfully(monkeypatch, clean_file):
+    from pymmap import page_states
+
+    fd = os.open(clean_file, os.O_RDONLY)
+    try:
+        assert page_states._can_trust_mincore(fd) is True  # (root, or the owner)
+        monkeypatch.setattr(os, "geteuid", lambda: 12345)  # someone else, who may not write it
+        monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+        assert page_states._can_trust_mincore(fd) is False
+        assert page_states._can_trust_mincore(-1) is True  # (anonymous memory)
+    finally:
+        os.close(fd)
+    assert page_states._can_trust_mincore(fd) is False  # (closed: fstat fails, so no)

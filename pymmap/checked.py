@@ -58,7 +58,6 @@ from ctypes import addressof as _addressof
 from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 from ._platform import backend
-from .errors import closed as _closed_error
 from .errors import readonly, refused
 from .region import MappedRegion
 
@@ -104,12 +103,6 @@ class CheckedRegion(MappedRegion):
         super()._setup(length, prot, flags, fd, offset, tagname)
 
     # --- the two copies, and what a fault means ------------------------------------
-
-    def _array_or_closed(self) -> Any:
-        array = self.array
-        if array is None:
-            raise _closed_error()
-        return array
 
     def get(self, array: Any, start: int, stop: int) -> bytes:
         """Return bytes ``[start, stop)`` of the mapping that ``array`` covers; ``OSError`` on a fault.
@@ -217,7 +210,7 @@ class CheckedRegion(MappedRegion):
 
     def _checked_range(self, offset: int, size: int, write: bool) -> Any:
         """Internal: ``memory_for``'s checks; return the array (which keeps the range mapped)."""
-        array = self._array_or_closed()
+        array = self._mapped()[0]
         if write and not self.prot & _PROT_WRITE:
             raise readonly()
         if offset < 0 or len(array) - offset < size:
@@ -249,13 +242,13 @@ class CheckedRegion(MappedRegion):
             self.put(array, offset, data)
 
     def read(self, start: int, stop: int) -> bytes:
-        array = self._array_or_closed()
+        array = self._mapped()[0]
         if self.protection is not None:
             self.protection.check(range(start, min(stop, len(array))), False)
         return self.get(array, start, stop)
 
     def write(self, start: int, data: Any) -> None:
-        array = self._array_or_closed()
+        array = self._mapped()[0]
         if self.protection is not None:
             self.protection.check(range(start, min(start + len(data), len(array))), True)
         self.put(array, start, bytes(data))
@@ -298,7 +291,7 @@ class CheckedRegion(MappedRegion):
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from ``src`` to ``dest`` (a copy out, then in: overlaps are fine)."""
-        array = self._array_or_closed()
+        array = self._mapped()[0]
         if not self.prot & _PROT_WRITE:
             raise readonly()
         if self.protection is not None:

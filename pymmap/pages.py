@@ -94,15 +94,24 @@ def human(size: float) -> str:
     return f"{size:.1f} TiB"  # pragma: no cover - (the loop returns)
 
 
-def _cached_count(fd: int) -> Optional[int]:
-    """Internal: how many pages of ``fd`` are cached, by ``cachestat``; None if the kernel will not say."""
+def _cachestat(fd: int) -> Any:
+    """Internal: ``cachestat(2)`` of the whole file, or None if the kernel will not say.
+
+    (ENOSYS before Linux 6.5; EPERM where the kernel will not tell this user.)
+    """
     cachestat = getattr(backend, "cachestat", None)
     if cachestat is None:
         return None
     try:
-        return int(cachestat(fd, 0, 0).nr_cache)
+        return cachestat(fd, 0, 0)  # (length 0: to the end of the file)
     except OSError:
         return None
+
+
+def _cached_count(fd: int) -> Optional[int]:
+    """Internal: how many pages of ``fd`` are cached, by ``cachestat``; None if the kernel will not say."""
+    counts = _cachestat(fd)
+    return None if counts is None else int(counts.nr_cache)
 
 
 def measure(m: mmap, path: str, fd: int = -1, trusted: bool = True) -> Residency:
@@ -232,14 +241,8 @@ class Writeback(NamedTuple):
 
 def dirty_pages(fd: int) -> Optional[Writeback]:
     """Return the file's dirty and writeback page counts (``cachestat``), or None if unknown."""
-    cachestat = getattr(backend, "cachestat", None)
-    if cachestat is None:
-        return None
-    try:
-        counts = cachestat(fd, 0, 0)  # (length 0: to the end of the file)
-    except OSError:
-        return None  # (ENOSYS before Linux 6.5; EPERM where the kernel will not tell this user)
-    return Writeback(int(counts.nr_dirty), int(counts.nr_writeback))
+    counts = _cachestat(fd)
+    return None if counts is None else Writeback(int(counts.nr_dirty), int(counts.nr_writeback))
 
 
 class _Examined(NamedTuple):

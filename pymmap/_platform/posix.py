@@ -805,18 +805,23 @@ class _ProcMem:
         self._lock = threading.Lock()
         self._state: Tuple[int, int, int, int] = (-1, -1, -1, -1)  # fd, pid, st_dev, st_ino
 
-    def _fd(self) -> int:
+    def _still_ours(self) -> int:
+        """Internal: the descriptor, if it is still this process's ``/proc/self/mem``; else -1."""
         fd, pid, dev, ino = self._state
         if pid == os.getpid():
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) == (dev, ino):
                 return fd
+        return -1
+
+    def _fd(self) -> int:
+        fd = self._still_ours()
+        if fd >= 0:
+            return fd
         with self._lock:
-            if self._state[1] == os.getpid():  # (another thread reopened it)
-                fd, pid, dev, ino = self._state
-                st = os.fstat(fd)
-                if (st.st_dev, st.st_ino) == (dev, ino):
-                    return fd
+            fd = self._still_ours()  # (another thread may have reopened it)
+            if fd >= 0:
+                return fd
             fd = os_call("open", os.open, ("/proc/self/mem", os.O_RDWR | os.O_CLOEXEC))
             st = os.fstat(fd)
             # (An old descriptor of ours, in a forked child, is left open:
@@ -857,10 +862,8 @@ def _bind_kernel_copies_with_cffi() -> Tuple[Callable[[int, int], bytes], Callab
     chars = cffi.new_array_type(cffi.new_pointer_type(cffi.new_primitive_type("char")), None)
     function = cffi.new_function_type((c_int, void_p, ulong, void_p, ulong, ulong), ssize_t, False)
     libc = cffi.load_library(None)
-    calls = {name: libc.load_function(function, name) for name in ("process_vm_readv", "process_vm_writev")}
-
-    def call(name: str, local: Any, count: int, address: int) -> int:
-        c_call = calls[name]
+    def wrapped(name: str) -> Callable[..., int]:
+        c_call = libc.load_function(function, name)
 
         def run(pid: int, local_iov: Any, local_count: int, remote_iov: Any, remote_count: int,
                 flags: int) -> int:
@@ -868,7 +871,13 @@ def _bind_kernel_copies_with_cffi() -> Tuple[Callable[[int, int], bytes], Callab
             if result == -1:
                 ctypes.set_errno(cffi.get_errno())
             return result
+        return run
 
+    # (Made once: each copy is on a hot path.)
+    calls = {name: wrapped(name) for name in ("process_vm_readv", "process_vm_writev")}
+
+    def call(name: str, local: Any, count: int, address: int) -> int:
+        run = calls[name]
         mine = cffi.newp(iovec, [int(cffi.cast(uintptr_t, local)), count])
         theirs = cffi.newp(iovec, [address, count])  # (ours too: the same process)
         return int(_syscall(name, run, (os.getpid(), mine, 1, theirs, 1, 0), -1))

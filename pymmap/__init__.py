@@ -14,14 +14,26 @@ The layers, from the top:
 * ``pymmap._platform``: the system calls, bound with ctypes.
 """
 
+from __future__ import annotations
+
 import sys
-from typing import TYPE_CHECKING, Dict
 
 from ._platform import backend as _backend
 from .facade import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_READ, ACCESS_WRITE, mmap
 from .region import MappedRegion
 from .shm import shm_open, shm_unlink, sysv_attach, sysv_remove
 from .trace import trace
+
+# ``typing`` is for type checkers only: no module that ``import pymmap``
+# loads imports it at run time (it would cost more than pymmap's own code
+# to load).  Each such module says ``TYPE_CHECKING = False`` and imports
+# its typing names under ``if TYPE_CHECKING:``, which type checkers read as
+# true (they treat any name TYPE_CHECKING as typing's), and its annotations
+# stay unevaluated strings (``from __future__ import annotations``).
+# tests/test_import.py holds it to that.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict
 
 __version__ = "0.1.0"
 

@@ -9,10 +9,15 @@ called once, at the entrance of each method (house style: normalise first,
 then work with plain ints).
 """
 
+from __future__ import annotations
+
 import struct
 import sys
 from operator import index
-from typing import Any, Dict, List, Optional, Tuple, Union
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple, Union
 
 __all__ = [
     "SSIZE_MAX", "SSIZE_MIN", "CSignature", "buffer", "c_int", "clinic_int", "index_or_indexerror",

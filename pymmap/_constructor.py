@@ -20,11 +20,28 @@ The access modes are a simpler way to say what ``flags`` and ``prot`` say;
 :func:`sharing` is their one table.
 """
 
+from __future__ import annotations
+
 import sys
-from typing import Any, Callable, Dict, Optional, Tuple
 
 from . import _args
 from ._platform import backend
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    #: A map the constructor was asked for, checked: ``(fileno, length, offset,
+    #: access, flags, prot, trackfd, tagname, advice, checked)``.  ``fileno`` is -1 for
+    #: anonymous memory; for a regular file, ``length=0`` has become the
+    #: file's size from ``offset`` (anything else of length 0 is for
+    #: ``mmap(2)`` to refuse, as in the C module); ``access`` one of the ``ACCESS_*`` modes
+    #: (``ACCESS_DEFAULT``: as ``flags`` and ``prot`` say); ``tagname`` the name
+    #: of a shared mapping (Windows) or None; ``advice`` the ``madvise`` advice
+    #: to give once mapped (huge pages for a file), or None; ``checked`` whether
+    #: the map copies through the kernel (:mod:`pymmap.checked`).  (A plain tuple:
+    #: a named one took a quarter of a microsecond more to make, on every map.)
+    Request = Tuple[int, int, int, int, int, int, bool, Optional[str], Optional[int], bool]
 
 __all__ = ["ACCESS_COPY", "ACCESS_DEFAULT", "ACCESS_READ", "ACCESS_WRITE", "Request", "read", "sharing"]
 
@@ -41,17 +58,6 @@ _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _audit = getattr(sys, "audit", None)  # (Python 3.8+: always there; PyPy 3.9 has it too)
 
 
-#: A map the constructor was asked for, checked: ``(fileno, length, offset,
-#: access, flags, prot, trackfd, tagname, advice, checked)``.  ``fileno`` is -1 for
-#: anonymous memory; for a regular file, ``length=0`` has become the
-#: file's size from ``offset`` (anything else of length 0 is for
-#: ``mmap(2)`` to refuse, as in the C module); ``access`` one of the ``ACCESS_*`` modes
-#: (``ACCESS_DEFAULT``: as ``flags`` and ``prot`` say); ``tagname`` the name
-#: of a shared mapping (Windows) or None; ``advice`` the ``madvise`` advice
-#: to give once mapped (huge pages for a file), or None; ``checked`` whether
-#: the map copies through the kernel (:mod:`pymmap.checked`).  (A plain tuple:
-#: a named one took a quarter of a microsecond more to make, on every map.)
-Request = Tuple[int, int, int, int, int, int, bool, Optional[str], Optional[int], bool]
 
 
 def sharing(access: int) -> Tuple[int, int]:

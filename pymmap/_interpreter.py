@@ -8,7 +8,9 @@ names rather than ``sys.implementation`` itself.
 
 import sys
 
-__all__ = ["CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY", "PickleBuffer"]
+__all__ = [
+    "CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY", "pickle_buffer_type",
+]
 
 #: True on PyPy.
 PYPY = sys.implementation.name == "pypy"
@@ -19,14 +21,21 @@ PYPY = sys.implementation.name == "pypy"
 #: may be collected while the view is still in use.
 KEEPS_EXPORTER = not PYPY
 
-# ``pickle.PickleBuffer``, whose C buffer functions pymmap lends through (see
-# buffer_slots and exports): from CPython's C module, which spares every
-# ``import pymmap`` the import of pickle.py (and of ``re`` with it); PyPy has
-# no such module, and its pickle gives its own type.
-try:
-    from _pickle import PickleBuffer
-except ImportError:  # pragma: no cover - PyPy
-    from pickle import PickleBuffer
+
+def pickle_buffer_type() -> type:
+    """``pickle.PickleBuffer``, whose C buffer functions pymmap lends through (buffer_slots, exports).
+
+    Imported when a map first lends a buffer, not with pymmap: even
+    CPython's C module ``_pickle`` (which spares us pickle.py, and ``re``
+    with it) imports ``functools`` and ``collections`` as it starts, a few
+    milliseconds that a program lending no buffer should not pay.  PyPy
+    has no ``_pickle``; its pickle gives its own type.
+    """
+    try:
+        from _pickle import PickleBuffer
+    except ImportError:  # pragma: no cover - PyPy
+        from pickle import PickleBuffer
+    return PickleBuffer
 
 #: True where C code asks a class written in Python for a buffer through
 #: its ``__buffer__`` method (PEP 688: CPython 3.12 and later, and PyPy).

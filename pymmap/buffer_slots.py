@@ -25,12 +25,17 @@ On CPython 3.12+ the same slots serve a smaller purpose: the release
 as they are.  What a map lends, and when, is :mod:`pymmap.exports`' story.
 """
 
+from __future__ import annotations
+
 import ctypes
-from typing import Any, List, Tuple, Type, TypeVar
 
-from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, PickleBuffer
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, pickle_buffer_type
 
-__all__ = ["LENDING_CLASSES", "Lender", "lends", "quiet_subclass"]
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, List, Tuple, Type, TypeVar
+
+__all__ = ["LENDING_CLASSES", "Lender", "lends", "quiet_pending", "quiet_subclass"]
 
 
 class Lender:
@@ -48,7 +53,8 @@ class Lender:
 #: The classes whose slots :func:`lends` filled (CPython 3.8-3.11, when its checks pass).
 LENDING_CLASSES: List[type] = []
 
-_L = TypeVar("_L", bound=Type[Lender])
+if TYPE_CHECKING:
+    _L = TypeVar("_L", bound=Type[Lender])
 
 
 _POINTER = ctypes.sizeof(ctypes.c_void_p)
@@ -106,7 +112,7 @@ def _slot_procs(cls: type, lends_already: bool) -> int:
 
 def _picklebuffer_functions() -> Tuple[int, int]:
     """Internal: ``pickle.PickleBuffer``'s ``bf_getbuffer`` and ``bf_releasebuffer`` (0 if not found)."""
-    procs = _pointer_at(_address(PickleBuffer) + _TP_AS_BUFFER)
+    procs = _pointer_at(_address(pickle_buffer_type()) + _TP_AS_BUFFER)
     if not procs:
         return 0, 0
     return _pointer_at(procs), _pointer_at(procs + _POINTER)
@@ -118,7 +124,7 @@ def _install(cls: type) -> bool:
     # Where a PickleBuffer keeps view.obj, and where instances of cls keep _lent.
     probe: Any = object.__new__(cls)
     probe._lent = source
-    if _field_offset(PickleBuffer(source), source) != _field_offset(probe, source):
+    if _field_offset(pickle_buffer_type()(source), source) != _field_offset(probe, source):
         return False
     getbuffer, releasebuffer = _picklebuffer_functions()
     procs = _slot_procs(cls, lends_already=False)
@@ -168,7 +174,7 @@ def lends(cls: _L) -> _L:
     if CALLS_BUFFER_DUNDER:
         # (Subclasses get CPython's Python-calling release slot again, since
         # they find the method in their MRO: see quiet_subclass.)
-        _quiet_release(cls)
+        _quiet_later(cls)
     elif _install(cls):
         LENDING_CLASSES.append(cls)
     return cls
@@ -180,4 +186,32 @@ def quiet_subclass(cls: type) -> None:
     A subclass that defines its own ``__release_buffer__`` keeps it.
     """
     if not PYPY and CALLS_BUFFER_DUNDER and "__release_buffer__" not in cls.__dict__:
+        _quiet_later(cls)
+
+
+#: The classes whose release slot waits for :func:`quiet_pending` (3.12+).
+_QUIET_PENDING: List[type] = []
+#: True once :func:`quiet_pending` has run: later classes are made quiet at once.
+_quieted = False
+
+
+def _quiet_later(cls: type) -> None:
+    """Internal: make ``cls``'s release slot quiet when a buffer is first lent (or now, if one has been).
+
+    The quiet function is PickleBuffer's, and importing PickleBuffer costs
+    milliseconds that ``import pymmap`` should not pay for programs that
+    lend no buffer.  Until then, ``__release_buffer__`` does the job, as it
+    does where the checks fail.  Making a class quiet twice (two threads
+    here at once) writes the same function twice: harmless, so no lock.
+    """
+    _QUIET_PENDING.append(cls)
+    if _quieted:
+        _quiet_release(cls)
+
+
+def quiet_pending() -> None:
+    """Make the release slots of the classes :func:`lends` saw quiet (exports calls it at the first lend)."""
+    global _quieted
+    _quieted = True  # (first: a class added from now on is made quiet by _quiet_later itself)
+    for cls in list(_QUIET_PENDING):
         _quiet_release(cls)

@@ -54,18 +54,24 @@ array and view (see :mod:`pymmap.facade`); for a checked map it caches a
 the region, so the hot paths themselves are unchanged.
 """
 
+from __future__ import annotations
+
 from ctypes import addressof as _addressof
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 from ._platform import backend
 from .errors import readonly, refused
 from .region import MappedRegion
 
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple, TypeVar
+
+    _T = TypeVar("_T")
+
 __all__ = ["CheckedArray", "CheckedRegion", "CheckedView"]
 
 _PAGESIZE = backend.PAGESIZE
 _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
-_T = TypeVar("_T")
 
 #: The bytes a search copies at a time: large enough that the system call
 #: costs little next to the copy, small enough to stay in the CPU's cache.

@@ -51,10 +51,15 @@ reading its first byte, which dies with SIGSEGV if
 :meth:`~pymmap.mmap.protect` made that page ``PROT_NONE``.
 """
 
+from __future__ import annotations
+
 from ctypes import addressof
-from typing import Any
 
 from ._interpreter import PYPY
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SLOW_SLICES", "FastArray", "FastView", "bytes_at", "move", "store", "view_of"]
 

@@ -71,19 +71,25 @@ attribute, and ``close()`` waits for it as for an export (the collector
 runs first, so that a dropped record counts no longer).
 """
 
+from __future__ import annotations
+
 import gc
 import os
 import sys
 import threading
 import weakref
 from itertools import count
-from typing import Any, Dict, Optional, Set, Tuple, Type
 
-from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, PickleBuffer
-from .buffer_slots import LENDING_CLASSES, Lender, lends
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, pickle_buffer_type
+from .buffer_slots import LENDING_CLASSES, Lender, lends, quiet_pending
 from .copying import view_of
 from .errors import closed, inaccessible, refused
 from .region import MappedRegion
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from pickle import PickleBuffer
+    from typing import Any, Dict, Optional, Set, Tuple, Type, Union
 
 # One lock for every map's export state (each critical section is short):
 # start, stop and renew must not interleave.  (A child forked while another
@@ -115,7 +121,21 @@ _KEEPS_VIEWS = not PYPY and sys.version_info < (3, 12, 7)
 __all__ = ["LENDS_FROM_C", "REFUSED_FROM_C", "Exports", "ExportsModel", "RefusedExports"]
 
 _PYBUF_WRITABLE = 0x1  # inspect.BufferFlags.WRITABLE
-_PickleBuffer = PickleBuffer
+_PickleBuffer: Optional[type] = None  # pickle.PickleBuffer, once a map has lent a buffer
+
+
+def _borrow_of(view: memoryview) -> PickleBuffer:
+    """Internal: a ``pickle.PickleBuffer`` over ``view``: each ``memoryview()`` of it exports ``view`` anew.
+
+    The type is imported at the first call (see ``_interpreter.pickle_buffer_type``),
+    which is also when the lending classes get their quiet release slot
+    (``buffer_slots.quiet_pending``): every buffer a map lends comes here first.
+    """
+    global _PickleBuffer
+    if _PickleBuffer is None:
+        _PickleBuffer = pickle_buffer_type()
+        quiet_pending()
+    return _PickleBuffer(view)  # type: ignore[no-any-return]
 
 
 def _is_released(view: memoryview) -> bool:
@@ -137,15 +157,9 @@ def _released_view() -> memoryview:
 #: What a closed map lends: nothing (``ValueError``).
 _NOTHING = _released_view()
 
-
-def _released_borrow() -> PickleBuffer:
-    """Internal: a released PickleBuffer: ``memoryview()`` of it raises ``ValueError``."""
-    borrow = _PickleBuffer(b"")
-    borrow.release()
-    return borrow
-
-
-_NO_BORROW = _released_borrow()
+#: What a map that lends nothing borrows through: a released view, which
+#: (like a released PickleBuffer) raises ``ValueError`` when borrowed from.
+_NO_BORROW = _released_view()
 
 
 class Exports(Lender):
@@ -304,7 +318,7 @@ class _CountedExports(Exports):
         view = self._view
         if _is_released(view):
             view = self._renew(lend=False)
-        return memoryview(PickleBuffer(view))
+        return memoryview(_borrow_of(view))
 
 
 class _SlotExports(_CountedExports):
@@ -332,7 +346,7 @@ class _SlotExports(_CountedExports):
             raise closed()
         if not self._lendable(region):
             raise inaccessible()
-        return _writable_or_refuse(memoryview(PickleBuffer(self._lent)), flags)
+        return _writable_or_refuse(memoryview(_borrow_of(self._lent)), flags)
 
     def buffer(self, flags: int = 0) -> memoryview:
         return self.export(flags)  # already an export of its own
@@ -356,7 +370,7 @@ class _DunderExports(_CountedExports):
 
     def __init__(self) -> None:
         super().__init__()
-        self._borrow: PickleBuffer = _NO_BORROW
+        self._borrow: Union[PickleBuffer, memoryview] = _NO_BORROW
 
     def _let_go_of_borrow(self) -> None:
         self._borrow.release()
@@ -364,7 +378,7 @@ class _DunderExports(_CountedExports):
 
     def _borrow_again(self) -> None:
         if not _is_released(self._lent):
-            self._borrow = _PickleBuffer(self._lent)
+            self._borrow = _borrow_of(self._lent)
 
     def export(self, flags: int) -> memoryview:
         view = self._lent
@@ -382,7 +396,7 @@ class _DunderExports(_CountedExports):
             view = memoryview(self._borrow)
         except ValueError:
             # Released: not made yet, or closed (export() says which).
-            return memoryview(_PickleBuffer(self.export(flags)))
+            return memoryview(_borrow_of(self.export(flags)))
         if flags & _PYBUF_WRITABLE and view.readonly:
             view.release()
             raise BufferError("Object is not writable.")

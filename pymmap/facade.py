@@ -77,22 +77,11 @@ surfaces as the ``RuntimeError`` of ``release()``, with the
 ``KeyboardInterrupt`` as its context.)
 """
 
+from __future__ import annotations
+
 import errno
 import sys
 from struct import Struct as _Struct
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Dict,
-    Iterator,
-    NoReturn,
-    Optional,
-    Tuple,
-    Type,
-    TypeVar,
-    cast,
-    overload,
-)
 
 from . import _args, _constructor
 from ._args import SSIZE_MAX as _SSIZE_MAX
@@ -108,20 +97,22 @@ from .errors import refused as _refused
 from .exports import REFUSED_FROM_C, Exports, ExportsModel, RefusedExports
 from .lease import Descriptor
 from .protection import GuardedArray, GuardedView
-from .region import LOCK_FREE_READS, CharArray, MappedRegion
+from .region import LOCK_FREE_READS, MappedRegion
 
-if TYPE_CHECKING:  # (imported where used: pymmap's import stays short)
-    from typing import SupportsIndex
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, NoReturn, Optional, SupportsIndex, Tuple, Type, TypeVar, overload
 
     from typing_extensions import Buffer, Literal
 
     from . import page_states as _page_states
     from . import typed as _typed
+    from .region import CharArray
 
     #: What the stdlib's methods take as data: any object that lends a buffer.
     ReadableBuffer = Buffer
 
-_C = TypeVar("_C")
+    _C = TypeVar("_C")
 _MAP_SHARED = backend.CONSTANTS["MAP_SHARED"]
 _PROT_READ = backend.CONSTANTS["PROT_READ"]
 _PROT_WRITE = backend.CONSTANTS["PROT_WRITE"]
@@ -240,20 +231,20 @@ class mmap(Lender):
         if sys.platform == "win32":
             def __new__(cls, fileno: int, length: int, tagname: Optional[str] = None,
                         access: int = ACCESS_DEFAULT, offset: int = 0, *, trackfd: bool = True,
-                        checked: bool = False) -> "mmap":
+                        checked: bool = False) -> mmap:
                 raise NotImplementedError
         else:
             def __new__(cls, fileno: int, length: int, flags: int = _MAP_SHARED,
                         prot: int = _PROT_READ | _PROT_WRITE, access: int = ACCESS_DEFAULT, offset: int = 0,
                         *, trackfd: bool = True, populate: bool = False, huge_pages: bool = False,
-                        checked: bool = False) -> "mmap":
+                        checked: bool = False) -> mmap:
                 raise NotImplementedError
     else:
         def __new__(cls, *args, **kwargs):
             return mmap._new(cls, args, kwargs)  # (cls may be any class: mmap.__new__(int, ...))
 
     @staticmethod
-    def _new(cls: Type["mmap"], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> "mmap":
+    def _new(cls: Type[mmap], args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> mmap:
         """Internal: ``cls(*args, **kwargs)``: the arguments read, and the map made."""
         # The checks, as the platform's C module makes them (see _constructor).
         request = _constructor.read(args, kwargs)
@@ -326,7 +317,7 @@ class mmap(Lender):
         self._buffer = None
 
     @classmethod
-    def _from_region(cls, region: MappedRegion, access: int) -> "mmap":
+    def _from_region(cls, region: MappedRegion, access: int) -> mmap:
         """Internal: a map around a region that something else made, such as ``shmat(2)``.
 
         The stdlib-compatible constructor maps a file or anonymous memory
@@ -449,7 +440,7 @@ class mmap(Lender):
         """
         return self._region.checked
 
-    def __enter__(self) -> "mmap":
+    def __enter__(self) -> mmap:
         self._check_valid()
         return self
 
@@ -549,7 +540,7 @@ class mmap(Lender):
         self._check_valid()
         return self._region
 
-    def unpack_from(self, fmt: "_typed.Format", offset: int = 0) -> Tuple[Any, ...]:
+    def unpack_from(self, fmt: _typed.Format, offset: int = 0) -> Tuple[Any, ...]:
         """Return the values of the :mod:`struct` format ``fmt`` stored at byte ``offset``.
 
         The same as ``struct.unpack_from(fmt, m, offset)``, on every Python
@@ -568,7 +559,7 @@ class mmap(Lender):
 
         return typed.unpack_from(self._live_region(), fmt, offset)
 
-    def pack_into(self, fmt: "_typed.Format", offset: int, *values: Any) -> None:
+    def pack_into(self, fmt: _typed.Format, offset: int, *values: Any) -> None:
         """Store ``values`` at byte ``offset``, encoded by the :mod:`struct` format ``fmt``.
 
         The same as ``struct.pack_into(fmt, m, offset, *values)``, on every
@@ -586,7 +577,7 @@ class mmap(Lender):
 
         typed.pack_into(self._live_region(), fmt, offset, values)
 
-    def typed(self, byteorder: 'Literal["little", "big", "native"]' = "little") -> "_typed.Typed":
+    def typed(self, byteorder: Literal["little", "big", "native"] = "little") -> _typed.Typed:
         """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
 
         ``byteorder`` is ``"little"`` (Intel, the default), ``"big"`` or
@@ -633,8 +624,8 @@ class mmap(Lender):
             region.memory_for(offset, size, writable)  # the checks; the view itself is not kept
             if not writable:
                 # (Typed as the ctypes type: the stand-in reads as one does.)
-                return cast(_C, records.ReadOnlyRecord(region, ctype, offset))
-            return cast(_C, records.alias(ctype, self._exports.record_source(), offset))
+                return records.ReadOnlyRecord(region, ctype, offset)  # type: ignore[return-value]
+            return records.alias(ctype, self._exports.record_source(), offset)  # type: ignore[no-any-return]
 
     # --- the sequence protocol ------------------------------------------------
 
@@ -644,11 +635,13 @@ class mmap(Lender):
         self._check_valid()  # closed, or in the middle of a resize
         return self._size
 
-    @overload
-    def __getitem__(self, item: "SupportsIndex") -> int: ...
+    if TYPE_CHECKING:  # (typing.overload: for type checkers only; at run time, the one method below)
 
-    @overload
-    def __getitem__(self, item: slice) -> bytes: ...
+        @overload
+        def __getitem__(self, item: SupportsIndex) -> int: ...
+
+        @overload
+        def __getitem__(self, item: slice) -> bytes: ...
 
     def __getitem__(self, item: Any) -> Any:
         # The hot paths: a plain int, or a slice of plain ints (no Python code
@@ -738,11 +731,13 @@ class mmap(Lender):
         _args.index_or_indexerror(item)  # a plain int too large to be an index says so
         raise IndexError("mmap index out of range")
 
-    @overload
-    def __setitem__(self, item: "SupportsIndex", value: int) -> None: ...
+    if TYPE_CHECKING:
 
-    @overload
-    def __setitem__(self, item: slice, value: "ReadableBuffer") -> None: ...
+        @overload
+        def __setitem__(self, item: SupportsIndex, value: int) -> None: ...
+
+        @overload
+        def __setitem__(self, item: slice, value: ReadableBuffer) -> None: ...
 
     def __setitem__(self, item: Any, value: Any) -> None:
         # The hot paths: a store of plain values, with the lock held (a store
@@ -1032,7 +1027,7 @@ class mmap(Lender):
         finally:
             mutex.release()
 
-    def write(self, data: "ReadableBuffer") -> int:
+    def write(self, data: ReadableBuffer) -> int:
         """Write the bytes-like ``data`` at the position; return the number of bytes written."""
         buf = data if data.__class__ is bytes else _args.buffer(data)
         mutex = self._region.mutex
@@ -1077,7 +1072,7 @@ class mmap(Lender):
 
     # --- searching ---------------------------------------------------------------
 
-    def find(self, sub: "ReadableBuffer", start: Optional[int] = None, end: Optional[int] = None) -> int:
+    def find(self, sub: ReadableBuffer, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the lowest index of ``sub`` in ``[start, end)``, or -1.
 
         ``start`` defaults to the current position (not 0), and ``end`` to the
@@ -1110,7 +1105,7 @@ class mmap(Lender):
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, True)
 
-    def rfind(self, sub: "ReadableBuffer", start: Optional[int] = None, end: Optional[int] = None) -> int:
+    def rfind(self, sub: ReadableBuffer, start: Optional[int] = None, end: Optional[int] = None) -> int:
         """Return the highest index of ``sub`` in ``[start, end)``, or -1.
 
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
@@ -1509,7 +1504,7 @@ class mmap(Lender):
         """Return True if every page of the map is resident in RAM (see :meth:`resident`)."""
         return 0 not in self.resident()
 
-    def pages(self, start: int = 0, end: Optional[int] = None) -> "_page_states.PageStates":
+    def pages(self, start: int = 0, end: Optional[int] = None) -> _page_states.PageStates:
         """Return what each page of ``[start, end)`` is doing: a :class:`~pymmap.page_states.PageStates`.
 
         One :class:`~pymmap.page_states.PageState` per page that the byte

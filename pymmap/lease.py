@@ -55,18 +55,23 @@ goes; the other modules point here.
    process ends.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Optional
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 __all__ = ["Descriptor", "Lease"]
 
 # Leases whose range has not been given back yet.  The registry keeps each
 # lease (and so the weak references that watch its arrays) alive until the
 # range is released, even after its region is gone.
-_LIVE: Dict[int, "Lease"] = {}
+_LIVE: Dict[int, Lease] = {}
 # One lock for every lease's state: each critical section is a few
 # bytecodes, and a lock per lease would cost more to make than to share.
 # Reentrant: an array can die (and its callback run) in the thread that
@@ -122,14 +127,14 @@ class Lease:
         """Return True while something may reach the range: a live array, or a pin (:meth:`pin`)."""
         return bool(self._arrays) or self._pinned
 
-    def hold(self) -> "Lease":
+    def hold(self) -> Lease:
         """Keep the range while the ``with`` block runs, even if the last array dies in it.
 
         ``with lease.hold():`` -- the lease is its own context manager.
         """
         return self
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         with _LOCK:
             self._holds += 1
         return self

@@ -20,11 +20,16 @@ so the hot paths stay exactly as they are, and cost nothing extra when no
 page is protected.
 """
 
+from __future__ import annotations
+
 from bisect import bisect_left
-from typing import Any, Iterator, Optional, Tuple
 
 from ._platform import backend
 from .errors import inaccessible, readonly
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Optional, Tuple
 
 __all__ = ["GuardedArray", "GuardedView", "PageProtection"]
 
@@ -82,11 +87,11 @@ class PageProtection:
         self._no_write = pages.translate(_NO_WRITE)
 
     @classmethod
-    def uniform(cls, base: int, count: int) -> "PageProtection":
+    def uniform(cls, base: int, count: int) -> PageProtection:
         """Return the record of ``count`` pages that all have protection ``base``."""
         return cls(base, bytes((base,)) * count)
 
-    def changed(self, prot: int, first: int, end: int) -> Optional["PageProtection"]:
+    def changed(self, prot: int, first: int, end: int) -> Optional[PageProtection]:
         """Return the record after pages ``[first, end)`` get ``prot``.
 
         Returns None when every page is back to ``base``: then there is

@@ -16,13 +16,14 @@ flushing, advising, resizing).  Everything above it, such as the
 ``pymmap.mmap`` facade, asks it for bytes.
 """
 
+from __future__ import annotations
+
 import ctypes
 import gc
 import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Optional, Tuple, TypeVar
 
 from ._interpreter import FREE_THREADED, FREES_AT_ONCE
 from ._platform import backend
@@ -31,6 +32,10 @@ from .errors import closed as _closed_error
 from .errors import empty_mapping, inaccessible, readonly
 from .lease import Lease
 from .protection import PageProtection
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Tuple, TypeVar
 
 __all__ = ["MappedRegion"]
 
@@ -56,11 +61,12 @@ _SEARCH_WINDOW = 256
 # bytes([b]) for every byte value, made once.
 _ONE_BYTE = [bytes((b,)) for b in range(256)]
 
-#: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
-#: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
-CharArray = Any
+if TYPE_CHECKING:
+    #: The type of :attr:`MappedRegion.array`: ``ctypes.c_char * length``.  Its
+    #: slices are ``bytes``, which typeshed's ``ctypes.Array`` cannot express.
+    CharArray = Any
 
-_T = TypeVar("_T")
+    _T = TypeVar("_T")
 
 #: True where a read may copy without the lock, and check afterwards that
 #: the mapping did not change under it (see the class docstring): wherever
@@ -80,7 +86,7 @@ _READER_GRACE = 0.05 if LOCK_FREE_READS and FREES_AT_ONCE else 0.0
 # the child fills each hole with zero-filled private pages (see
 # backend.fill_holes), as if the parent had asked for MADV_WIPEONFORK.
 _MADV_DONTFORK = backend.CONSTANTS.get("MADV_DONTFORK")
-_unforked: "weakref.WeakSet[MappedRegion]" = weakref.WeakSet()
+_unforked: weakref.WeakSet[MappedRegion] = weakref.WeakSet()
 
 
 def _fill_holes_after_fork() -> None:
@@ -112,7 +118,7 @@ if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
     os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
-def _let_go(gone: "weakref.ref[Any]") -> None:
+def _let_go(gone: weakref.ref[Any]) -> None:
     """Internal: wait a moment for every other reference to an array to go.
 
     The references are lock-free reads in other threads (see
@@ -315,7 +321,7 @@ class MappedRegion:
         origin: str,
         prot: int = _PROT_READ | _PROT_WRITE,
         flags: int = _MAP_SHARED,
-    ) -> "MappedRegion":
+    ) -> MappedRegion:
         """Take ownership of ``length`` bytes at ``address`` that another call mapped.
 
         Not every mapping comes from ``mmap(2)``.  System V shared memory,

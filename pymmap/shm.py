@@ -24,23 +24,27 @@ The named memory outlives every process that maps it, until it is removed:
 a program that creates a name should remove it when done.
 """
 
+from __future__ import annotations
+
 import os
-from typing import Any, Union
 
 from . import _args
 from ._constructor import ACCESS_COPY, ACCESS_DEFAULT, ACCESS_WRITE, sharing
 from ._platform import backend
-from .checked import CheckedRegion
 from .facade import mmap
 from .region import MappedRegion
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Union
+
+    Name = Union[str, bytes, "os.PathLike[str]"]
 
 __all__ = ["shm_open", "shm_unlink", "sysv_attach", "sysv_remove"]
 
 
 #: Permissions of the objects and segments this module creates: owner only.
 MODE = 0o600
-
-Name = Union[str, bytes, "os.PathLike[str]"]
 
 
 def _require(feature: str, call: str) -> None:
@@ -199,7 +203,12 @@ def sysv_attach(key: int, size: int = 0, *, create: bool = False, access: int = 
             backend.shm_remove(shmid)
         raise
     _, prot = sharing(access)
-    region = (CheckedRegion if checked else MappedRegion).adopt(
+    kind = MappedRegion
+    if checked:
+        from .checked import CheckedRegion  # (on first use: most programs never check)
+
+        kind = CheckedRegion
+    region = kind.adopt(
         address, length, backend.shm_detach, "shmat", prot=prot)
     return mmap._from_region(region, access)
 

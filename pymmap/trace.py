@@ -43,40 +43,76 @@ The tracer is process-wide, not per thread, and a child made with
 ``os.fork()`` inherits it.
 """
 
+from __future__ import annotations
+
 import ctypes
 import errno
 import os
 import stat
 import sys
 import warnings
-from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ._platform import backend, tables
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 __all__ = ["Syscall", "format_call", "trace"]
 
 
-class Syscall(NamedTuple):
+class Syscall(tuple):  # type: ignore[type-arg]
     """One traced system call, as a ``trace(callback)`` callback receives it.
 
     ``str(record)`` is the strace-style line; the other fields are what the
     platform layer passed to its tracer, for programs that want to inspect
-    the call rather than print it.
+    the call rather than print it.  It is a tuple ``(name, args, result,
+    err, line)`` with a name for each field, as a ``NamedTuple`` would be;
+    it is written out here because making a ``NamedTuple`` class means
+    importing ``typing`` and running ``collections.namedtuple``, a few
+    milliseconds that every ``import pymmap`` would pay.
     """
 
-    #: The system call's name, e.g. ``"mmap"``.
-    name: str
-    #: Its arguments, as passed to the C function (addresses are ints, NULL is None).
-    args: Tuple[Any, ...]
-    #: What it returned (for a failed ``mmap``, ``MAP_FAILED``).
-    result: Any
-    #: 0 on success, else the ``errno`` it failed with.
-    err: int
-    #: The formatted line, built when the call happened.
-    line: str
+    __slots__ = ()
+    _fields = ("name", "args", "result", "err", "line")
+
+    def __new__(cls, name: str, args: Tuple[Any, ...], result: Any, err: int, line: str) -> Syscall:
+        return tuple.__new__(cls, (name, args, result, err, line))
+
+    @property
+    def name(self) -> str:
+        """The system call's name, e.g. ``"mmap"``."""
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def args(self) -> Tuple[Any, ...]:
+        """Its arguments, as passed to the C function (addresses are ints, NULL is None)."""
+        return self[1]  # type: ignore[no-any-return]
+
+    @property
+    def result(self) -> Any:
+        """What it returned (for a failed ``mmap``, ``MAP_FAILED``)."""
+        return self[2]
+
+    @property
+    def err(self) -> int:
+        """0 on success, else the ``errno`` it failed with."""
+        return self[3]  # type: ignore[no-any-return]
+
+    @property
+    def line(self) -> str:
+        """The formatted line, built when the call happened."""
+        return self[4]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{field}={value!r}" for field, value in zip(self._fields, self))
+        return f"Syscall({fields})"
 
     def __str__(self) -> str:
         return self.line
+
+    def __getnewargs__(self) -> Tuple[Any, ...]:
+        return tuple(self)
 
 
 # --- naming flags ---------------------------------------------------------------
@@ -376,8 +412,9 @@ def format_call(name: str, args: Tuple[Any, ...], result: Any, err: int) -> str:
 
 # --- installing a tracer --------------------------------------------------------------
 
-Target = Union[None, str, "os.PathLike[str]", IO[str], Callable[[Syscall], Any]]
-_Tracer = Callable[[str, Tuple[Any, ...], Any, int], None]
+if TYPE_CHECKING:
+    Target = Union[None, str, "os.PathLike[str]", IO[str], Callable[[Syscall], Any]]
+    _Tracer = Callable[[str, Tuple[Any, ...], Any, int], None]
 
 #: The tracer this module installed last (``trace`` blocks restore it on exit).
 _installed: Optional[_Tracer] = None
@@ -455,7 +492,7 @@ class trace:
         #: (tracer to restore, file to close) for each entry not yet exited.
         self._saved: List[Tuple[Optional[_Tracer], Optional[IO[str]]]] = []
 
-    def __enter__(self) -> "trace":
+    def __enter__(self) -> trace:
         target = self.target
         opened: Optional[IO[str]] = None
         if target is None:

@@ -275,6 +275,7 @@ def test_the_first_choice_is_process_vm_readv():
 FALLBACK = r"""
 import ctypes, errno, os
 from pymmap._platform import backend
+from pymmap._platform._common import KernelCopies
 
 def refused(*args):
     # What a seccomp profile that forbids the calls makes of them: -1 with EPERM.
@@ -284,9 +285,10 @@ def refused(*args):
 # The bindings fail as they would: the ctypes functions (CPython), and the
 # pair of copies built on them or on cffi's (PyPy).
 backend._process_vm_readv = backend._process_vm_writev = refused
-backend._VM_CALLS = backend._VM_CALLS._replace(
-    read=lambda address, count: backend._syscall("process_vm_readv", refused, (), -1),
-    write=lambda address, data: backend._syscall("process_vm_writev", refused, (), -1))
+backend._VM_CALLS = KernelCopies(
+    backend._VM_CALLS.name,
+    lambda address, count: backend._syscall("process_vm_readv", refused, (), -1),
+    lambda address, data: backend._syscall("process_vm_writev", refused, (), -1))
 """
 
 
@@ -346,7 +348,7 @@ def test_a_system_without_kernel_copies_refuses_checked_at_once():
         import pymmap
         def unreadable(address, count):
             raise backend.oserror(errno.EACCES)
-        backend._PROC_MEM = backend._PROC_MEM._replace(read=unreadable)
+        backend._PROC_MEM = KernelCopies(backend._PROC_MEM.name, unreadable, backend._PROC_MEM.write)
         try:
             pymmap.mmap(-1, pymmap.PAGESIZE, checked=True)
         except OSError as exc:

@@ -8,9 +8,17 @@ calls that Python's ``os`` module already makes for us (``fstat``, ``dup``,
 ``ftruncate``, ``close``), are the same on both, and live here.
 """
 
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from __future__ import annotations
 
-__all__ = ["OPTIONAL", "REQUIRED", "KernelCopies", "Tracer", "os_call", "set_tracer", "tracer"]
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    #: ``tracer(name, args, result, err)``: ``err`` is 0 on success, else the
+    #: errno (POSIX) or Windows error code.
+    Tracer = Callable[[str, Tuple[Any, ...], Any, int], None]
+
+__all__ = ["OPTIONAL", "REQUIRED", "KernelCopies", "os_call", "set_tracer", "tracer"]
 
 #: What every backend provides, with the same meaning (each is documented
 #: where it is defined: ``posix.py``, ``windows.py``).  A call the system
@@ -50,7 +58,7 @@ OPTIONAL: Dict[str, str] = {
     "working_set": "each page's QueryWorkingSetEx attributes: in the working set, shared (Windows)",
 }
 
-class KernelCopies(NamedTuple):
+class KernelCopies:
     """How checked maps reach their memory: copies made by the kernel (``kernel_copies()``).
 
     ``read(address, count)`` returns the bytes at ``address``: all ``count``
@@ -61,14 +69,15 @@ class KernelCopies(NamedTuple):
     stored.  ``name`` says which calls do it.
     """
 
-    name: str
-    read: Callable[[int, int], bytes]
-    write: Callable[[int, bytes], int]
+    __slots__ = ("name", "read", "write")
 
+    def __init__(self, name: str, read: Callable[[int, int], bytes], write: Callable[[int, bytes], int]):
+        self.name = name
+        self.read = read
+        self.write = write
 
-#: ``tracer(name, args, result, err)``: ``err`` is 0 on success, else the
-#: errno (POSIX) or Windows error code.
-Tracer = Callable[[str, Tuple[Any, ...], Any, int], None]
+    def __repr__(self) -> str:
+        return f"KernelCopies({self.name!r})"
 
 #: The active tracer, or None.  The backends read it after every call.
 tracer: Optional[Tracer] = None

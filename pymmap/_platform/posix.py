@@ -23,6 +23,8 @@ System V segments (``shmget(2)``, ``shmat(2)``), the two ways C programs on
 Linux share memory by name.
 """
 
+from __future__ import annotations
+
 import ctypes
 import errno as _errno
 import fcntl
@@ -32,12 +34,15 @@ import struct
 import sys
 import threading
 from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
-from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from .._interpreter import PYPY
 from . import _common, tables
 from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
 __all__ = [*REQUIRED, "UNSAFE_ADVICE", "cachestat", "fill_holes", "page_flags", "shmid_ds"]

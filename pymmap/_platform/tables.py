@@ -32,9 +32,14 @@ layer needs from the C headers but does not export: the ``sysconf`` name of
 the page size, and on Linux the System V ``IPC_*`` and ``SHM_*`` numbers.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-from typing import Dict
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Dict
 
 __all__ = [
     "DARWIN",

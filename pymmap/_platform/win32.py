@@ -18,10 +18,15 @@ returned as ``c_int64``.  64-bit sizes and offsets that a call takes as two
 DWORDs are split by the caller into high and low halves.
 """
 
+from __future__ import annotations
+
 import ctypes
 import importlib
 from ctypes import POINTER, Structure, c_int, c_int64, c_size_t, c_uint16, c_uint32, c_void_p, c_wchar_p
-from typing import Any
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BOOL",

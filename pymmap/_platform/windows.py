@@ -41,14 +41,19 @@ tested with the official Windows CPython under Wine's kernel32 (``.ci/windows``)
 and on Linux through a recording stand-in that checks what Wine does not.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 from ctypes import byref
-from typing import Any, Dict, NoReturn, Optional, Tuple
 
 from . import _common
 from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
+
+TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Dict, NoReturn, Optional, Tuple
 
 #: The contract (see ``_common.REQUIRED``), and what only this backend has.
 __all__ = [*REQUIRED, "RESIDENT_IS_WORKING_SET", "handle_of", "map_named", "resize", "working_set"]

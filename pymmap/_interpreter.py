@@ -6,11 +6,21 @@ own, or for threads, are named here, and every other module asks these
 names rather than ``sys.implementation`` itself.
 """
 
+import _thread
 import sys
 
 __all__ = [
-    "CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY", "pickle_buffer_type",
+    "CALLS_BUFFER_DUNDER", "FREES_AT_ONCE", "FREE_THREADED", "KEEPS_EXPORTER", "PYPY", "Lock", "RLock",
+    "pickle_buffer_type",
 ]
+
+#: ``threading.Lock`` and ``threading.RLock``, taken from the C module that
+#: ``threading`` wraps (on CPython 3.8 and later and on PyPy,
+#: ``threading.RLock()`` makes exactly this type).  Importing ``threading``
+#: itself, with the warnings, weak sets and itertools it brings, would be a
+#: tenth of ``import pymmap``; pymmap needs only its two locks.
+Lock = _thread.allocate_lock
+RLock = _thread.RLock
 
 #: True on PyPy.
 PYPY = sys.implementation.name == "pypy"

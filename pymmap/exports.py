@@ -76,11 +76,10 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import threading
 import weakref
 from itertools import count
 
-from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, pickle_buffer_type
+from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, Lock, pickle_buffer_type
 from .buffer_slots import LENDING_CLASSES, Lender, lends, quiet_pending
 from .copying import view_of
 from .errors import closed, inaccessible, refused
@@ -94,12 +93,12 @@ if TYPE_CHECKING:
 # One lock for every map's export state (each critical section is short):
 # start, stop and renew must not interleave.  (A child forked while another
 # thread held it gets a new one.)
-_LOCK = threading.Lock()
+_LOCK = Lock()
 
 
 def _new_lock_after_fork() -> None:
     global _LOCK
-    _LOCK = threading.Lock()
+    _LOCK = Lock()
 
 
 if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)

@@ -59,8 +59,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 import weakref
+
+from ._interpreter import RLock
 
 TYPE_CHECKING = False  # typing's flag, without importing typing: see pymmap/__init__.py
 if TYPE_CHECKING:
@@ -76,13 +77,13 @@ _LIVE: Dict[int, Lease] = {}
 # bytecodes, and a lock per lease would cost more to make than to share.
 # Reentrant: an array can die (and its callback run) in the thread that
 # holds it, whenever an allocation lets the garbage collector run.
-_LOCK = threading.RLock()
+_LOCK = RLock()
 
 
 def _new_lock_after_fork() -> None:
     """Internal: a child forked while another thread held the lock gets a new one."""
     global _LOCK
-    _LOCK = threading.RLock()
+    _LOCK = RLock()
 
 
 if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)

@@ -21,11 +21,10 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import threading
 import time
 import weakref
 
-from ._interpreter import FREE_THREADED, FREES_AT_ONCE
+from ._interpreter import FREE_THREADED, FREES_AT_ONCE, RLock
 from ._platform import backend
 from .copying import SLOW_SLICES, bytes_at, move, store, view_of
 from .errors import closed as _closed_error
@@ -111,7 +110,7 @@ def _new_locks_after_fork() -> None:
     owner): every region whose memory is still mapped.
     """
     for region in Lease.owners():
-        region.mutex = threading.RLock()
+        region.mutex = RLock()
 
 
 if hasattr(os, "register_at_fork"):  # (not on Windows, which has no fork)
@@ -299,7 +298,7 @@ class MappedRegion:
         self._release: Callable[[int, int], None] = backend.unmap
         self._origin = "mmap"
         self.tagname = tagname
-        self.mutex = threading.RLock()
+        self.mutex = RLock()
 
     def _map(self, length: int, fd: int) -> int:
         """Internal: map ``length`` bytes of ``fd`` (-1: anonymous) as the region says.

@@ -50,7 +50,6 @@ import errno
 import os
 import stat
 import sys
-import warnings
 
 from ._platform import backend, tables
 
@@ -459,6 +458,8 @@ def _make_tracer(emit: Callable[[Syscall], Any]) -> _Tracer:
         try:
             emit(Syscall(name, args, result, err, format_call(name, args, result, err)))
         except Exception as exc:
+            import warnings
+
             warnings.warn(f"pymmap.trace target failed: {exc!r}", RuntimeWarning, stacklevel=2)
 
     return tracer
@@ -535,6 +536,8 @@ def _trace_from_environment(value: Optional[str]) -> Optional[trace]:
     try:
         started.__enter__()
     except OSError as exc:
+        import warnings
+
         warnings.warn(f"PYMMAP_TRACE: cannot open {value!r}: {exc}", RuntimeWarning, stacklevel=2)
         return None
     return started

@@ -32,10 +32,9 @@ import os
 import stat
 import struct
 import sys
-import threading
 from ctypes import c_char_p, c_int, c_int64, c_size_t, c_ubyte, c_uint, c_ulong, c_void_p
 
-from .._interpreter import PYPY
+from .._interpreter import PYPY, Lock
 from . import _common, tables
 from ._common import REQUIRED, KernelCopies, os_call
 from ._common import set_tracer as set_tracer  # (a part of the contract: re-exported)
@@ -807,7 +806,7 @@ class _ProcMem:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._state: Tuple[int, int, int, int] = (-1, -1, -1, -1)  # fd, pid, st_dev, st_ino
 
     def _still_ours(self) -> int:

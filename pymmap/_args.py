@@ -35,9 +35,11 @@ _OFF_MIN = -(2**63)
 _LONG_MAX = 2 ** (8 * struct.calcsize("l") - 1) - 1
 _LONG_MIN = -_LONG_MAX - 1
 # CPython parses a 64-bit off_t with format ``l`` where a C long holds it
-# (LP64 systems) and with ``L`` (long long) elsewhere; the overflow message
-# names the C type.
-_OFF_T_C_NAME = "long" if _LONG_MAX >= _OFF_MAX else "long long"
+# (LP64 systems), whose overflow message names the C type, and with ``L``
+# (long long) elsewhere (Windows, 32-bit systems), whose conversion says
+# only "int too big to convert" (seen on Windows and on 32-bit ARM).
+_OFF_T_OVERFLOW = ("Python int too large to convert to C long" if _LONG_MAX >= _OFF_MAX
+                   else "int too big to convert")
 # Messages that changed between CPython versions (see clinic_int, _slice_index).
 _CLINIC_INT_MESSAGES = sys.version_info >= (3, 14)
 _SLICE_INDEX_MESSAGE = (
@@ -156,7 +158,7 @@ def off_t(value: Any) -> int:
         return value
     result = _integer(value)
     if not _OFF_MIN <= result <= _OFF_MAX:
-        raise OverflowError(f"Python int too large to convert to C {_OFF_T_C_NAME}")
+        raise OverflowError(_OFF_T_OVERFLOW)
     return result
 
 

@@ -679,6 +679,15 @@ def is_regular_file(fd: int) -> Optional[int]:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
+# BLKGETSIZE64 is _IOR(0x12, 114, size_t): the request number holds the size
+# of size_t (bits 16-28), so a 32-bit process asks with 0x80041272 where a
+# 64-bit one asks with the tables' 0x80081272 (Linux answers both with a
+# 64-bit size).
+_BLKGETSIZE64 = _TABLE.get("_BLKGETSIZE64")
+if _BLKGETSIZE64 is not None:
+    _BLKGETSIZE64 = _BLKGETSIZE64 & ~0x1FFF0000 | ctypes.sizeof(c_size_t) << 16
+
+
 def device_size(fd: int) -> Optional[int]:
     """Return the size of the block device behind ``fd``, else None; never raises.
 
@@ -688,7 +697,7 @@ def device_size(fd: int) -> Optional[int]:
     reading there dies with SIGBUS.  Linux tells the real size through the
     ``BLKGETSIZE64`` ioctl.  Other systems (and other kinds of files): None.
     """
-    request = _TABLE.get("_BLKGETSIZE64")
+    request = _BLKGETSIZE64
     try:
         if request is None or not stat.S_ISBLK(os.fstat(fd).st_mode):
             return None

@@ -79,10 +79,13 @@ def test_cpython_test_mmap_passes_against_pymmap(tmp_path):
     (tmp_path / "py").mkdir()
     _, std_output = _run(False, tmp_path / "std")
     code, output = _run(True, tmp_path / "py")
-    assert (code == 0) == (not EXPECTED_FAILURES), output
     std = _results(std_output)
     ours = _results(output)
     assert std, std_output
+    # pymmap's run fails only where the stdlib's own fails too (qemu-user's
+    # 32-bit ARM: test_large_offset, see tests/emulation.py), or as expected.
+    stdlib_fails = sorted(name for name, status in std.items() if status in ("FAIL", "ERROR"))
+    assert (code == 0) == (not EXPECTED_FAILURES and not stdlib_fails), output
     assert set(ours) == set(std), output
     for name, status in std.items():
         if name in EXPECTED_FAILURES:

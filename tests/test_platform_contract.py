@@ -37,3 +37,24 @@ def test_naming_mappings_comes_with_handles_and_resize():
 def test_the_contract_does_not_list_a_name_twice():
     assert len(set(REQUIRED)) == len(REQUIRED)
     assert not set(REQUIRED) & set(OPTIONAL)
+
+
+def test_checked_maps_work_or_are_refused_at_once_with_the_reason():
+    # kernel_copies() is the contract's one way to checked maps: where the
+    # system has no copy the kernel makes for this process, the map is
+    # refused before anything is mapped, and the message says what was tried.
+    import pymmap
+    from pymmap._platform import backend
+
+    try:
+        copies = backend.kernel_copies()
+    except OSError as exc:
+        with pytest.raises(OSError) as refused:
+            pymmap.mmap(-1, pymmap.PAGESIZE, checked=True)
+        assert str(refused.value) == str(exc)
+        assert "checked=True needs" in str(exc)
+    else:
+        with pymmap.mmap(-1, pymmap.PAGESIZE, checked=True) as m:
+            m[:2] = b"ok"
+            assert m[:2] == b"ok" and copies.name in (
+                "process_vm_readv", "/proc/self/mem", "ReadProcessMemory")

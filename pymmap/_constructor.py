@@ -58,8 +58,6 @@ _MAP_PRIVATE = backend.CONSTANTS["MAP_PRIVATE"]
 _audit = getattr(sys, "audit", None)  # (Python 3.8+: always there; PyPy 3.9 has it too)
 
 
-
-
 def sharing(access: int) -> Tuple[int, int]:
     """Return the ``(flags, prot)`` that access mode ``access`` stands for.
 

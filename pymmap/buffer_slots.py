@@ -28,6 +28,7 @@ as they are.  What a map lends, and when, is :mod:`pymmap.exports`' story.
 from __future__ import annotations
 
 import ctypes
+import weakref
 
 from ._interpreter import CALLS_BUFFER_DUNDER, PYPY, pickle_buffer_type
 
@@ -189,8 +190,9 @@ def quiet_subclass(cls: type) -> None:
         _quiet_later(cls)
 
 
-#: The classes whose release slot waits for :func:`quiet_pending` (3.12+).
-_QUIET_PENDING: List[type] = []
+#: The classes whose release slot waits for :func:`quiet_pending` (3.12+):
+#: weakly held, as before this wait a subclass made and dropped was let go.
+_QUIET_PENDING: weakref.WeakSet[type] = weakref.WeakSet()
 #: True once :func:`quiet_pending` has run: later classes are made quiet at once.
 _quieted = False
 
@@ -204,8 +206,9 @@ def _quiet_later(cls: type) -> None:
     does where the checks fail.  Making a class quiet twice (two threads
     here at once) writes the same function twice: harmless, so no lock.
     """
-    _QUIET_PENDING.append(cls)
-    if _quieted:
+    if not _quieted:
+        _QUIET_PENDING.add(cls)
+    if _quieted:  # (also when quiet_pending ran meanwhile, and may have missed cls)
         _quiet_release(cls)
 
 

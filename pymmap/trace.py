@@ -412,8 +412,9 @@ def format_call(name: str, args: Tuple[Any, ...], result: Any, err: int) -> str:
 # --- installing a tracer --------------------------------------------------------------
 
 if TYPE_CHECKING:
+    from ._platform._common import Tracer as _Tracer
+
     Target = Union[None, str, "os.PathLike[str]", IO[str], Callable[[Syscall], Any]]
-    _Tracer = Callable[[str, Tuple[Any, ...], Any, int], None]
 
 #: The tracer this module installed last (``trace`` blocks restore it on exit).
 _installed: Optional[_Tracer] = None

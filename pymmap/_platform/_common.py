@@ -79,6 +79,7 @@ class KernelCopies:
     def __repr__(self) -> str:
         return f"KernelCopies({self.name!r})"
 
+
 #: The active tracer, or None.  The backends read it after every call.
 tracer: Optional[Tracer] = None
 

@@ -875,6 +875,7 @@ def _bind_kernel_copies_with_cffi() -> Tuple[Callable[[int, int], bytes], Callab
     chars = cffi.new_array_type(cffi.new_pointer_type(cffi.new_primitive_type("char")), None)
     function = cffi.new_function_type((c_int, void_p, ulong, void_p, ulong, ulong), ssize_t, False)
     libc = cffi.load_library(None)
+
     def wrapped(name: str) -> Callable[..., int]:
         c_call = libc.load_function(function, name)
 

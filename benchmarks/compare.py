@@ -3,6 +3,7 @@
     python benchmarks/compare.py REV            # e.g. HEAD~3, or a commit
     python benchmarks/compare.py REV --quick    # fewer repeats
     python benchmarks/compare.py ../other-checkout   # pymmap as another checkout has it
+    python benchmarks/compare.py REV --only 'm[i:' --only find   # the rows whose names hold these
 
 Two runs of ``run.py`` (one per commit) are measured on two different
 states of the machine; on a shared machine, small rows then move by 20%
@@ -72,6 +73,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev", help="the commit (or the path of a checkout) to compare this checkout with")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="time only the rows whose names contain TEXT (repeatable)")
     args = parser.parse_args(argv)
     number, rounds = (20000, 5) if args.quick else (50000, 21)
     with tempfile.TemporaryDirectory() as directory:
@@ -85,7 +88,8 @@ def main(argv=None):
             before = small_pairs(maps[0], maps[1], to_struct)
             after = small_pairs(maps[0], maps[2], to_struct)
             rows = [[(name, std), (name, old), (name, new)]
-                    for (name, std, old), (_, _, new) in zip(before, after)]
+                    for (name, std, old), (_, _, new) in zip(before, after)
+                    if not args.only or any(text in name for text in args.only)]
             print(f"small operations -- {sys.implementation.name} {sys.version.split()[0]}: "
                   f"the stdlib, pymmap at {args.rev} (before) and this checkout (after), "
                   f"best of {rounds} x {number}")

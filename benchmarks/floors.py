@@ -21,6 +21,7 @@ are slow there; pymmap's own memory goes through cffi).
 
 import argparse
 import ctypes
+import fcntl
 import mmap as std_mmap
 import os
 import struct
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import timeit
+import weakref
 from pickle import PickleBuffer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,7 +40,9 @@ from run import _fmt  # noqa: E402
 
 import pymmap  # noqa: E402
 
-SIZE = 65536
+SIZE = 65520  # 819 lines of 80 bytes, the last ending the map
+#: The workload rows take microseconds to milliseconds: this many times fewer runs.
+SLOW = 200
 PYPY = sys.implementation.name == "pypy"
 U32 = struct.Struct("<I")
 
@@ -52,7 +56,7 @@ class Bare:
     """
 
     def __init__(self):
-        self.array = (ctypes.c_char * SIZE).from_buffer(bytearray(b"x" * 79 + b"\n") * (SIZE // 80 + 1))
+        self.array = (ctypes.c_char * SIZE).from_buffer(bytearray(b"x" * 79 + b"\n") * (SIZE // 80))
         self.view = memoryview(self.array).cast("B")
         self.mutex = threading.RLock()
         self.pos = 0
@@ -127,6 +131,8 @@ class Bare:
     def readline(self):
         # The least a line costs: the lock, a copy of the bytes ahead,
         # bytes.find, the line cut from the copy, the position moved.
+        # (The stand-in's data ends with a newline, and no line is longer
+        # than the copy: at the end the copy is empty, and so is the line.)
         mutex = self.mutex
         try:
             mutex.acquire()
@@ -137,6 +143,10 @@ class Bare:
             return head[:eol + 1]
         finally:
             mutex.release()
+
+    def __contains__(self, value):
+        # A copy of the first bytes, searched (what find() from 0 needs).
+        return self.array[:256].find(value) >= 0
 
     def find(self, sub, start, end):
         # A copy of the range, searched: what a short find needs.
@@ -156,6 +166,67 @@ class Bare:
 
     def __release_buffer__(self, view):
         pass
+
+
+def _bare_mapping(fd):
+    """Two stand-ins for ``mmap(fd, 0)`` + ``close()``: its system calls, without and with a safe map's objects.
+
+    The calls are those the constructor and ``close()`` make (``strace``
+    shows the same ones for the C module): ``fstat``, ``fcntl(F_DUPFD_CLOEXEC)``
+    (the map's own descriptor), ``mmap``, ``close`` and ``munmap``, through
+    ctypes where ``os`` has no such call.  The objects are the least that
+    keeps a map safe by construction (README, *Safety*): a lock, a ctypes
+    array over the mapping whose death unmaps it (a weak reference's
+    callback), and the memoryview the methods use.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    c_mmap, c_munmap = libc.mmap, libc.munmap
+    c_mmap.restype = ctypes.c_void_p
+    c_mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int64]
+    c_munmap.restype = ctypes.c_int
+    c_munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    shared, rw = std_mmap.MAP_SHARED, std_mmap.PROT_READ | std_mmap.PROT_WRITE
+
+    def calls():
+        size = os.stat(fd).st_size
+        own = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+        address = c_mmap(None, size, rw, shared, fd, 0)
+        os.close(own)
+        c_munmap(address, size)
+
+    class Map:
+        pass
+
+    def objects():
+        size = os.stat(fd).st_size
+        m = Map()
+        m.fd = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+        address = c_mmap(None, size, rw, shared, fd, 0)
+        m.mutex = threading.RLock()
+        array = (ctypes.c_char * size).from_address(address)
+        m.death = weakref.ref(array, lambda ref: c_munmap(address, size))
+        m.view = memoryview(array).cast("B")
+        m.array = array
+        del array
+        # close()
+        with m.mutex:
+            m.view.release()
+            m.view = m.array = None  # the array dies: munmap
+            os.close(m.fd)
+
+    return calls, objects
+
+
+def _lines(m, bare=False):
+    """Every line of the map, from the start, through ``iter(readline, b"")``: the loop of the workload."""
+    def run():
+        if bare:
+            m.pos = 0
+        else:
+            m.seek(0)
+        for _ in iter(m.readline, b""):
+            pass
+    return run
 
 
 def rows(quick):
@@ -225,6 +296,7 @@ def rows(quick):
             ("seek + readline(): lock, copy ahead, find, cut", *pair_of(["m.seek(800)", "m.readline()"])),
             ("find(b'\\n', i, i+256): call + a copy + bytes.find", *pair("m.find(b'\\n', 1000, 1256)")),
             ("move(64 bytes): call + lock + a view store", *pair("m.move(1000, 2000, 64)")),
+            ("b'x' in m (at the start): a copy + bytes.find", *pair("b'x' in m")),
             ("fstat(2) through os.stat(fd) (what size() needs)", std.size, lambda: os.stat(fd).st_size, py.size),
         ]
         if PYPY:
@@ -232,18 +304,32 @@ def rows(quick):
             # cannot see through (pymmap uses cffi there: README, PyPy):
             # only the steps without memory mean anything.
             items = items[:5] + items[-1:]
+        else:
+            # Whole workloads, per run (the loops of run.py's workloads):
+            # 819 lines of 80 bytes; a map made and closed.
+            calls, objects = _bare_mapping(fd)
+            whole = [
+                ("iter(m.readline, b''): 819 lines, readline's floor",
+                 _lines(std), _lines(bare, bare=True), _lines(py)),
+                ("mmap(fd, 0) + close(): its system calls alone",
+                 lambda: std_mmap.mmap(fd, 0).close(), calls, lambda: pymmap.mmap(fd, 0).close()),
+                ("mmap + close: the calls, a lock, an array, a view",
+                 lambda: std_mmap.mmap(fd, 0).close(), objects, lambda: pymmap.mmap(fd, 0).close()),
+            ]
+            items += [(name, *fns, SLOW) for name, *fns in whole]
         if sys.version_info >= (3, 12) and not PYPY:
             items.append(("struct.unpack_from through a Python __buffer__ (PEP 688)",
                           *pair("U32.unpack_from(m, 1000)")))
         results = []
-        for name, std_fn, floor_fn, py_fn in items:
+        for name, std_fn, floor_fn, py_fn, *slow in items:
             fns = [floor_fn, std_fn, py_fn]
+            count = number // slow[0] if slow else number
             timers = [timeit.Timer(fn) if fn else None for fn in fns]
             best = [float("inf") if fn else None for fn in fns]
             for _ in range(rounds):
                 for k, timer in enumerate(timers):
                     if timer is not None:
-                        best[k] = min(best[k], timer.timeit(number) / number)
+                        best[k] = min(best[k], timer.timeit(count) / count)
             results.append((name, *best))
         std.close()
         py.close()

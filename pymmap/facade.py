@@ -888,9 +888,23 @@ class mmap(Lender):
     def __contains__(self, value: Any) -> bool:
         # Like the C module, `x in m` compares x with each 1-byte item: only
         # a single byte (as bytes, bytearray, ...) can ever be found.  The
-        # hot path: a byte in bytes, as find() looks for it from 0.
+        # hot path: a byte in bytes, looked for as find()'s hot path does,
+        # in a copy of the map's first bytes, without the lock (and checked
+        # afterwards); anything else, and a byte not found there, goes to
+        # _search.
         if value.__class__ is bytes and len(value) == 1:
-            return self.find(value, 0) >= 0
+            if LOCK_FREE_READS:
+                array = self._array
+                if array is not None:
+                    try:
+                        hit = array[:_SEARCH_WINDOW].find(value)
+                    except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
+                        pass
+                    else:
+                        if hit >= 0 and self._array is array:
+                            return True
+                array = None
+            return self._search(value, 0, None, True) >= 0
         self._check_valid()
         if isinstance(value, (bytes, bytearray)):
             if len(value) != 1:
@@ -1269,17 +1283,22 @@ class mmap(Lender):
         # The hot path: plain ints in range, a writable map whose view is a
         # plain memoryview (CPython, no page protected), copied by one
         # memoryview store (memmove(3) inside: overlapping ranges are fine).
-        # (Not on PyPy, whose view is never one: the lock would be taken twice.)
+        # A read-only map's view refuses the store (TypeError): the long way
+        # then raises the C module's error.  (Not on PyPy, whose view is
+        # never a memoryview: the lock would be taken twice.)
         if not SLOW_SLICES and dest.__class__ is int and src.__class__ is int and count.__class__ is int:
             mutex = self._region.mutex
             try:
                 mutex.acquire()
                 view = self._view
-                if view.__class__ is memoryview and not view.readonly and count >= 0:
-                    size = len(view)
+                if view.__class__ is memoryview and count >= 0:
+                    size = self._size
                     if 0 <= dest <= size - count and 0 <= src <= size - count:
-                        view[dest:dest + count] = view[src:src + count]
-                        return
+                        try:
+                            view[dest:dest + count] = view[src:src + count]
+                            return
+                        except TypeError:
+                            pass
             finally:
                 mutex.release()
         dest = _args.ssize(dest)

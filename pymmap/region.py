@@ -123,9 +123,11 @@ def _let_go(gone: weakref.ref[Any]) -> None:
     The references are lock-free reads in other threads (see
     :class:`MappedRegion`), each in the middle of a copy; they hold no
     lock, so sleeping lets them finish.  After :data:`_READER_GRACE`
-    seconds, the caller goes on without them.
+    seconds, the caller goes on without them.  (Usually no reader is
+    there: then nothing waits, and no deadline is computed.)
     """
-    _wait(lambda: gone() is None, _READER_GRACE)
+    if gone() is not None:
+        _wait(lambda: gone() is None, _READER_GRACE)
 
 
 def _wait(done: Callable[[], bool], seconds: float) -> bool:

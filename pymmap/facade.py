@@ -1097,24 +1097,24 @@ class mmap(Lender):
         # looked for in a copy of the first _SEARCH_WINDOW bytes, without
         # the lock, and answered if the needle is there or the range ends
         # there, and the array is still the map's (see _search).
-        if (LOCK_FREE_READS and sub.__class__ is bytes and start.__class__ is int and start >= 0
+        # (The slice stops at the array's end by itself: a copy shorter than
+        # the window reached it.)
+        if (LOCK_FREE_READS and sub.__class__ is bytes and sub
+                and start.__class__ is int and 0 <= start <= _SSIZE_MAX
                 and (end is None or (end.__class__ is int and 0 <= end <= _SSIZE_MAX))):
             array = self._array
             if array is not None:
-                stop = len(array)
-                if end is not None and end < stop:
-                    stop = end
                 hi = start + _SEARCH_WINDOW
-                if hi > stop:
-                    hi = stop
-                if sub and hi - start >= len(sub):
-                    try:
-                        hit = array[start:hi].find(sub)
-                    except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
-                        pass
-                    else:
-                        if (hit >= 0 or hi == stop) and self._array is array:
-                            return start + hit if hit >= 0 else -1
+                if end is not None and end < hi:
+                    hi = end
+                try:
+                    near = array[start:hi]
+                except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
+                    pass
+                else:
+                    hit = near.find(sub)
+                    if (hit >= 0 or hi == end or len(near) < hi - start) and self._array is array:
+                        return start + hit if hit >= 0 else -1
             array = None
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, True)
@@ -1125,7 +1125,8 @@ class mmap(Lender):
         The bounds work as in :meth:`find`; an empty ``sub`` is found at ``end``.
         """
         # The hot path, as find's, over the last _SEARCH_WINDOW bytes.
-        if (LOCK_FREE_READS and sub.__class__ is bytes and start.__class__ is int and start >= 0
+        if (LOCK_FREE_READS and sub.__class__ is bytes and sub
+                and start.__class__ is int and 0 <= start <= _SSIZE_MAX
                 and (end is None or (end.__class__ is int and 0 <= end <= _SSIZE_MAX))):
             array = self._array
             if array is not None:
@@ -1135,14 +1136,13 @@ class mmap(Lender):
                 lo = stop - _SEARCH_WINDOW
                 if lo < start:
                     lo = start
-                if sub and stop - lo >= len(sub):
-                    try:
-                        hit = array[lo:stop].rfind(sub)
-                    except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
-                        pass
-                    else:
-                        if (hit >= 0 or lo == start) and self._array is array:
-                            return lo + hit if hit >= 0 else -1
+                try:
+                    hit = array[lo:stop].rfind(sub)
+                except (ValueError, OSError):  # PROT_NONE, or a page gone: _search says what follows
+                    pass
+                else:
+                    if (hit >= 0 or lo == start) and self._array is array:
+                        return lo + hit if hit >= 0 else -1
             array = None
         needle = sub if sub.__class__ is bytes else bytes(_args.buffer(sub))
         return self._search(needle, start, end, False)

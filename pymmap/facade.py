@@ -552,12 +552,25 @@ class mmap(Lender):
         the map, and a negative ``offset`` does not count from the end:
         ``IndexError`` either way.  ``ValueError`` on a closed map.
         """
-        if fmt.__class__ is _Struct and offset.__class__ is int:
-            # The hot path: the region's one-step read checks the rest.
-            return self._region.read_at(fmt.unpack_from, offset, fmt.size)
+        layout = fmt if fmt.__class__ is _Struct else _LAYOUTS.get(fmt) if fmt.__class__ is str else None
+        if layout is not None and offset.__class__ is int:
+            # The hot path: with a GIL, from the cached view without the lock,
+            # checked afterwards as m[i] is (a plain memoryview: no page
+            # protected, not a checked map, not PyPy's stand-in); else the
+            # region's one-step read, which checks the rest.
+            if LOCK_FREE_READS:
+                view = self._view
+                if view.__class__ is memoryview and 0 <= offset <= len(view) - layout.size:
+                    values = layout.unpack_from(view, offset)
+                    if self._view is view:
+                        return values
+                view = None
+            return self._region.read_at(layout.unpack_from, offset, layout.size)
         from . import typed
 
-        return typed.unpack_from(self._live_region(), fmt, offset)
+        values = typed.unpack_from(self._live_region(), fmt, offset)
+        _remember_layout(fmt)  # (after the long way's checks, which come in their order)
+        return values
 
     def pack_into(self, fmt: _typed.Format, offset: int, *values: Any) -> None:
         """Store ``values`` at byte ``offset``, encoded by the :mod:`struct` format ``fmt``.
@@ -569,13 +582,32 @@ class mmap(Lender):
         ``IndexError`` if the bytes do not lie inside the map, ``TypeError``
         on an ``ACCESS_READ`` map, ``ValueError`` on a closed one.
         """
-        if fmt.__class__ is _Struct and offset.__class__ is int and self._view is not None:
-            # The hot path: pack, then the region's one-step store checks the rest.
-            self._region.store_at(offset, fmt.pack(*values))
+        layout = fmt if fmt.__class__ is _Struct else _LAYOUTS.get(fmt) if fmt.__class__ is str else None
+        if layout is not None and offset.__class__ is int and self._view is not None:
+            # The hot path: pack (the values' own code may run), then one
+            # memoryview store with the lock held, into a plain view (no page
+            # protected, not a checked map, not PyPy's stand-in; a read-only
+            # one refuses); else the region's one-step store, which checks
+            # the rest and says what is wrong.
+            data = layout.pack(*values)
+            mutex = self._region.mutex
+            try:
+                mutex.acquire()
+                view = self._view
+                if view.__class__ is memoryview and 0 <= offset <= len(view) - len(data):
+                    try:
+                        view[offset:offset + len(data)] = data
+                        return
+                    except TypeError:
+                        pass
+            finally:
+                mutex.release()
+            self._region.store_at(offset, data)
             return
         from . import typed
 
         typed.pack_into(self._live_region(), fmt, offset, values)
+        _remember_layout(fmt)  # (after the long way's checks, which come in their order)
 
     def typed(self, byteorder: Literal["little", "big", "native"] = "little") -> _typed.Typed:
         """Return typed accessors for the map's bytes, by byte offset (:class:`pymmap.typed.Typed`).
@@ -1579,6 +1611,19 @@ _INT_MAX = 2**31 - 1
 _LOCK_FREE_COPY = 64 * 1024
 #: How many bytes a search first looks at in a copy (see MappedRegion.find).
 _SEARCH_WINDOW = 256
+
+
+#: The compiled Structs of the format strings that unpack_from() and
+#: pack_into() have met, so that their hot paths take a string as they take
+#: a Struct (the long way compiles it; at most _MOST_LAYOUTS are kept).
+_LAYOUTS: Dict[str, _Struct] = {}
+_MOST_LAYOUTS = 256
+
+
+def _remember_layout(fmt: Any) -> None:
+    """Internal: keep the Struct of format string ``fmt`` for the hot paths (once the long way took it)."""
+    if fmt.__class__ is str and len(_LAYOUTS) < _MOST_LAYOUTS:
+        _LAYOUTS[fmt] = _Struct(fmt)
 
 
 def _page_args(start: Any, length: Any) -> Tuple[int, Optional[int]]:

@@ -145,6 +145,21 @@ class Bare:
         finally:
             mutex.release()
 
+    def pack_into(self, offset, value):
+        # A number packed, then stored under the lock: what a typed store
+        # and m.pack_into() need.
+        data = U32.pack(value)
+        mutex = self.mutex
+        try:
+            mutex.acquire()
+            self.view[offset:offset + 4] = data
+        finally:
+            mutex.release()
+
+    def unpack_item(self, offset):
+        # A number read from the view: what a typed read needs.
+        return U32.unpack_from(self.view, offset)[0]
+
     def __contains__(self, value):
         # A copy of the first bytes, searched (what find() from 0 needs).
         return self.array[:256].find(value) >= 0
@@ -280,6 +295,11 @@ def rows(quick):
                 m[1000] = 65
             return run
 
+        typed = py.typed()
+
+        def typed_store():
+            typed.u32[1000] = 7
+
         def store_slice(m):
             def run():
                 m[1000:1008] = b"12345678"
@@ -303,6 +323,12 @@ def rows(quick):
             ("find(b'\\n', i, i+256): call + a copy + bytes.find", *pair("m.find(b'\\n', 1000, 1256)")),
             ("move(64 bytes): call + lock + a view store", *pair("m.move(1000, 2000, 64)")),
             ("b'x' in m (at the start): a copy + bytes.find", *pair("b'x' in m")),
+            ("typed().u32[off] (vs struct): call + unpack_from", lambda: U32.unpack_from(std, 1000)[0],
+             lambda: bare.unpack_item(1000), lambda: typed.u32[1000]),
+            ("typed().u32[off] = v (vs struct): call + pack + lock", lambda: U32.pack_into(std, 1000, 7),
+             lambda: bare.pack_into(1000, 7), typed_store),
+            ("m.pack_into('<I', off, v): the same", lambda: U32.pack_into(std, 1000, 7),
+             lambda: bare.pack_into(1000, 7), lambda: py.pack_into(U32, 1000, 7)),
             ("fstat(2) through os.stat(fd) (what size() needs)", std.size, lambda: os.stat(fd).st_size, py.size),
         ]
         if PYPY:

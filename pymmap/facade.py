@@ -585,16 +585,17 @@ class mmap(Lender):
         layout = fmt if fmt.__class__ is _Struct else _LAYOUTS.get(fmt) if fmt.__class__ is str else None
         if layout is not None and offset.__class__ is int and self._view is not None:
             # The hot path: pack (the values' own code may run), then one
-            # memoryview store with the lock held, into a plain view (no page
-            # protected, not a checked map, not PyPy's stand-in; a read-only
-            # one refuses); else the region's one-step store, which checks
-            # the rest and says what is wrong.
+            # store with the lock held, into a plain view (a memoryview, or
+            # PyPy's stand-in: no page protected, not a checked map; a
+            # read-only one refuses); else the region's one-step store, which
+            # checks the rest and says what is wrong.
             data = layout.pack(*values)
             mutex = self._region.mutex
             try:
                 mutex.acquire()
                 view = self._view
-                if view.__class__ is memoryview and 0 <= offset <= len(view) - len(data):
+                if ((view.__class__ is memoryview or view.__class__ is FastView)
+                        and 0 <= offset <= len(view) - len(data)):
                     try:
                         view[offset:offset + len(data)] = data
                         return
@@ -1312,18 +1313,18 @@ class mmap(Lender):
 
     def move(self, dest: int, src: int, count: int) -> None:
         """Copy ``count`` bytes from offset ``src`` to offset ``dest``; the ranges may overlap."""
-        # The hot path: plain ints in range, a writable map whose view is a
-        # plain memoryview (CPython, no page protected), copied by one
-        # memoryview store (memmove(3) inside: overlapping ranges are fine).
-        # A read-only map's view refuses the store (TypeError): the long way
-        # then raises the C module's error.  (Not on PyPy, whose view is
-        # never a memoryview: the lock would be taken twice.)
-        if not SLOW_SLICES and dest.__class__ is int and src.__class__ is int and count.__class__ is int:
+        # The hot path: plain ints in range, and a plain view (no page
+        # protected, not a checked map), copied by one store: a memoryview's
+        # (memmove(3) inside: overlapping ranges are fine), or on PyPy the
+        # stand-in's, one ffi.memmove from a view of the same memory.  A
+        # read-only map's view refuses it (TypeError): the long way then
+        # raises the C module's error.
+        if dest.__class__ is int and src.__class__ is int and count.__class__ is int:
             mutex = self._region.mutex
             try:
                 mutex.acquire()
                 view = self._view
-                if view.__class__ is memoryview and count >= 0:
+                if (view.__class__ is memoryview or view.__class__ is FastView) and count >= 0:
                     size = self._size
                     if 0 <= dest <= size - count and 0 <= src <= size - count:
                         try:

@@ -382,6 +382,31 @@ def test_a_compiled_struct_is_checked_as_its_format_is(m, ro, layout):
         m.pack_into(layout, 0, 1)
 
 
+def test_format_strings_are_compiled_once_and_kept_up_to_a_bound(m):
+    # unpack_from()/pack_into() keep the Struct of each format string the
+    # long way took, so that the next call takes the hot path as a Struct
+    # does; a bad format is never kept, and the number kept is bounded.
+    from pymmap import facade
+
+    with pytest.raises(struct.error):
+        m.pack_into("<Q!", 0, 1)
+    assert "<Q!" not in facade._LAYOUTS
+    m.pack_into("<h", 0, -2)
+    assert facade._LAYOUTS["<h"].format == "<h"
+    assert m.unpack_from("<h", 0) == (-2,) and m[:2] == b"\xfe\xff"
+    for n in range(facade._MOST_LAYOUTS + 20):
+        fmt = "<" + " " * n + "x"  # (whitespace between codes is allowed: a new string, one byte)
+        assert m.unpack_from(fmt, 10) == ()
+        m.pack_into(fmt, 10)  # (a pad byte: writes a zero)
+    assert len(facade._LAYOUTS) <= facade._MOST_LAYOUTS
+    assert m.unpack_from("<h", 0) == (-2,)
+    m.close()
+    with pytest.raises(ValueError, match="mmap closed or invalid"):
+        m.unpack_from("<h", 0)
+    with pytest.raises(ValueError, match="mmap closed or invalid"):  # the map before the format
+        m.unpack_from("<Q!", 0)
+
+
 # --- access mode and closed maps --------------------------------------------------------
 
 

@@ -593,7 +593,7 @@ class mmap(Lender):
             mutex = self._region.mutex
             try:
                 mutex.acquire()
-                view = self._view
+                view: Any = self._view  # (a memoryview, or PyPy's FastView)
                 if ((view.__class__ is memoryview or view.__class__ is FastView)
                         and 0 <= offset <= len(view) - len(data)):
                     try:
@@ -1323,7 +1323,7 @@ class mmap(Lender):
             mutex = self._region.mutex
             try:
                 mutex.acquire()
-                view = self._view
+                view: Any = self._view  # (a memoryview, or PyPy's FastView)
                 if (view.__class__ is memoryview or view.__class__ is FastView) and count >= 0:
                     size = self._size
                     if 0 <= dest <= size - count and 0 <= src <= size - count:

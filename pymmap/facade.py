@@ -1616,7 +1616,8 @@ _SEARCH_WINDOW = 256
 
 #: The compiled Structs of the format strings that unpack_from() and
 #: pack_into() have met, so that their hot paths take a string as they take
-#: a Struct (the long way compiles it; at most _MOST_LAYOUTS are kept).
+#: a Struct (the Struct the long way compiled, in pymmap.typed; at most
+#: _MOST_LAYOUTS are kept).
 _LAYOUTS: Dict[str, _Struct] = {}
 _MOST_LAYOUTS = 256
 
@@ -1624,7 +1625,9 @@ _MOST_LAYOUTS = 256
 def _remember_layout(fmt: Any) -> None:
     """Internal: keep the Struct of format string ``fmt`` for the hot paths (once the long way took it)."""
     if fmt.__class__ is str and len(_LAYOUTS) < _MOST_LAYOUTS:
-        _LAYOUTS[fmt] = _Struct(fmt)
+        from .typed import _layout  # (loaded: the long way has just used it)
+
+        _LAYOUTS[fmt] = _layout(fmt)  # (compiled there already: its cache answers)
 
 
 def _page_args(start: Any, length: Any) -> Tuple[int, Optional[int]]:
